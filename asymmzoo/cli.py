@@ -1,0 +1,35 @@
+"""The ``asymmzoo`` command. Each feature module contributes its sub-commands through
+``add_commands(subparsers)``; the list below is the only place that names them."""
+import argparse
+import importlib
+import sys
+
+# modules providing add_commands(subparsers); each sub-parser sets func=callable(args) -> int|None
+COMMAND_MODULES = [
+    'asymmzoo.commands.zoo',      # summary, store, convert-official
+]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog='asymmzoo', description=__doc__.split('.')[0])
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    sub.required = True
+    for mod in COMMAND_MODULES:
+        importlib.import_module(mod).add_commands(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        # user errors: one clear line, no traceback
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print("asymmzoo %s: error: %s" % (args.command, msg), file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the `asymmzoo` CLI, one module per feature."""

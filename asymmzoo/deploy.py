@@ -1,0 +1,117 @@
+"""The one deploy verb: training-time structures -> plain convolutions, verified.
+
+``deploy(net)`` walks any Gluon network and replaces every block that has a registered converter
+(ACNet's ACBlock, RotateConv2D, ...) with its inference form. Converters read BN *running* statistics
+whatever mode the net is in, so the deployed network reproduces the inference-mode output of the
+original; with ``verify=True`` (the default) this is checked on a probe input and a
+:class:`DeployError` names the largest difference if it fails.
+
+Families add converters with::
+
+    @register_converter(MyTrainBlock)
+    def _convert(block, parent, key):
+        return plain_block              # or {key: block, sibling_key: block2}
+"""
+import mxnet as mx
+import numpy as np
+
+from .utils.blocks import iter_blocks, replace_child, clear_cached_graphs, is_hybridized
+
+__all__ = ['deploy', 'register_converter', 'DeployError', 'converters']
+
+_CONVERTERS = {}
+
+
+class DeployError(RuntimeError):
+    """Raised when a deployed network's output differs from the original's."""
+
+
+def register_converter(block_cls):
+    """Decorator registering ``fn(block, parent, key)`` as the deploy converter for ``block_cls``."""
+    def wrap(fn):
+        _CONVERTERS[block_cls] = fn
+        return fn
+    return wrap
+
+
+def converters():
+    return dict(_CONVERTERS)
+
+
+def _converter_for(block):
+    for cls in type(block).__mro__:
+        if cls in _CONVERTERS:
+            return _CONVERTERS[cls]
+    return None
+
+
+def _default_probe(net, input_shape, ctx):
+    if input_shape is None:
+        input_shape = getattr(net, 'default_input_shape', None)
+    if input_shape is None:
+        in_ch = getattr(net, 'in_channels', 3) or 3
+        input_shape = (2, in_ch, 224, 224)
+    rng = np.random.RandomState(0)
+    return mx.nd.array(rng.standard_normal(input_shape), ctx=ctx)
+
+
+def _param_ctx(net):
+    for p in net.collect_params().values():
+        if p._data is not None:
+            return p.list_ctx()[0]
+    return mx.cpu()
+
+
+def _outputs(net, x):
+    with mx.autograd.predict_mode():
+        out = net(x)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    return [o.asnumpy() for o in outs]
+
+
+def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5):
+    """Convert ``net`` in place to its inference form and return it.
+
+    Parameters
+    ----------
+    net : Block, any network (initialised)
+    verify : bool, compare outputs before / after on ``probe`` and raise DeployError on mismatch
+    probe : NDArray input for the check; default: random normal of ``input_shape`` (default the
+        model's ``default_input_shape`` or (2, 3, 224, 224))
+    rtol, atol : tolerance of the check, relative to the largest output magnitude
+    """
+    ctx = _param_ctx(net)
+    if verify:
+        if probe is None:
+            probe = _default_probe(net, input_shape, ctx)
+        before = _outputs(net, probe)
+    hybridized = is_hybridized(net)
+    # convert bottom-up: collect first, so converted subtrees are not walked again
+    todo = [(parent, key, child) for _, parent, key, child in iter_blocks(net)
+            if _converter_for(child) is not None]
+    for parent, key, child in todo:
+        if parent._children.get(str(key)) is not child:
+            continue  # replaced together with a sibling
+        result = _converter_for(child)(child, parent, key)
+        if not isinstance(result, dict):
+            result = {str(key): result}
+        for k, new in result.items():
+            replace_child(parent, k, new)
+    if _converter_for(net) is not None:
+        raise TypeError("deploy() converts the blocks inside a network; wrap a bare %s in a "
+                        "HybridSequential first" % type(net).__name__)
+    clear_cached_graphs(net)
+    if hybridized:
+        net.hybridize()
+    net.deployed = True
+    if verify:
+        after = _outputs(net, probe)
+        for i, (a, b) in enumerate(zip(before, after)):
+            scale = max(float(np.abs(a).max()), 1e-12)
+            err = float(np.abs(a - b).max())
+            if err > atol + rtol * scale:
+                raise DeployError(
+                    "deployed output %d differs from the original by %.3g (max |out| = %.3g, allowed "
+                    "%.3g). A converter produced wrong weights; please report it with the model name."
+                    % (i, err, scale, atol + rtol * scale))
+    return net

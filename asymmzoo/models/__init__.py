@@ -1,0 +1,3 @@
+"""Model families. Importing this package registers every model."""
+from .backbone import Backbone, FeatureTap
+from .asymmnet import AsymmNet, get_asymmnet

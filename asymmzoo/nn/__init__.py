@@ -1,0 +1,6 @@
+"""Building blocks: asymmetrical bottleneck, SE, activations, conv-BN units (and, as their issues
+land, the Asymmetric Convolution Block and RotateConv)."""
+from .activations import ReLU6, HardSigmoid, HardSwish, make_activation
+from .conv_bn import ConvBNAct, make_norm
+from .se import SE
+from .bottleneck import AsymmBottleneck, bottleneck_widths

@@ -1,0 +1,97 @@
+"""Model registry: ``register_model`` / ``get_model`` / ``list_models``.
+
+Every registered name is also injected into GluonCV's model-zoo table, so GluonCV code that builds
+networks by name (``gluoncv.model_zoo.get_model('asymmnet_large_1.0')``, its pose / CenterNet builders)
+finds ours after ``import asymmzoo``.
+"""
+import difflib
+import fnmatch
+import functools
+import re
+
+__all__ = ['register_model', 'register_builder', 'get_model', 'list_models', 'is_registered']
+
+_REGISTRY = {}
+
+
+def _natural_key(name):
+    return [float(t) if re.fullmatch(r'\d+(\.\d+)?', t) else t
+            for t in re.split(r'(\d+(?:\.\d+)?)', name)]
+
+
+def _publish_to_gluoncv(name):
+    try:
+        from gluoncv.model_zoo import model_zoo as _gzoo
+    except ImportError:  # pragma: no cover - gluoncv is a hard dependency, but keep import light
+        return
+    _gzoo._models[name] = functools.partial(get_model, name)
+
+
+def register_builder(name, builder, **fixed_kwargs):
+    """Register ``builder(**kwargs)`` under ``name`` (lowercase), with ``fixed_kwargs`` bound.
+
+    Refuses a name that is already registered.
+    """
+    key = name.lower()
+    if key in _REGISTRY:
+        raise ValueError("model name %r is already registered (by %s); pick another name"
+                         % (key, getattr(_REGISTRY[key], '__qualname__', _REGISTRY[key])))
+    fn = functools.partial(builder, **fixed_kwargs) if fixed_kwargs else builder
+    _REGISTRY[key] = fn
+    _publish_to_gluoncv(key)
+    return builder
+
+
+def register_model(fn=None, *, name=None, **fixed_kwargs):
+    """Decorator: ``@register_model`` (name = function name) or ``@register_model(name='x', k=v)``."""
+    if fn is None:
+        return lambda f: register_model(f, name=name, **fixed_kwargs)
+    register_builder(name or fn.__name__, fn, **fixed_kwargs)
+    return fn
+
+
+def is_registered(name):
+    return name.lower() in _REGISTRY
+
+
+def list_models(pattern='*'):
+    """Registered names matching an fnmatch ``pattern`` (case-insensitive), naturally sorted."""
+    pattern = pattern.lower()
+    return sorted((n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern)), key=_natural_key)
+
+
+def _unknown(name):
+    close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.6)
+    if not close:  # fall back on a shared prefix, e.g. 'asymmnet_large_2.0'
+        stem = name.rsplit('_', 1)[0]
+        close = [n for n in list_models(stem + '*')][:5]
+    hint = ("closest names: " + ", ".join(close)) if close else \
+        "run `asymmzoo summary` or asymmzoo.list_models() to see all %d names" % len(_REGISTRY)
+    return ValueError("unknown model %r; %s" % (name, hint))
+
+
+def get_model(name, **kwargs):
+    """Build a registered model by (case-insensitive) name.
+
+    Common kwargs: ``classes``, ``pretrained`` (False, True = the local store, or a path to a
+    ``.params`` file), ``ctx``, ``root`` (store folder), ``norm_layer``, ``norm_kwargs``; family
+    specific ones (``r``, ``dropout``, ...) pass through to the builder.
+    Like GluonCV, a model built without ``pretrained`` comes back uninitialised: call ``initialize``.
+    """
+    import mxnet as mx
+    key = name.lower()
+    if key not in _REGISTRY:
+        raise _unknown(key)
+    pretrained = kwargs.pop('pretrained', False)
+    ctx = kwargs.pop('ctx', mx.cpu())
+    root = kwargs.pop('root', None)
+    net = _REGISTRY[key](**kwargs)
+    if not hasattr(net, 'name_in_zoo'):
+        try:
+            net.name_in_zoo = key
+        except AttributeError:  # pragma: no cover
+            pass
+    if pretrained:
+        from .store import load_pretrained
+        load_pretrained(net, key, pretrained, ctx=ctx, root=root)
+    return net

@@ -1,0 +1,205 @@
+"""Local pretrained-weight store, GluonCV style, and conversion of the authors' released checkpoint.
+
+Files live in ``$MXNET_HOME/models`` (default ``~/.mxnet/models``) or a ``root`` you pass, named
+``{model}-{sha1[:8]}.params``; the sha1 prefix in the name is checked against the file's content
+before loading, so a truncated or corrupted download is refused instead of half-loaded.
+Nothing here downloads: ``asymmzoo store add FILE --model NAME`` puts a file in place.
+"""
+import glob
+import hashlib
+import json
+import os
+import shutil
+import warnings
+
+import mxnet as mx
+
+__all__ = ['store_root', 'sha1_of', 'find_pretrained', 'add_to_store', 'load_pretrained',
+           'load_params_into', 'convert_official', 'atomic_save_params', 'StoreError']
+
+_EXPECTED_KEYS_JSON = 'released_asymmnet_large_1.0_keys.json'
+
+
+class StoreError(ValueError):
+    """A pretrained file is missing, corrupted or does not fit the model."""
+
+
+def store_root(root=None):
+    if root is None:
+        root = os.path.join(os.environ.get('MXNET_HOME', os.path.join('~', '.mxnet')), 'models')
+    return os.path.expanduser(root)
+
+
+def sha1_of(path, chunk=1 << 20):
+    h = hashlib.sha1()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def find_pretrained(name, root=None):
+    """Path of the verified store file for ``name``; a clear StoreError when absent or corrupt."""
+    root = store_root(root)
+    candidates = sorted(glob.glob(os.path.join(root, '%s-*.params' % name)))
+    candidates = [c for c in candidates
+                  if len(os.path.basename(c)) == len(name) + 1 + 8 + len('.params')]
+    if not candidates:
+        raise StoreError(
+            "no pretrained weights for %r in %s. asymmzoo downloads nothing: put the file there as "
+            "%s-<first 8 hex digits of its sha1>.params, e.g. with `asymmzoo store add FILE --model %s` "
+            "(or pass pretrained='/path/to/file.params')." % (name, root, name, name))
+    path = candidates[-1]
+    expected = os.path.basename(path)[len(name) + 1:len(name) + 9]
+    actual = sha1_of(path)
+    if not actual.startswith(expected):
+        raise StoreError("%s is corrupted: its sha1 is %s but the name says %s...; delete it and put "
+                         "a good copy back with `asymmzoo store add`" % (path, actual, expected))
+    return path
+
+
+def add_to_store(path, name, root=None):
+    """Copy ``path`` into the store under its sha1-named file name; returns the new path."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError("no such file: %s" % path)
+    mx.nd.load(path)  # refuse what is not an MXNet params file before it enters the store
+    root = store_root(root)
+    os.makedirs(root, exist_ok=True)
+    dst = os.path.join(root, '%s-%s.params' % (name, sha1_of(path)[:8]))
+    tmp = dst + '.part'
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
+def atomic_save_params(arrays, path):
+    """``mx.nd.save`` through a temporary file and an atomic rename: never a half-written file."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, '.%s.tmp-%d' % (os.path.basename(path), os.getpid()))
+    mx.nd.save(tmp, arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def _net_param_shapes(net):
+    params = net._collect_params_with_prefix()
+    return {k: p for k, p in params.items()}
+
+
+def load_params_into(net, path, ctx=None, classifier_prefix='output.'):
+    """Load a ``.params`` file into ``net`` (initialising it), by structural names.
+
+    Classifier weights whose shape differs (another ``classes``) are dropped with a warning and the
+    classifier keeps a fresh initialisation; any other missing, extra or misshaped key is an error
+    that lists them.
+    """
+    ctx = ctx or mx.cpu()
+    try:
+        loaded = mx.nd.load(path)
+    except mx.base.MXNetError as e:
+        raise StoreError("%s is not a readable MXNet params file (%s)" % (path, str(e).splitlines()[0]))
+    if not isinstance(loaded, dict):
+        raise StoreError("%s holds an unnamed list of arrays, not named parameters" % path)
+    loaded = {k.split(':', 1)[-1]: v for k, v in loaded.items()}  # arg:/aux: prefixes of exports
+    params = _net_param_shapes(net)
+    missing = sorted(set(params) - set(loaded))
+    extra = sorted(set(loaded) - set(params))
+    bad_shape = sorted(k for k in set(params) & set(loaded)
+                       if params[k].shape and 0 not in params[k].shape
+                       and tuple(params[k].shape) != tuple(loaded[k].shape))
+    dropped = [k for k in bad_shape if k.startswith(classifier_prefix)]
+    bad_shape = [k for k in bad_shape if k not in dropped]
+    missing_cls = [k for k in missing if k.startswith(classifier_prefix)]
+    missing = [k for k in missing if k not in missing_cls]
+    if missing or extra or bad_shape:
+        lines = []
+        if missing:
+            lines.append("missing: " + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+        if extra:
+            lines.append("unexpected: " + ", ".join(extra[:20]) + (" ..." if len(extra) > 20 else ""))
+        for k in bad_shape[:20]:
+            lines.append("shape of %s: file %s, model %s" % (k, loaded[k].shape, params[k].shape))
+        raise StoreError("%s does not fit %s:\n  %s" % (path, type(net).__name__, "\n  ".join(lines)))
+    if dropped or missing_cls:
+        warnings.warn("%s: classifier weights %s do not fit classes=%s; the classifier is freshly "
+                      "initialised, everything else is loaded" % (path, dropped or missing_cls,
+                                                                  getattr(net, 'classes', '?')))
+    net.initialize(mx.init.Xavier(), ctx=ctx, force_reinit=True)
+    for k, p in params.items():
+        if k in loaded and k not in dropped:
+            p.set_data(loaded[k].as_in_context(ctx) if p.shape else loaded[k])
+    return net
+
+
+def load_pretrained(net, name, pretrained, ctx=None, root=None):
+    """``pretrained=True``: the verified store file for ``name``; a str: that file."""
+    if isinstance(pretrained, str):
+        if not os.path.isfile(os.path.expanduser(pretrained)):
+            raise StoreError("pretrained file not found: %s" % pretrained)
+        path = os.path.expanduser(pretrained)
+    else:
+        path = find_pretrained(name, root)
+    return load_params_into(net, path, ctx=ctx)
+
+
+# ----------------------------------------------------------------------------------------------
+# The authors' released AsymmNet-L x1.0 checkpoint (0.7542-imagenet-modifiedv3-358-best.params)
+
+def _official_to_ours(key, n_features):
+    """Map a released key to ours. Released ``features`` also hold GAP / 1280 conv / act / dropout
+    (indices n_features .. n_features+3); ours keep those in ``head``. Block child names
+    (expand / conv1 / se / conv2, conv / bn) and the X | Y | X concat order are the same, so the
+    depthwise weights map channel for channel."""
+    parts = key.split('.')
+    if parts[0] == 'features' and int(parts[1]) >= n_features:
+        return '.'.join(['head', str(int(parts[1]) - n_features)] + parts[2:])
+    return key
+
+
+def expected_official_keys():
+    """The released checkpoint's key -> shape table (from the project's reference copy)."""
+    path = os.path.join(os.path.dirname(__file__), 'data', _EXPECTED_KEYS_JSON)
+    with open(path) as f:
+        return {k: tuple(v) for k, v in json.load(f).items()}
+
+
+def convert_official(src, dst, model='asymmnet_large_1.0'):
+    """Convert the authors' released checkpoint into a file ``get_model(model, pretrained=dst)``
+    loads. Every key and shape is checked; wrong or missing keys raise StoreError listing them."""
+    from .registry import get_model
+    if model != 'asymmnet_large_1.0':
+        raise StoreError("only the released asymmnet_large_1.0 checkpoint is known; got %r" % model)
+    if not os.path.isfile(src):
+        raise FileNotFoundError("no such file: %s" % src)
+    try:
+        loaded = mx.nd.load(src)
+    except mx.base.MXNetError as e:
+        raise StoreError("%s is not a readable MXNet params file (%s)" % (src, str(e).splitlines()[0]))
+    expected = expected_official_keys()
+    missing = sorted(set(expected) - set(loaded))
+    extra = sorted(set(loaded) - set(expected))
+    bad = sorted(k for k in set(expected) & set(loaded) if tuple(loaded[k].shape) != expected[k])
+    if missing or extra or bad:
+        msg = ["%s is not the released asymmnet_large_1.0 checkpoint:" % src]
+        if missing:
+            msg.append("missing keys (%d): %s" % (len(missing), ", ".join(missing)))
+        if extra:
+            msg.append("unexpected keys (%d): %s" % (len(extra), ", ".join(extra)))
+        for k in bad:
+            msg.append("shape of %s: %s, expected %s" % (k, tuple(loaded[k].shape), expected[k]))
+        raise StoreError("\n  ".join(msg))
+    net = get_model(model)
+    n_features = len(net.features)
+    ours = _net_param_shapes(net)
+    out = {}
+    for k, v in loaded.items():
+        nk = _official_to_ours(k, n_features)
+        if nk not in ours or tuple(ours[nk].shape) != tuple(v.shape):
+            raise StoreError("released key %s maps to %s, which %s does not have with shape %s"
+                             % (k, nk, model, tuple(v.shape)))
+        out[nk] = v
+    left = sorted(set(ours) - set(out))
+    if left:
+        raise StoreError("conversion left parameters unset: %s" % ", ".join(left))
+    return atomic_save_params(out, dst)
