@@ -24,7 +24,12 @@ def _publish_to_gluoncv(name):
         from gluoncv.model_zoo import model_zoo as _gzoo
     except ImportError:  # pragma: no cover - gluoncv is a hard dependency, but keep import light
         return
-    _gzoo._models[name] = functools.partial(get_model, name)
+    existing = _gzoo._models.get(name)
+    if existing is not None and not getattr(existing, '_asymmzoo', False):
+        return  # GluonCV's own model of that name (e.g. resnet18_v1) stays GluonCV's
+    fn = functools.partial(get_model, name)
+    fn._asymmzoo = True
+    _gzoo._models[name] = fn
 
 
 def register_builder(name, builder, **fixed_kwargs):
