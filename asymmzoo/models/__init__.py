@@ -1,3 +1,4 @@
 """Model families. Importing this package registers every model."""
 from .backbone import Backbone, FeatureTap
 from .asymmnet import AsymmNet, get_asymmnet
+from . import cifar
