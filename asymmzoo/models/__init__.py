@@ -2,3 +2,4 @@
 from .backbone import Backbone, FeatureTap
 from .asymmnet import AsymmNet, get_asymmnet
 from . import cifar
+from . import heads  # noqa: E402,F401  keep last: registers downstream heads for the backbones above

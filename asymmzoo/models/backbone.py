@@ -26,8 +26,28 @@ class Backbone(nn.HybridBlock):
     def hybrid_forward(self, F, x):
         return self.output(self.head(self.features(x)))
 
+    def _check_input(self, x):
+        shape = getattr(x, 'shape', None)
+        if shape is None:  # a Symbol: shapes are checked by MXNet at bind time
+            return
+        want = getattr(self, 'in_channels', None)
+        if len(shape) != 4:
+            raise ValueError("%s expects a 4-d NCHW batch, got shape %s; add the batch axis with "
+                             "x.expand_dims(0)" % (type(self).__name__, shape))
+        if want and shape[1] != want:
+            hint = (" (a grayscale image? repeat it: x.repeat(3, axis=1))" if shape[1] == 1 and want == 3
+                    else "")
+            raise ValueError("%s was built for %d input channels but got %d (input shape %s)%s; or "
+                             "build it with in_channels=%d" % (type(self).__name__, want, shape[1],
+                                                               shape, hint, shape[1]))
+
+    def forward(self, x, *args):
+        self._check_input(x)
+        return super(Backbone, self).forward(x, *args)
+
     def forward_features(self, x):
         """The stride-32 feature map before pooling, shape (N, num_features, H/32, W/32)."""
+        self._check_input(x)
         return self.features(x)
 
     def tap(self, stride):

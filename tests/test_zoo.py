@@ -1,0 +1,74 @@
+"""Checks every registered model: forward shape, gradients, hybridize == imperative, export round trip.
+
+Models that are not plain classifiers (detection / pose heads ...) set ``zoo_test = False`` and are
+covered by their own test files.
+"""
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import asymmzoo
+
+ALL = asymmzoo.list_models()
+
+
+def _input_shape(net):
+    return tuple(getattr(net, 'min_input_shape', (2, 3, 64, 64)))
+
+
+def _build(name, classes=7):
+    net = asymmzoo.get_model(name, classes=classes)
+    if getattr(net, 'zoo_test', True) is False:
+        pytest.skip('%s is covered by its own tests' % name)
+    mx.random.seed(0)
+    net.initialize(mx.init.Xavier(magnitude=2.0))
+    return net
+
+
+def _rand(shape, seed=0):
+    return mx.nd.array(np.random.RandomState(seed).uniform(-1, 1, size=shape).astype('float32'))
+
+
+def _randomize_bn(net, seed=1):
+    rng = np.random.RandomState(seed)
+    for name, p in net.collect_params().items():
+        if name.endswith('running_mean'):
+            p.set_data(mx.nd.array(rng.uniform(-0.5, 0.5, p.shape)))
+        elif name.endswith('running_var'):
+            p.set_data(mx.nd.array(rng.uniform(0.5, 2.0, p.shape)))
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_forward_backward_hybridize_export(name, tmp_path):
+    net = _build(name)
+    shape = _input_shape(net)
+    x = _rand(shape)
+    # training-mode forward + backward: every trainable parameter gets a (finite, non-identically zero
+    # over the whole net) gradient
+    with mx.autograd.record():
+        out = net(x)
+        loss = (out * _rand(out.shape, seed=3)).sum()
+    loss.backward()
+    assert out.shape == (shape[0], 7), (name, out.shape)
+    no_grad = []
+    for pname, p in net.collect_params().items():
+        if p.grad_req == 'null':
+            continue
+        g = p.grad().asnumpy()
+        assert np.all(np.isfinite(g)), pname
+        if not np.any(g):
+            no_grad.append(pname)
+    assert not no_grad, "parameters without gradient: %s" % no_grad
+    # inference: imperative vs hybridized vs exported symbol
+    _randomize_bn(net)
+    with mx.autograd.predict_mode():
+        ref = net(x).asnumpy()
+        net.hybridize(static_alloc=True, static_shape=True)
+        hyb = net(x).asnumpy()
+    np.testing.assert_allclose(hyb, ref, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(ref).max()))
+    prefix = os.path.join(str(tmp_path), 'm')
+    net.export(prefix, epoch=0)
+    sb = mx.gluon.SymbolBlock.imports(prefix + '-symbol.json', ['data'], prefix + '-0000.params')
+    np.testing.assert_allclose(sb(x).asnumpy(), ref, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(ref).max()))
