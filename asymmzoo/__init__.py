@@ -4,3 +4,4 @@ __version__ = '0.1.0'
 from .registry import register_model, register_builder, get_model, list_models, is_registered
 from . import nn, models, utils
 from .deploy import deploy, register_converter
+from .acnet import acnetify

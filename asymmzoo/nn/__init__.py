@@ -4,3 +4,4 @@ from .activations import ReLU6, HardSigmoid, HardSwish, make_activation
 from .conv_bn import ConvBNAct, make_norm
 from .se import SE
 from .bottleneck import AsymmBottleneck, bottleneck_widths
+from .acb import ACBlock

@@ -1,0 +1,213 @@
+"""ACNet: turn any Gluon network into its Asymmetric Convolution form, and back.
+
+``acnetify(net)`` replaces every square kxk ``nn.Conv2D`` (odd k >= 3, dilation 1, NCHW) by an
+:class:`~asymmzoo.nn.ACBlock`. When the conv is directly followed by a BatchNorm in a sequential
+container (our ``ConvBNAct`` units, GluonCV's ``HybridSequential`` stacks), that BN is absorbed: the
+ACB's three branch BNs take its settings, and its slot holds a parameter-free
+:class:`ACBAbsorbedBN` placeholder. ``asymmzoo.deploy(net)`` then turns the pair back into exactly the
+base structure -- the conv slot becomes ``nn.Conv2D`` with the fused kernel (bias-free unless the
+original conv had a bias), the placeholder slot a ``nn.BatchNorm`` with gamma=1, beta=fused bias,
+running_mean=0, running_var=1-eps -- so the deployed parameters save into / load from the base model
+and the deployed latency is the base's. A conv with no BN after it ("lone") becomes an ACB that
+deploys to ``nn.Conv2D(use_bias=True)`` (a bias more than the base when the base conv had none).
+"""
+import mxnet as mx
+from mxnet.gluon import nn
+
+from .deploy import register_converter
+from .nn.acb import ACBlock
+from .utils.blocks import iter_blocks, replace_child, clear_cached_graphs, is_hybridized
+
+__all__ = ['acnetify', 'ACBAbsorbedBN', 'is_acnet_convertible', 'acb_blocks', 'count_lone_bias']
+
+
+class ACBAbsorbedBN(nn.HybridBlock):
+    """Identity placeholder left in the slot of a BN that an :class:`ACBlock` absorbed.
+
+    It remembers how to rebuild that BN (``bn_cls``, ``bn_kwargs``) so that ``deploy`` restores the
+    base structure; it has no parameters.
+    """
+
+    def __init__(self, bn_cls, bn_kwargs, **kwargs):
+        super(ACBAbsorbedBN, self).__init__(**kwargs)
+        self._bn_cls = bn_cls
+        self._bn_kwargs = dict(bn_kwargs)
+
+    def hybrid_forward(self, F, x):
+        return x
+
+    def make_bn(self):
+        try:
+            return self._bn_cls(**self._bn_kwargs)
+        except TypeError:  # an exotic norm layer that does not take BatchNorm's kwargs
+            kw = {k: v for k, v in self._bn_kwargs.items()
+                  if k in ('axis', 'momentum', 'epsilon', 'center', 'scale', 'in_channels')}
+            return nn.BatchNorm(**kw)
+
+    def __repr__(self):
+        return 'ACBAbsorbedBN(%s)' % self._bn_cls.__name__
+
+
+def _conv_spec(conv):
+    kw = conv._kwargs
+    return dict(kernel=tuple(kw['kernel']), stride=tuple(kw['stride']), pad=tuple(kw['pad']),
+                dilate=tuple(kw['dilate']), groups=int(kw['num_group']),
+                channels=int(kw['num_filter']), use_bias=not kw['no_bias'],
+                layout=kw.get('layout', 'NCHW'))
+
+
+def is_acnet_convertible(block):
+    """True for an ``nn.Conv2D`` with an odd square kernel k >= 3, square padding, dilation 1, NCHW."""
+    if type(block) is not nn.Conv2D:  # subclasses (e.g. RotateConv2D) have their own meaning
+        return False
+    s = _conv_spec(block)
+    k = s['kernel']
+    return (len(k) == 2 and k[0] == k[1] and k[0] >= 3 and k[0] % 2 == 1
+            and s['pad'][0] == s['pad'][1] and s['dilate'] == (1, 1) and s['layout'] == 'NCHW')
+
+
+def _bn_spec(bn):
+    """(class, constructor kwargs) rebuilding ``bn`` as an untrained BN of the same kind."""
+    kw = bn._kwargs
+    spec = dict(axis=kw.get('axis', 1), momentum=kw.get('momentum', 0.9),
+                epsilon=kw.get('eps', 1e-5), center=bn.beta.grad_req != 'null',
+                scale=not kw.get('fix_gamma', False),
+                use_global_stats=kw.get('use_global_stats', False),
+                in_channels=bn.gamma.shape[0] if bn.gamma.shape else 0)
+    if type(bn) is not nn.BatchNorm:
+        # e.g. SyncBatchNorm(num_devices=...): keep what its constructor recorded
+        for key in ('num_devices', 'key'):
+            if hasattr(bn, '_' + key):
+                spec[key] = getattr(bn, '_' + key)
+    return type(bn), spec
+
+
+def _absorbable_bn(conv, nxt):
+    if not isinstance(nxt, nn.BatchNorm):
+        return False
+    if nxt._kwargs.get('axis', 1) != 1 or conv.act is not None:
+        return False
+    ch = nxt.gamma.shape[0] if nxt.gamma.shape else 0
+    return ch in (0, _conv_spec(conv)['channels'])
+
+
+def _ctx_of(block):
+    for p in block.collect_params().values():
+        if p._data is not None:
+            return p.list_ctx()
+    return None
+
+
+def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=True):
+    """Turn ``net`` (any Gluon network) into its ACNet form in place and return it.
+
+    Parameters
+    ----------
+    net : Block containing ``nn.Conv2D`` layers (not a bare conv: wrap it in a HybridSequential)
+    gamma_init : float or None, initial value of every branch BN gamma (ACNet's option: 1/3)
+    norm_layer, norm_kwargs : branch norm for convs that have no BN after them (default BatchNorm)
+    absorb_bn : replace a conv together with the BN that directly follows it in a sequential
+        container (default True; False makes every conv a "lone" ACB)
+
+    Convs that cannot take an ACB (1x1, even or rectangular kernels, dilation, NHWC) are left alone.
+    If ``net`` was already initialised, the new blocks are initialised on the same context (with
+    the default initialisers); a hybridized net is re-hybridized.
+    """
+    if isinstance(net, nn.Conv2D):
+        raise TypeError("acnetify() rewrites the convs inside a network; wrap a bare Conv2D in a "
+                        "HybridSequential first")
+    if isinstance(net, ACBlock):
+        return net
+    todo = [(parent, key, child) for _, parent, key, child in iter_blocks(net)
+            if is_acnet_convertible(child)]
+    done = {}  # id(conv) -> ACBlock, so a conv shared by several parents stays shared
+    for parent, key, conv in todo:
+        key = str(key)
+        if parent._children.get(key) is not conv:
+            continue
+        if id(conv) in done:
+            replace_child(parent, key, done[id(conv)])
+            continue
+        s = _conv_spec(conv)
+        bn_key, bn = None, None
+        if absorb_bn and isinstance(parent, (nn.Sequential, nn.HybridSequential)):
+            keys = list(parent._children.keys())
+            i = keys.index(key)
+            if i + 1 < len(keys) and _absorbable_bn(conv, parent._children[keys[i + 1]]):
+                bn_key, bn = keys[i + 1], parent._children[keys[i + 1]]
+        act = conv.act._act_type if conv.act is not None else None
+        if bn is not None:
+            bn_cls, bn_kw = _bn_spec(bn)
+            bn_kw['in_channels'] = s['channels']
+            branch_layer = bn_cls
+            branch_kw = {k: v for k, v in bn_kw.items() if k != 'in_channels'}
+        else:
+            branch_layer, branch_kw = norm_layer, norm_kwargs
+        in_ch = conv.weight.shape[1] * s['groups'] if conv.weight.shape and conv.weight.shape[1] \
+            else 0
+        acb = ACBlock(s['channels'], s['kernel'][0], strides=s['stride'], padding=s['pad'][0],
+                      groups=s['groups'], in_channels=in_ch, activation=act,
+                      gamma_init=gamma_init, norm_layer=branch_layer, norm_kwargs=branch_kw,
+                      prefix=conv.prefix + 'acb_')
+        acb._base_use_bias = s['use_bias']
+        acb._absorbed_key = bn_key
+        ctx = _ctx_of(conv)
+        if ctx is not None and all(p._data is not None for p in conv.collect_params().values()):
+            acb.initialize(ctx=ctx)
+        replace_child(parent, key, acb)
+        if bn is not None:
+            replace_child(parent, bn_key, ACBAbsorbedBN(bn_cls, bn_kw, prefix=bn.prefix))
+        done[id(conv)] = acb
+    if is_hybridized(net):
+        clear_cached_graphs(net)
+        net.hybridize()
+    net.acnet = True
+    return net
+
+
+def acb_blocks(net):
+    """Every ACBlock in ``net`` (depth-first order)."""
+    return [child for _, _, _, child in iter_blocks(net) if isinstance(child, ACBlock)]
+
+
+def count_lone_bias(net):
+    """Parameters that deploy adds on top of the base model: the biases of lone ACBs whose base conv
+    had none (0 for nets whose every converted conv was followed by a BN, or already had a bias)."""
+    return sum(b.channels for b in acb_blocks(net)
+               if getattr(b, '_absorbed_key', None) is None and not getattr(b, '_base_use_bias', False))
+
+
+@register_converter(ACBlock)
+def _deploy_acb(block, parent, key):
+    bn_key = getattr(block, '_absorbed_key', None)
+    if bn_key is not None:
+        ph = parent._children.get(bn_key)
+        if not isinstance(ph, ACBAbsorbedBN):
+            raise RuntimeError("the BN slot %r next to ACBlock %r is no longer its placeholder; "
+                               "the network was edited after acnetify" % (bn_key, key))
+        kernel, bias = block.get_equivalent_kernel_bias()
+        use_bias = getattr(block, '_base_use_bias', False)
+        in_ch = kernel.shape[1] * block.groups
+        conv = nn.Conv2D(block.channels, block.kernel_size, strides=block.strides,
+                         padding=block.padding, groups=block.groups, use_bias=use_bias,
+                         in_channels=in_ch)
+        bn = ph.make_bn()
+        ctxs = block.square_conv.weight.list_ctx()
+        conv.initialize(ctx=ctxs)
+        bn.initialize(ctx=ctxs)
+        conv.weight.set_data(kernel)
+        if use_bias:
+            conv.bias.set_data(mx.nd.zeros_like(bias))
+        eps = float(bn._kwargs.get('eps', 1e-5))
+        bn.gamma.set_data(mx.nd.ones_like(bias))
+        bn.beta.set_data(bias)
+        bn.running_mean.set_data(mx.nd.zeros_like(bias))
+        bn.running_var.set_data(mx.nd.ones_like(bias) * (1.0 - eps))
+        return {str(key): conv, str(bn_key): bn}
+    return block.to_conv(use_bias=True)
+
+
+@register_converter(ACBAbsorbedBN)
+def _deploy_orphan_placeholder(block, parent, key):
+    raise RuntimeError("found an ACBAbsorbedBN placeholder at %r without its ACBlock in front; "
+                       "the network was edited after acnetify" % (key,))

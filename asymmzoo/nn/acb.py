@@ -1,0 +1,177 @@
+"""Asymmetric Convolution Block (ACNet, Ding et al. 2019).
+
+Three branches on the same input -- square kxk, vertical kx1, horizontal 1xk -- each a conv without
+bias followed by its own BN; the output is the sum of the three BN outputs. After training the block
+fuses into one kxk conv with bias (``get_equivalent_kernel_bias``), exactly in inference mode.
+
+Padding (DESIGN.md section 4): with square padding p and c = p - k//2, if c >= 0 the 1xk branch pads
+(c, p) and the kx1 branch (p, c) as (pad_h, pad_w); if c < 0 the input is cropped by k//2 - p: the 1xk
+branch sees rows [crop:-crop] with padding (0, p), the kx1 branch columns [crop:-crop] with padding
+(p, 0). Both branches then read exactly the centre row / centre column of every square window.
+"""
+import numpy as np
+import mxnet as mx
+from mxnet.gluon import nn
+
+__all__ = ['ACBlock', 'fuse_bn', 'bn_stats']
+
+
+def _pair(v, what):
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError("%s must be an int or a pair, got %r" % (what, v))
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def bn_stats(bn):
+    """(gamma, beta, running_mean, running_var, eps) of a BatchNorm as float64 numpy arrays.
+
+    gamma is all ones when the BN was built with ``scale=False`` (MXNet's ``fix_gamma``).
+    """
+    kw = getattr(bn, '_kwargs', {})
+    axis = kw.get('axis', 1)
+    if axis != 1:
+        raise ValueError("only channel-axis-1 (NCHW) BatchNorm can be fused, got axis=%r" % (axis,))
+    gamma = bn.gamma.data().asnumpy().astype(np.float64)
+    if kw.get('fix_gamma', False):
+        gamma = np.ones_like(gamma)
+    beta = bn.beta.data().asnumpy().astype(np.float64)
+    mean = bn.running_mean.data().asnumpy().astype(np.float64)
+    var = bn.running_var.data().asnumpy().astype(np.float64)
+    return gamma, beta, mean, var, float(kw.get('eps', 1e-5))
+
+
+def fuse_bn(kernel, bn, conv_bias=None):
+    """Fold an inference-mode BN into the conv kernel in front of it: (kernel', bias') in float64."""
+    gamma, beta, mean, var, eps = bn_stats(bn)
+    t = gamma / np.sqrt(var + eps)
+    kernel = np.asarray(kernel, dtype=np.float64) * t.reshape(-1, 1, 1, 1)
+    b = beta - mean * t
+    if conv_bias is not None:
+        b = b + np.asarray(conv_bias, dtype=np.float64) * t
+    return kernel, b
+
+
+class ACBlock(nn.HybridBlock):
+    """Asymmetric Convolution Block, a drop-in for ``nn.Conv2D`` (+ the BN after it).
+
+    Parameters
+    ----------
+    channels, kernel_size, strides, padding, groups, in_channels : as in ``nn.Conv2D``;
+        ``kernel_size`` must be an odd square k >= 3 and ``padding`` square.
+    dilation : must be 1 (ACB's fusion does not hold for dilated kernels); anything else is refused.
+    activation : optional activation applied after the sum (what a ``Conv2D(activation=...)`` had).
+    gamma_init : float or None, initial value of the three BN gammas (ACNet suggests 1/3).
+    norm_layer, norm_kwargs : the branch norm layer (default ``nn.BatchNorm``, eps 1e-5).
+
+    Children are named ``square_conv, square_bn, ver_conv, ver_bn, hor_conv, hor_bn`` (ACNet's own
+    names, so weights port over by name).
+    """
+
+    def __init__(self, channels, kernel_size, strides=1, padding=0, groups=1, in_channels=0,
+                 dilation=1, activation=None, gamma_init=None, norm_layer=None, norm_kwargs=None,
+                 **kwargs):
+        super(ACBlock, self).__init__(**kwargs)
+        kh, kw = _pair(kernel_size, 'kernel_size')
+        if kh != kw:
+            raise ValueError("ACBlock needs a square kernel, got %dx%d; use a plain Conv2D for "
+                             "rectangular kernels" % (kh, kw))
+        k = kh
+        if k < 3 or k % 2 == 0:
+            raise ValueError("ACBlock needs an odd kernel size k >= 3 (the kx1 and 1xk branches must "
+                             "sit on a centre row / column), got %d; keep a plain Conv2D for it" % k)
+        if _pair(dilation, 'dilation') != (1, 1):
+            raise ValueError("ACBlock does not support dilation %r: the asymmetric branches cannot be "
+                             "fused into a dilated kernel; keep a plain Conv2D (dilation=1 only)"
+                             % (dilation,))
+        ph, pw = _pair(padding, 'padding')
+        if ph != pw:
+            raise ValueError("ACBlock needs square padding, got (%d, %d)" % (ph, pw))
+        p = ph
+        if p < 0:
+            raise ValueError("padding must be >= 0, got %d" % p)
+        if in_channels and in_channels % groups:
+            raise ValueError("in_channels %d is not divisible by groups %d" % (in_channels, groups))
+        if channels % groups:
+            raise ValueError("channels %d is not divisible by groups %d" % (channels, groups))
+        self.channels, self.kernel_size, self.groups = channels, k, groups
+        self.strides = _pair(strides, 'strides')
+        self.padding = p
+        self.in_channels = in_channels
+        self.activation = activation
+        self.gamma_init = gamma_init
+        c = p - k // 2
+        self.crop = -c if c < 0 else 0
+        hor_pad = (c, p) if c >= 0 else (0, p)
+        ver_pad = (p, c) if c >= 0 else (p, 0)
+        nk = dict(norm_kwargs or {})
+        nk.setdefault('in_channels', channels)
+        if norm_layer is None:
+            norm_layer = nn.BatchNorm
+            nk.setdefault('epsilon', 1e-5)
+        if gamma_init is not None:
+            nk['gamma_initializer'] = mx.init.Constant(float(gamma_init))
+        conv = dict(strides=self.strides, groups=groups, use_bias=False, in_channels=in_channels)
+        with self.name_scope():
+            self.square_conv = nn.Conv2D(channels, (k, k), padding=(p, p), prefix='square_conv_',
+                                         **conv)
+            self.square_bn = norm_layer(prefix='square_bn_', **nk)
+            self.ver_conv = nn.Conv2D(channels, (k, 1), padding=ver_pad, prefix='ver_conv_', **conv)
+            self.ver_bn = norm_layer(prefix='ver_bn_', **nk)
+            self.hor_conv = nn.Conv2D(channels, (1, k), padding=hor_pad, prefix='hor_conv_', **conv)
+            self.hor_bn = norm_layer(prefix='hor_bn_', **nk)
+            self.act = nn.Activation(activation) if activation else None
+
+    def hybrid_forward(self, F, x):
+        square = self.square_bn(self.square_conv(x))
+        if self.crop:
+            xv = F.slice_axis(x, axis=3, begin=self.crop, end=-self.crop)
+            xh = F.slice_axis(x, axis=2, begin=self.crop, end=-self.crop)
+        else:
+            xv = xh = x
+        out = square + self.ver_bn(self.ver_conv(xv)) + self.hor_bn(self.hor_conv(xh))
+        if self.act is not None:
+            out = self.act(out)
+        return out
+
+    def get_equivalent_kernel_bias(self, as_numpy=False):
+        """The fused (OIHW kernel, bias) of the block in inference mode (running statistics).
+
+        Returned as NDArrays on the block's context (float32), or float64 numpy arrays with
+        ``as_numpy=True``.
+        """
+        k, m = self.kernel_size, self.kernel_size // 2
+        sq, b = fuse_bn(self.square_conv.weight.data().asnumpy(), self.square_bn)
+        ver, bv = fuse_bn(self.ver_conv.weight.data().asnumpy(), self.ver_bn)
+        hor, bh = fuse_bn(self.hor_conv.weight.data().asnumpy(), self.hor_bn)
+        kernel = sq.copy()
+        kernel[:, :, :, m:m + 1] += ver   # k x 1 onto the centre column
+        kernel[:, :, m:m + 1, :] += hor   # 1 x k onto the centre row
+        bias = b + bv + bh
+        assert kernel.shape[2:] == (k, k)
+        if as_numpy:
+            return kernel, bias
+        ctx = self.square_conv.weight.list_ctx()[0]
+        return (mx.nd.array(kernel, ctx=ctx, dtype='float32'),
+                mx.nd.array(bias, ctx=ctx, dtype='float32'))
+
+    def to_conv(self, use_bias=True):
+        """A plain initialised ``nn.Conv2D`` carrying the fused kernel (and bias when ``use_bias``)."""
+        kernel, bias = self.get_equivalent_kernel_bias()
+        in_ch = kernel.shape[1] * self.groups
+        conv = nn.Conv2D(self.channels, self.kernel_size, strides=self.strides, padding=self.padding,
+                         groups=self.groups, use_bias=use_bias, in_channels=in_ch,
+                         activation=self.activation)
+        ctxs = self.square_conv.weight.list_ctx()
+        conv.initialize(ctx=ctxs)
+        conv.weight.set_data(kernel)
+        if use_bias:
+            conv.bias.set_data(bias)
+        return conv
+
+    def __repr__(self):
+        return '{name}({cin} -> {c}, kernel={k}, stride={s}, padding={p}, groups={g}{a})'.format(
+            name=type(self).__name__, cin=self.in_channels or None, c=self.channels,
+            k=self.kernel_size, s=self.strides, p=self.padding, g=self.groups,
+            a=', act=%s' % self.activation if self.activation else '')
