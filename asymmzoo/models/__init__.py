@@ -3,4 +3,5 @@ from .backbone import Backbone, FeatureTap
 from .asymmnet import AsymmNet, get_asymmnet
 from . import cifar
 from . import acnet_imagenet
+from . import rotate
 from . import heads  # noqa: E402,F401  keep last: registers downstream heads for the backbones above

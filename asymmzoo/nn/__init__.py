@@ -5,3 +5,4 @@ from .conv_bn import ConvBNAct, make_norm
 from .se import SE
 from .bottleneck import AsymmBottleneck, bottleneck_widths
 from .acb import ACBlock
+from .rotate import RotateConv2D, rotatify, project_angles, snapshot_angles
