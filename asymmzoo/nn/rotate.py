@@ -42,7 +42,7 @@ from mxnet.gluon.block import HybridBlock
 from ..deploy import register_converter
 from ..utils.blocks import iter_blocks, replace_child, clear_cached_graphs
 
-__all__ = ['RotateConv2D', 'compose_rotate_kernel', 'AngleUniform', 'project_angles',
+__all__ = ['RotateConv2D', 'compose_rotate_kernel', 'AngleUniform', 'LineKernelXavier', 'project_angles',
            'snapshot_angles', 'rotatify', 'rotate_convs', 'DEFAULT_EPS']
 
 #: default epsilon (degrees) of the Eq. 6 angle projection
@@ -58,6 +58,28 @@ class AngleUniform(initializer.Initializer):
 
     def _init_weight(self, _, arr):
         mx.nd.random.uniform(self.low, self.high, shape=arr.shape, dtype=arr.dtype, out=arr)
+
+    _init_default = _init_weight
+
+
+class LineKernelXavier(initializer.Xavier):
+    """Xavier for line-kernel weights: fans count the three taps whatever the weight's last axis.
+
+    ``mx.init.Xavier`` reads the 2-parameter weight (C_out, C_in/g, 1) as a 1x1 kernel and gives it
+    3x the variance a 3-tap kernel should get (every layer then amplifies, and a plain network
+    diverges). The default for ``num_params=2``; ``num_params=4`` weights (C_out, C_in/g, 3) follow
+    the global initializer, whose fans are already right.
+    """
+
+    def _init_weight(self, name, arr):
+        shape = arr.shape
+        fan_in, fan_out = shape[1] * 3.0, shape[0] * 3.0
+        factor = {'avg': (fan_in + fan_out) / 2.0, 'in': fan_in, 'out': fan_out}[self.factor_type]
+        scale = np.sqrt(self.magnitude / factor)
+        if self.rnd_type == 'uniform':
+            mx.nd.random.uniform(-scale, scale, shape=shape, dtype=arr.dtype, out=arr)
+        else:
+            mx.nd.random.normal(0, scale, shape=shape, dtype=arr.dtype, out=arr)
 
     _init_default = _init_weight
 
@@ -125,7 +147,8 @@ class RotateConv2D(HybridBlock):
     use_bias : bool
     theta_init : None (uniform [0, 180)), a number (every angle = that value, degrees), or an
         ``mx.init.Initializer``
-    weight_initializer, bias_initializer : as nn.Conv2D
+    weight_initializer, bias_initializer : as nn.Conv2D; the 2-parameter version defaults to
+        :class:`LineKernelXavier` (magnitude 2) instead of the global initializer
     activation : optional activation name applied after the convolution (as nn.Conv2D)
     kernel_size : must be 3 (the line segment has three taps)
 
@@ -161,6 +184,8 @@ class RotateConv2D(HybridBlock):
         elif isinstance(theta_init, (int, float)):
             theta_init = initializer.Constant(float(theta_init))
         nw = 3 if num_params == 4 else 1
+        if weight_initializer is None and num_params == 2:
+            weight_initializer = LineKernelXavier(magnitude=2.0)
         cin = in_channels // groups
         with self.name_scope():
             self.weight = self.params.get('weight', shape=(channels, cin, nw),
