@@ -1,0 +1,158 @@
+"""`asymmzoo bench`, `asymmzoo export`, `asymmzoo quantize`."""
+import json
+import os
+import subprocess
+import sys
+
+_CHILD_FLAG = 'ASYMMZOO_BENCH_CHILD'
+
+
+def _progress(quiet):
+    if quiet:
+        return None
+    return lambda msg: print('[bench] ' + msg, file=sys.stderr, flush=True)
+
+
+def _bench_argv(args):
+    argv = ['bench'] + list(args.patterns) + ['--engines'] + list(args.engines)
+    argv += ['--batch-sizes'] + [str(b) for b in args.batch_sizes]
+    argv += ['--threads', str(args.threads), '--rounds', str(args.rounds), '--warmup', str(args.warmup),
+             '--train-batch', str(args.train_batch)]
+    for flag in ('train_form', 'train_step', 'memory', 'quiet'):
+        if getattr(args, flag):
+            argv.append('--' + flag.replace('_', '-'))
+    if args.input_shape:
+        argv += ['--input-shape'] + [str(v) for v in args.input_shape]
+    if args.json:
+        argv += ['--json', args.json]
+    return argv
+
+
+def _bench(args):
+    if args.threads and os.environ.get(_CHILD_FLAG) != '1' and \
+            os.environ.get('OMP_NUM_THREADS') != str(args.threads):
+        # MXNet fixes its OpenMP thread count at import: re-run in a fresh process
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MXNET_CPU_WORKER_NTHREADS='1')
+        env[_CHILD_FLAG] = '1'
+        cmd = [sys.executable, '-m', 'asymmzoo.cli'] + _bench_argv(args)
+        return subprocess.call(cmd, env=env)
+    from ..utils.benchmark import benchmark, format_table, resolve_names
+    names = resolve_names(args.patterns)
+    forms = ['deployed'] + (['train'] if args.train_form else [])
+    if args.input_shape:
+        shape = tuple(args.input_shape)
+    else:
+        shape = None
+    res = benchmark(names, forms=forms, engines=args.engines, batch_sizes=args.batch_sizes,
+                    rounds=args.rounds, warmup=args.warmup, train_step=args.train_step,
+                    train_batch=args.train_batch, threads=args.threads, memory=args.memory,
+                    input_shape=shape, progress=_progress(args.quiet))
+    print(format_table(res, args.batch_sizes))
+    if args.json:
+        d = os.path.dirname(os.path.abspath(args.json))
+        os.makedirs(d, exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(res, f, indent=1)
+        print('wrote %s' % args.json, file=sys.stderr)
+    return 0
+
+
+def _export(args):
+    from ..registry import get_model  # noqa: F401  (unknown names fail before any work)
+    from ..utils.export import prepare_model, export_symbol, export_onnx, load_symbol, FORMATS
+    if args.format not in FORMATS:
+        raise ValueError("unsupported format %r; use one of %s" % (args.format, ', '.join(FORMATS)))
+    from ..utils.benchmark import resolve_names
+    name = resolve_names([args.name])[0] if not any(c in args.name for c in '*?[') else None
+    if name is None:
+        raise ValueError("export takes one model name, not a pattern: %r" % args.name)
+    net, shape = prepare_model(name, deploy=not args.train_form, params=args.params,
+                               input_shape=args.input_shape)
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, name)
+    if args.format == 'symbol':
+        import mxnet as mx
+        import numpy as np
+        sym, par = export_symbol(net, stem, shape)
+        back = load_symbol(sym, par)
+        x = mx.nd.array(np.random.RandomState(0).standard_normal((2,) + tuple(shape[1:])))
+        with mx.autograd.predict_mode():
+            a, b = net(x).asnumpy(), back(x).asnumpy()
+        print("wrote %s and %s (reloaded as SymbolBlock: max abs diff %.2g)"
+              % (sym, par, float(np.abs(a - b).max())))
+        return 0
+    from ..utils.export import ExportError
+    try:
+        info = export_onnx(net, stem + '.onnx', shape, verify=True, atol=args.atol)
+    except ExportError as e:
+        raise ValueError(str(e))
+    print("wrote %s; onnxruntime vs MXNet on random inputs (batch 1 and 2): max abs diff %.2g "
+          "(max |out| %.3g); %d h-swish/h-sigmoid activations fused"
+          % (info['path'], info['max_abs_diff'], info['max_abs_out'], info['fused_activations']))
+    return 0
+
+
+def _quantize(args):
+    from ..utils.benchmark import resolve_names
+    from ..utils.quantize import quantize_report, format_report
+    name = resolve_names([args.name])[0]
+    rep = quantize_report(name, params=args.params, epochs=args.epochs, size=args.size,
+                          calib_examples=args.calib_examples, bench_batches=args.batch_sizes,
+                          rounds=args.rounds,
+                          log=None if args.quiet else (lambda m: print('[quantize] ' + m,
+                                                                      file=sys.stderr, flush=True)))
+    print(format_report(rep))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rep, f, indent=1)
+    return 0
+
+
+def add_commands(sub):
+    p = sub.add_parser('bench', help='interleaved latency / throughput benchmark of matching models')
+    p.add_argument('patterns', nargs='+', help="registry names or fnmatch patterns; "
+                   "'gluoncv:NAME' for a GluonCV model (e.g. gluoncv:mobilenetv3_large)")
+    p.add_argument('--train-form', action='store_true',
+                   help='also time the train form (default: the deployed form only)')
+    p.add_argument('--engines', nargs='+', default=['mxnet'],
+                   choices=['mxnet', 'onednn', 'onnxruntime'],
+                   help='mxnet (hybridized, static alloc/shape), onednn (optimize_for MKLDNN), '
+                        'onnxruntime (exported, verified)')
+    p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32])
+    p.add_argument('--threads', type=int, default=None,
+                   help='threads (MXNet: OMP_NUM_THREADS in a fresh process; onnxruntime intra-op)')
+    p.add_argument('--rounds', type=int, default=10, help='round-robin rounds (default 10)')
+    p.add_argument('--warmup', type=int, default=3)
+    p.add_argument('--train-step', action='store_true',
+                   help='also time a training step (forward+backward+update)')
+    p.add_argument('--train-batch', type=int, default=32)
+    p.add_argument('--memory', action='store_true',
+                   help='peak RSS of each model, measured in a fresh subprocess')
+    p.add_argument('--input-shape', type=int, nargs=4, metavar=('N', 'C', 'H', 'W'))
+    p.add_argument('--json', metavar='FILE', help='also write the results as JSON')
+    p.add_argument('-q', '--quiet', action='store_true')
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser('export', help='deploy and export a model (symbol files or verified ONNX)')
+    p.add_argument('name')
+    p.add_argument('--format', default='onnx', help='symbol | onnx (default onnx)')
+    p.add_argument('--out', default='.', help='output folder (default .)')
+    p.add_argument('--params', default=None, help='trained .params to load (default: random weights)')
+    p.add_argument('--input-shape', type=int, nargs=4, metavar=('N', 'C', 'H', 'W'))
+    p.add_argument('--train-form', action='store_true', help='export without deploying first')
+    p.add_argument('--atol', type=float, default=1e-4, help='ONNX check tolerance (default 1e-4)')
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser('quantize', help='INT8 (oneDNN) quantization with accuracy and speed report')
+    p.add_argument('name')
+    p.add_argument('--params', default=None,
+                   help='10-class checkpoint trained on the digits (default: train one briefly)')
+    p.add_argument('--epochs', type=int, default=3, help='training epochs when no --params (3)')
+    p.add_argument('--size', type=int, default=32, help='digit image size (default 32)')
+    p.add_argument('--calib-examples', type=int, default=500)
+    p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32],
+                   help='batch sizes for the fp32 / int8 timing at 224x224')
+    p.add_argument('--rounds', type=int, default=8)
+    p.add_argument('--json', metavar='FILE')
+    p.add_argument('-q', '--quiet', action='store_true')
+    p.set_defaults(func=_quantize)

@@ -1,0 +1,340 @@
+"""Latency / throughput benchmarking of zoo models, interleaved in one process.
+
+On a shared or noisy machine, timing model A for a minute and then model B for a minute measures the
+machine as much as the models. :func:`benchmark` therefore builds every (model, form, engine) runner
+first and then times them **round-robin**: each round runs every runner a few times at every batch
+size, so background load hits all of them alike and the ratios stay fair. Reported per runner:
+median and p90 latency at each batch size, throughput (images/s from the median), train-step time
+(forward + backward + SGD update, hybridized) for the train form, params and MAdds, and, when asked,
+peak resident memory measured in a fresh subprocess per model (a process-wide peak cannot be split
+between models that share one process).
+
+Engines:
+  ``mxnet``        Gluon, ``hybridize(static_alloc=True, static_shape=True)``
+  ``onednn``       MXNet with oneDNN graph fusion: ``net.optimize_for(x, backend='MKLDNN')``
+  ``onnxruntime``  deployed, exported to ONNX (:func:`asymmzoo.utils.export.export_onnx`, verified
+                   against MXNet), run in onnxruntime with full graph optimisation
+
+Thread count: MXNet reads ``OMP_NUM_THREADS`` when it is imported, so a different count needs a fresh
+process: ``asymmzoo bench --threads N`` re-runs itself with ``OMP_NUM_THREADS=N`` (and
+``MXNET_CPU_WORKER_NTHREADS=1``); onnxruntime gets ``intra_op_num_threads=N``. In library use, set
+those variables before ``import mxnet``.
+
+Model names are registry names, or ``gluoncv:NAME`` for a GluonCV model-zoo network built with
+``pretrained=False`` (``gluoncv:mobilenetv3_large`` / ``gluoncv:mobilenetv3_small`` use
+``gluoncv.model_zoo.mobilenetv3.get_mobilenet_v3``).
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import mxnet as mx
+import numpy as np
+
+__all__ = ['benchmark', 'format_table', 'resolve_names', 'build_network', 'peak_rss_mb',
+           'ENGINES', 'FORMS', 'BenchRunner']
+
+ENGINES = ('mxnet', 'onednn', 'onnxruntime')
+FORMS = ('deployed', 'train')
+
+
+def resolve_names(patterns):
+    """Expand fnmatch patterns over the registry (keeping ``gluoncv:`` names); error if a pattern
+    matches nothing."""
+    from ..registry import list_models, _unknown
+    names = []
+    for pat in patterns:
+        if pat.startswith('gluoncv:'):
+            found = [pat]
+        else:
+            found = list_models(pat)
+            if not found:
+                if any(ch in pat for ch in '*?['):
+                    raise ValueError("no registered model matches %r; see `asymmzoo summary`" % pat)
+                raise _unknown(pat.lower())
+        names += [n for n in found if n not in names]
+    return names
+
+
+def build_network(name, form='deployed', seed=0, input_shape=None):
+    """Initialised network for ``name`` in ``form`` ('deployed' = asymmzoo.deploy applied, 'train' =
+    as built); returns ``(net, input_shape)``."""
+    from .export import prepare_model, default_input_shape
+    if form not in FORMS:
+        raise ValueError("form must be one of %s, got %r" % (FORMS, form))
+    if name.startswith('gluoncv:'):
+        gname = name.split(':', 1)[1]
+        import gluoncv
+        if gname in ('mobilenetv3_large', 'mobilenetv3_small'):
+            from gluoncv.model_zoo.mobilenetv3 import get_mobilenet_v3
+            net = get_mobilenet_v3(gname.split('_')[1], pretrained=False)
+        else:
+            try:
+                net = gluoncv.model_zoo.get_model(gname, pretrained=False)
+            except ValueError as e:
+                raise ValueError("unknown GluonCV model %r (%s)" % (gname, str(e).splitlines()[0]))
+        net.name_in_zoo = name
+        shape = tuple(input_shape) if input_shape else default_input_shape(net)
+        return prepare_model(net, deploy=False, input_shape=shape, seed=seed)
+    return prepare_model(name, deploy=(form == 'deployed'), input_shape=input_shape, seed=seed)
+
+
+class BenchRunner(object):
+    """One (model, form, engine): ``run(batch)`` executes one synchronous forward pass."""
+
+    def __init__(self, name, form, engine, batch_sizes, threads=None, seed=0, input_shape=None,
+                 onnx_dir=None):
+        from .counting import count_params, count_madds
+        if engine not in ENGINES:
+            raise ValueError("engine must be one of %s, got %r" % (ENGINES, engine))
+        if engine == 'onnxruntime' and form == 'train':
+            raise ValueError("onnxruntime runs the deployed form only; use --form deployed")
+        self.name, self.form, self.engine = name, form, engine
+        net, shape = build_network(name, form, seed=seed, input_shape=input_shape)
+        self.input_shape = (1,) + tuple(shape[1:])
+        self.params = count_params(net)
+        self.madds = count_madds(net, self.input_shape)
+        self.net = net
+        rng = np.random.RandomState(seed)
+        self.inputs = {b: rng.standard_normal((b,) + self.input_shape[1:]).astype(np.float32)
+                       for b in batch_sizes}
+        self.check = None
+        if engine == 'onnxruntime':
+            from .export import export_onnx, onnx_session
+            import tempfile
+            d = onnx_dir or tempfile.mkdtemp(prefix='asymmzoo-bench-')
+            path = os.path.join(d, name.replace(':', '_') + '.onnx')
+            self.check = export_onnx(net, path, self.input_shape, verify=True)
+            self.session = onnx_session(path, threads=threads)
+            self.iname = self.session.get_inputs()[0].name
+        else:
+            self.nd_inputs = {b: mx.nd.array(x) for b, x in self.inputs.items()}
+            if engine == 'onednn':
+                net.optimize_for(self.nd_inputs[batch_sizes[0]], backend='MKLDNN',
+                                 static_alloc=True, static_shape=True)
+            else:
+                net.hybridize(static_alloc=True, static_shape=True)
+
+    @property
+    def label(self):
+        return '%s [%s, %s]' % (self.name, self.form, self.engine)
+
+    def run(self, batch):
+        if self.engine == 'onnxruntime':
+            self.session.run(None, {self.iname: self.inputs[batch]})
+        else:
+            with mx.autograd.predict_mode():
+                out = self.net(self.nd_inputs[batch])
+            (out[0] if isinstance(out, (list, tuple)) else out).wait_to_read()
+
+
+def _train_step_runner(name, batch, seed=0, input_shape=None):
+    """Returns ``step()`` doing forward + softmax CE + backward + SGD update on the train form."""
+    net, shape = build_network(name, 'train', seed=seed, input_shape=input_shape)
+    net.hybridize(static_alloc=True, static_shape=True)
+    rng = np.random.RandomState(seed)
+    x = mx.nd.array(rng.standard_normal((batch,) + tuple(shape[1:])))
+    with mx.autograd.predict_mode():
+        out = net(x[:1])
+    classes = (out[0] if isinstance(out, (list, tuple)) else out).shape[-1]
+    y = mx.nd.array(rng.randint(0, classes, size=batch))
+    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+    trainer = mx.gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 1e-4, 'momentum': 0.9})
+
+    def step():
+        with mx.autograd.record():
+            out = net(x)
+            out = out[0] if isinstance(out, (list, tuple)) else out
+            loss = loss_fn(out, y)
+        loss.backward()
+        trainer.step(batch)
+        loss.wait_to_read()
+        mx.nd.waitall()
+    return step
+
+
+def _stats(samples):
+    a = np.asarray(samples) * 1e3
+    return {'median_ms': float(np.median(a)), 'p90_ms': float(np.percentile(a, 90)),
+            'min_ms': float(a.min()), 'n': int(a.size)}
+
+
+def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32), rounds=10,
+              iters_per_round=None, warmup=3, train_step=False, train_batch=32, threads=None,
+              memory=False, seed=0, input_shape=None, progress=None):
+    """Time every (name, form, engine) round-robin; return a list of result dicts (one per runner).
+
+    Parameters
+    ----------
+    names : registry names (patterns already expanded, see :func:`resolve_names`)
+    forms : 'deployed' (asymmzoo.deploy first, the default) and/or 'train'
+    engines : subset of :data:`ENGINES`
+    batch_sizes : batch sizes timed; the throughput of each is images / median second
+    rounds : number of round-robin rounds
+    iters_per_round : {batch: timed calls per round}; default 5 for batch 1-4, 1 otherwise
+    train_step : also time one training step at ``train_batch`` (train form, MXNet)
+    threads : onnxruntime intra-op threads (MXNet's come from OMP_NUM_THREADS, see module doc)
+    memory : measure peak RSS of each model in a subprocess (slow: a fresh process per model)
+    """
+    batch_sizes = tuple(int(b) for b in batch_sizes)
+    iters = {b: (5 if b <= 4 else 1) for b in batch_sizes}
+    iters.update(iters_per_round or {})
+    say = progress or (lambda msg: None)
+    runners = []
+    for name in names:
+        for form in forms:
+            for engine in engines:
+                if engine == 'onnxruntime' and form == 'train':
+                    continue
+                say('building %s [%s, %s]' % (name, form, engine))
+                runners.append(BenchRunner(name, form, engine, batch_sizes, threads=threads,
+                                           seed=seed, input_shape=input_shape))
+    steps = []
+    if train_step:
+        for name in names:
+            say('building train step %s' % name)
+            steps.append((name, _train_step_runner(name, train_batch, seed, input_shape)))
+    # warm-up (first calls allocate, pick kernels, build static graphs)
+    for r in runners:
+        for b in batch_sizes:
+            for _ in range(warmup):
+                r.run(b)
+    for _, step in steps:
+        for _ in range(2):
+            step()
+    samples = {(i, b): [] for i in range(len(runners)) for b in batch_sizes}
+    tsamples = {i: [] for i in range(len(steps))}
+    timer = time.perf_counter
+    for k in range(rounds):
+        say('round %d/%d' % (k + 1, rounds))
+        # alternate the order each round so no runner always follows the same neighbour
+        order = list(range(len(runners)))
+        if k % 2:
+            order.reverse()
+        for b in batch_sizes:
+            for i in order:
+                r = runners[i]
+                for _ in range(iters[b]):
+                    t0 = timer()
+                    r.run(b)
+                    samples[(i, b)].append(timer() - t0)
+        for i, (_, step) in enumerate(steps):
+            t0 = timer()
+            step()
+            tsamples[i].append(timer() - t0)
+    results = []
+    step_of = {name: _stats(tsamples[i]) for i, (name, _) in enumerate(steps)}
+    for i, r in enumerate(runners):
+        row = {'model': r.name, 'form': r.form, 'engine': r.engine, 'params': r.params,
+               'madds': r.madds, 'input_shape': list(r.input_shape), 'batch': {}}
+        for b in batch_sizes:
+            s = _stats(samples[(i, b)])
+            s['throughput_ips'] = b / (s['median_ms'] / 1e3)
+            row['batch'][str(b)] = s
+        if r.check is not None:
+            row['onnx_max_abs_diff'] = r.check['max_abs_diff']
+        if r.name in step_of and not any(x['model'] == r.name for x in results):
+            row['train_step'] = dict(step_of[r.name], batch=train_batch)  # once per model
+        results.append(row)
+    if memory:
+        for row in results:
+            say('peak RSS of %s [%s, %s]' % (row['model'], row['form'], row['engine']))
+            row['peak_rss_mb'] = peak_rss_mb(row['model'], row['form'], row['engine'],
+                                             max(batch_sizes), threads=threads)
+    env = {'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS'),
+           'MXNET_CPU_WORKER_NTHREADS': os.environ.get('MXNET_CPU_WORKER_NTHREADS'),
+           'onnxruntime_threads': threads, 'cpus': os.cpu_count(), 'rounds': rounds,
+           'iters_per_round': {str(b): n for b, n in iters.items()},
+           'time_utc': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime()),
+           'loadavg_1min': os.getloadavg()[0] if hasattr(os, 'getloadavg') else None}
+    for row in results:
+        row['env'] = env
+    return results
+
+
+_RSS_PROBE = r"""
+import json, sys
+def vm(key):
+    for line in open('/proc/self/status'):
+        if line.startswith(key + ':'):
+            return int(line.split()[1]) / 1024.0
+import mxnet, asymmzoo
+from asymmzoo.utils import benchmark as B
+base = vm('VmRSS')
+open('/proc/self/clear_refs', 'w').write('5')   # reset the high-water mark to the current RSS
+name, form, engine, batch, threads = json.loads(sys.argv[1])
+r = B.BenchRunner(name, form, engine, (1, batch), threads=threads)
+r.run(1); r.run(batch); r.run(batch)
+print(json.dumps([base, vm('VmHWM')]))
+"""
+
+
+def peak_rss_mb(name, form='deployed', engine='mxnet', batch=32, threads=None, timeout=600):
+    """Peak resident memory (MiB) of building ``name`` and running it at batch 1 and ``batch``, in a
+    fresh process (Linux: /proc VmHWM, reset after the imports). Returns ``{'peak', 'after_import'}``
+    (``peak`` includes the ~270 MiB of the imported libraries) or None where unmeasurable."""
+    if not os.path.exists('/proc/self/clear_refs'):
+        return None
+    try:
+        out = subprocess.run([sys.executable, '-c', _RSS_PROBE,
+                              json.dumps([name, form, engine, int(batch), threads])],
+                             capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+        base, peak = json.loads(out.stdout.strip().splitlines()[-1])
+    except Exception:  # pragma: no cover - no /proc, crash, timeout
+        return None
+    return {'peak': peak, 'after_import': base}
+
+
+def format_table(results, batch_sizes=None):
+    """Markdown table of :func:`benchmark` results."""
+    if not results:
+        return '(no results)'
+    bs = batch_sizes or sorted({int(b) for r in results for b in r['batch']})
+    head = ['model', 'form', 'engine', 'params', 'MAdds']
+    for b in bs:
+        if b == 1:
+            head += ['b1 median ms', 'b1 p90 ms']
+        else:
+            head += ['b%d median ms' % b, 'b%d img/s' % b]
+    has_train = any('train_step' in r for r in results)
+    has_mem = any(r.get('peak_rss_mb') for r in results)
+    has_onnx = any('onnx_max_abs_diff' in r for r in results)
+    if has_train:
+        head.append('train step ms')
+    if has_mem:
+        head.append('peak RSS MiB')
+    if has_onnx:
+        head.append('ONNX max|diff|')
+    lines = ['| ' + ' | '.join(head) + ' |',
+             '|' + '|'.join(['---'] * 3 + ['---:'] * (len(head) - 3)) + '|']
+    for r in results:
+        cells = [r['model'], r['form'], r['engine'], '%.2fM' % (r['params'] / 1e6),
+                 '%.1fM' % (r['madds'] / 1e6)]
+        for b in bs:
+            s = r['batch'].get(str(b))
+            if s is None:
+                cells += ['', '']
+            elif b == 1:
+                cells += ['%.2f' % s['median_ms'], '%.2f' % s['p90_ms']]
+            else:
+                cells += ['%.1f' % s['median_ms'], '%.0f' % s['throughput_ips']]
+        if has_train:
+            t = r.get('train_step')
+            cells.append('%.0f (b%d)' % (t['median_ms'], t['batch']) if t else '')
+        if has_mem:
+            m = r.get('peak_rss_mb')
+            cells.append('%.0f' % m['peak'] if m else '')
+        if has_onnx:
+            d = r.get('onnx_max_abs_diff')
+            cells.append('%.1e' % d if d is not None else '')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    env = results[0].get('env', {})
+    lines.append('')
+    lines.append('%s UTC; %s CPUs; OMP_NUM_THREADS=%s; onnxruntime threads=%s; %d rounds '
+                 'interleaved; 1-min load average %.2f' % (
+                     env.get('time_utc'), env.get('cpus'), env.get('OMP_NUM_THREADS') or 'unset',
+                     env.get('onnxruntime_threads') or 'default', env.get('rounds', 0),
+                     env.get('loadavg_1min') or 0.0))
+    return '\n'.join(lines)

@@ -1,0 +1,214 @@
+"""bench / export / quantize: the tools behind `asymmzoo bench|export|quantize` (issue 8)."""
+import json
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import asymmzoo
+from asymmzoo.cli import main
+from asymmzoo.utils import benchmark as B
+from asymmzoo.utils import export as E
+
+pytest.importorskip('onnx')
+pytest.importorskip('onnxruntime')
+
+# a representative set, resolved against the registry at collection time: every family that exists
+ONNX_PATTERNS = ['asymmnet_small_1.0', 'asymmnet_large_1.0', 'mobilenetv3_large_1.0',
+                 'mobilenetv3_small_0.75', 'asymmnet_large_0.5_pruned', '*_acb', '*_rot4']
+ONNX_SHAPE = (1, 3, 64, 64)   # the check is about operators, not resolution: keep it fast
+
+
+def _onnx_cases():
+    names = []
+    for pat in ONNX_PATTERNS:
+        found = asymmzoo.list_models(pat)
+        if '*' in pat:
+            # one per family: prefer a small AsymmNet-family backbone, else a small CIFAR net
+            for prefix in ('asymmnet_small', 'mobilenetv3_small', 'cifar_resnet20', 'cifar_quick', ''):
+                pref = [n for n in found if n.startswith(prefix)]
+                if pref:
+                    found = pref[:1]
+                    break
+        names += [n for n in found if n not in names]
+    return names
+
+
+def _shape_for(name):
+    net = asymmzoo.get_model(name)
+    shape = getattr(net, 'default_input_shape', None)
+    if shape and tuple(shape[2:]) != (224, 224):
+        return (1,) + tuple(shape[1:])
+    return ONNX_SHAPE
+
+
+@pytest.mark.parametrize('name', _onnx_cases())
+def test_onnx_export_matches_mxnet(tmp_path, name):
+    net, shape = E.prepare_model(name, deploy=True, input_shape=_shape_for(name))
+    info = E.export_onnx(net, str(tmp_path / 'm.onnx'), shape, verify=True, atol=1e-4)
+    assert info['max_abs_diff'] <= 1e-4
+    assert info['max_abs_out'] > 1e-3, "outputs too small for the check to mean anything"
+    # the predictor wrapper gives the same numbers on a fresh input
+    pred = E.OnnxPredictor(info['path'])
+    x = np.random.RandomState(3).standard_normal((3,) + shape[1:]).astype(np.float32)
+    with mx.autograd.predict_mode():
+        ref = net(mx.nd.array(x)).asnumpy()
+    assert np.abs(pred(x) - ref).max() <= 1e-4
+
+
+def test_hswish_fusion_keeps_function(tmp_path):
+    import onnx
+    net, shape = E.prepare_model('mobilenetv3_small_0.35', input_shape=ONNX_SHAPE)
+    plain = E.export_onnx(net, str(tmp_path / 'a.onnx'), shape, fuse_activations=False)
+    fused = E.export_onnx(net, str(tmp_path / 'b.onnx'), shape, fuse_activations=True)
+    ops = [n.op_type for n in onnx.load(fused['path']).graph.node]
+    assert fused['fused_activations'] > 0 and 'HardSwish' in ops and 'Div' not in ops
+    assert plain['fused_activations'] == 0
+    x = np.random.RandomState(0).standard_normal((2,) + shape[1:]).astype(np.float32)
+    a, b = E.OnnxPredictor(plain['path'])(x), E.OnnxPredictor(fused['path'])(x)
+    assert np.abs(a - b).max() <= 1e-5
+
+
+def test_onnx_unsupported_op_is_named(tmp_path):
+    class Odd(mx.gluon.HybridBlock):
+        def hybrid_forward(self, F, x):
+            return F.erfinv(F.tanh(x))
+    net = Odd()
+    net.initialize()
+    with pytest.raises(E.ExportError, match="erfinv"):
+        E.export_onnx(net, str(tmp_path / 'odd.onnx'), (1, 3, 8, 8))
+
+
+def test_symbol_export_round_trip(tmp_path, capsys):
+    rc = main(['export', 'mobilenetv3_small_0.35', '--format', 'symbol', '--out', str(tmp_path),
+               '--input-shape', '1', '3', '64', '64'])
+    assert rc == 0
+    sym = tmp_path / 'mobilenetv3_small_0.35-symbol.json'
+    par = tmp_path / 'mobilenetv3_small_0.35-0000.params'
+    assert sym.exists() and par.exists()
+    assert 'max abs diff' in capsys.readouterr().out
+    back = E.load_symbol(str(sym), str(par))
+    net, shape = E.prepare_model('mobilenetv3_small_0.35', input_shape=(1, 3, 64, 64))
+    x = mx.nd.array(np.random.RandomState(1).standard_normal((2, 3, 64, 64)))
+    with mx.autograd.predict_mode():
+        assert np.abs(net(x).asnumpy() - back(x).asnumpy()).max() <= 1e-5  # same seed, same weights
+
+
+def test_export_onnx_cli(tmp_path, capsys):
+    rc = main(['export', 'asymmnet_small_0.35', '--format', 'onnx', '--out', str(tmp_path),
+               '--input-shape', '1', '3', '64', '64'])
+    assert rc == 0
+    assert (tmp_path / 'asymmnet_small_0.35.onnx').exists()
+    assert 'max abs diff' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('argv,needle', [
+    (['export', 'asymmnet_large_9.0', '--format', 'onnx'], 'unknown model'),
+    (['export', 'asymmnet_small_0.35', '--format', 'tflite'], 'unsupported format'),
+    (['bench', 'no_such_net_*'], 'no registered model matches'),
+    (['quantize', 'mobilenetv3_small_0.35', '--params', '/nonexistent.params'], 'nonexistent'),
+])
+def test_clear_errors(tmp_path, capsys, argv, needle):
+    if argv[0] == 'export':
+        argv = argv + ['--out', str(tmp_path)]
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err, err
+
+
+def test_bench_two_tiny_models_table_and_json(tmp_path, capsys):
+    out = tmp_path / 'b.json'
+    rc = main(['bench', 'mobilenetv3_small_0.35', 'asymmnet_small_0.35', '--engines', 'mxnet',
+               'onnxruntime', '--batch-sizes', '1', '8', '--rounds', '2', '--warmup', '1',
+               '--input-shape', '1', '3', '32', '32', '--train-step', '--train-batch', '4',
+               '--json', str(out), '-q'])
+    assert rc == 0
+    table = capsys.readouterr().out
+    assert table.count('\n| ') >= 4 and 'b1 median ms' in table and 'b8 img/s' in table
+    rows = json.loads(out.read_text())
+    assert len(rows) == 4
+    assert {(r['model'], r['engine']) for r in rows} == {
+        (m, e) for m in ('mobilenetv3_small_0.35', 'asymmnet_small_0.35') for e in ('mxnet', 'onnxruntime')}
+    for r in rows:
+        assert r['params'] > 1e5 and r['madds'] > 1e5
+        for b in ('1', '8'):
+            s = r['batch'][b]
+            assert 0 < s['min_ms'] <= s['median_ms'] <= s['p90_ms']
+            assert s['throughput_ips'] == pytest.approx(int(b) * 1e3 / s['median_ms'])
+        assert r['batch']['1']['n'] == 2 * 5 and r['batch']['8']['n'] == 2
+        if r['engine'] == 'onnxruntime':
+            assert r['onnx_max_abs_diff'] <= 1e-4
+    # asymmnet has more MAdds than mobilenetv3 at the same width (the reused features)
+    madds = {r['model']: r['madds'] for r in rows}
+    assert madds['asymmnet_small_0.35'] > madds['mobilenetv3_small_0.35']
+    assert sum('train_step' in r for r in rows) == 2
+
+
+def test_bench_train_form_and_memory():
+    rows = B.benchmark(['mobilenetv3_small_0.35'], forms=('deployed', 'train'), batch_sizes=(1,),
+                       rounds=1, warmup=1, input_shape=(1, 3, 32, 32))
+    assert [r['form'] for r in rows] == ['deployed', 'train']
+    assert 'b1 median ms' in B.format_table(rows)
+    m = B.peak_rss_mb('mobilenetv3_small_0.35', batch=2)
+    if m is not None:  # Linux
+        assert m['peak'] >= m['after_import'] > 50
+
+
+def test_fastest_predictor_on_a_name():
+    pred = E.fastest_predictor('mobilenetv3_small_0.35', input_shape=(1, 3, 64, 64))
+    out = pred(np.zeros((2, 3, 64, 64), np.float32))
+    assert out.shape == (2, 1000) and pred.info['max_abs_diff'] <= 1e-4
+
+
+def test_quantize_net_agrees_with_fp32():
+    from asymmzoo.utils.quantize import quantize_net, digits_arrays, train_on_digits, evaluate
+    mx.random.seed(0)
+    net = asymmzoo.get_model('mobilenetv3_small_0.35', classes=10)
+    net.initialize(mx.init.MSRAPrelu())
+    x, y = digits_arrays('train', size=32, limit=600)
+    # a short fit so that the logits are not a coin toss; the check is fp32 vs int8 agreement
+    trainer = mx.gluon.Trainer(net.collect_params(), 'adam', {'learning_rate': 3e-3})
+    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+    net.hybridize()
+    for ep in range(2):
+        for i in range(0, 600, 50):
+            with mx.autograd.record():
+                loss = loss_fn(net(mx.nd.array(x[i:i + 50])), mx.nd.array(y[i:i + 50]))
+            loss.backward()
+            trainer.step(50)
+    xv, yv = digits_arrays('val', size=32, limit=300)
+    acc32, p32 = evaluate(net, xv, yv)
+    qnet = quantize_net(net, x[:200])
+    acc8, p8 = evaluate(qnet, xv, yv)
+    assert (p32 == p8).mean() >= 0.8, (acc32, acc8, (p32 == p8).mean())
+    assert isinstance(qnet, mx.gluon.SymbolBlock)
+    ops = {n['op'] for n in json.loads(qnet._cached_graph[1].tojson())['nodes']} \
+        if getattr(qnet, '_cached_graph', None) else set()
+    assert not ops or any('quantize' in o for o in ops)
+
+
+@pytest.mark.slow
+def test_quantize_cli_end_to_end(tmp_path, capsys):
+    out = tmp_path / 'q.json'
+    rc = main(['quantize', 'mobilenetv3_small_0.35', '--epochs', '1', '--batch-sizes', '1',
+               '--rounds', '2', '--calib-examples', '200', '--json', str(out), '-q'])
+    assert rc == 0
+    rep = json.loads(out.read_text())
+    assert rep['agreement'] >= 80 and abs(rep['top1_change']) <= 10
+    assert rep['latency']['1']['int8_ms'] > 0
+    assert 'speed-up' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_threads_reexec(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / 't.json'
+    env = dict(os.environ)
+    env.pop('OMP_NUM_THREADS', None)
+    subprocess.check_call([sys.executable, '-m', 'asymmzoo.cli', 'bench', 'mobilenetv3_small_0.35',
+                           '--threads', '1', '--batch-sizes', '1', '--rounds', '1',
+                           '--input-shape', '1', '3', '32', '32', '--json', str(out), '-q'], env=env)
+    rows = json.loads(out.read_text())
+    assert rows[0]['env']['OMP_NUM_THREADS'] == '1'
