@@ -98,7 +98,8 @@ def _ctx_of(block):
     return None
 
 
-def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=True):
+def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=True,
+             asym_kernel_size=None):
     """Turn ``net`` (any Gluon network) into its ACNet form in place and return it.
 
     Parameters
@@ -108,6 +109,8 @@ def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=
     norm_layer, norm_kwargs : branch norm for convs that have no BN after them (default BatchNorm)
     absorb_bn : replace a conv together with the BN that directly follows it in a sequential
         container (default True; False makes every conv a "lone" ACB)
+    asym_kernel_size : None (branches as long as the kernel: 1xk / kx1) or an odd a >= 3: 1xa / ax1
+        branches on every conv with k > a (ACNet's AlexNet: a=3 on its 11x11 and 5x5 layers)
 
     Convs that cannot take an ACB (1x1, even or rectangular kernels, dilation, NHWC) are left alone.
     If ``net`` was already initialised, the new blocks are initialised on the same context (with
@@ -148,7 +151,8 @@ def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=
         acb = ACBlock(s['channels'], s['kernel'][0], strides=s['stride'], padding=s['pad'][0],
                       groups=s['groups'], in_channels=in_ch, activation=act,
                       gamma_init=gamma_init, norm_layer=branch_layer, norm_kwargs=branch_kw,
-                      prefix=conv.prefix + 'acb_')
+                      asym_kernel_size=min(asym_kernel_size, s['kernel'][0]) if asym_kernel_size
+                      else None, prefix=conv.prefix + 'acb_')
         acb._base_use_bias = s['use_bias']
         acb._absorbed_key = bn_key
         ctx = _ctx_of(conv)

@@ -6,7 +6,8 @@
 * ``resnet18_v1``   GluonCV's ResNet-18 v1 builder (pretrained=False)
 * ``densenet121``   GluonCV's DenseNet-121 builder (pretrained=False); its final 7x7 average pool is
                     swapped for a global one (identical at 224x224, no parameters) so smaller inputs work
-* ``{name}_acb``    ``asymmzoo.acnetify(get_model(name))`` for the three above and for every
+* ``{name}_acb``    ``asymmzoo.acnetify(get_model(name))`` for the three above (AlexNet with 1x3 / 3x1
+                    branches on every layer, as in the paper) and for every
                     ``asymmnet_*`` / ``mobilenetv3_*`` model (ACB on the 3x3 stem and on every depthwise
                     kxk kernel: asymmetric in both senses)
 
@@ -100,20 +101,25 @@ IMAGENET_MODELS = {
 }
 
 
-def get_acnet_twin(base, gamma_init=None, **kwargs):
+def get_acnet_twin(base, gamma_init=None, asym_kernel_size=None, **kwargs):
     """``acnetify(get_model(base, **kwargs))``: the ACNet form of a registered model."""
     from ..acnet import acnetify
     net = get_model(base, **kwargs)
     acnetify(net, gamma_init=gamma_init, norm_layer=kwargs.get('norm_layer'),
-             norm_kwargs=kwargs.get('norm_kwargs'))
+             norm_kwargs=kwargs.get('norm_kwargs'), asym_kernel_size=asym_kernel_size)
     net.name_in_zoo = base + '_acb'
     net.acnet_base = base
     return net
 
 
-def register_acnet_twin(base):
+# the paper keeps 1x3 / 3x1 branches on AlexNet's 11x11 and 5x5 layers (section 4.2)
+TWIN_KWARGS = {'alexnet_bn': dict(asym_kernel_size=3)}
+
+
+def register_acnet_twin(base, **fixed):
     """Register ``{base}_acb`` for a registered ``base``."""
-    register_builder(base + '_acb', get_acnet_twin, base=base)
+    fixed = dict(TWIN_KWARGS.get(base, {}), **fixed)
+    register_builder(base + '_acb', get_acnet_twin, base=base, **fixed)
 
 
 _ASYMM_BASE = re.compile(r'^(asymmnet|mobilenetv3)_(large|small)_[0-9.]+(_pruned)?$')

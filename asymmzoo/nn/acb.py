@@ -8,6 +8,10 @@ Padding (DESIGN.md section 4): with square padding p and c = p - k//2, if c >= 0
 (c, p) and the kx1 branch (p, c) as (pad_h, pad_w); if c < 0 the input is cropped by k//2 - p: the 1xk
 branch sees rows [crop:-crop] with padding (0, p), the kx1 branch columns [crop:-crop] with padding
 (p, 0). Both branches then read exactly the centre row / centre column of every square window.
+
+``asym_kernel_size=a`` (odd, 3 <= a <= k) gives shorter 1xa / ax1 branches that sit on the middle of
+the centre row / column (ACNet used 1x3 / 3x1 on AlexNet's 11x11 and 5x5 layers); the same rule
+applies per axis: a branch needs padding p - (k - a)/2 along its long axis and crops when negative.
 """
 import numpy as np
 import mxnet as mx
@@ -63,6 +67,7 @@ class ACBlock(nn.HybridBlock):
     dilation : must be 1 (ACB's fusion does not hold for dilated kernels); anything else is refused.
     activation : optional activation applied after the sum (what a ``Conv2D(activation=...)`` had).
     gamma_init : float or None, initial value of the three BN gammas (ACNet suggests 1/3).
+    asym_kernel_size : odd int a with 3 <= a <= k, length of the 1xa / ax1 branches (default k).
     norm_layer, norm_kwargs : the branch norm layer (default ``nn.BatchNorm``, eps 1e-5).
 
     Children are named ``square_conv, square_bn, ver_conv, ver_bn, hor_conv, hor_bn`` (ACNet's own
@@ -71,7 +76,7 @@ class ACBlock(nn.HybridBlock):
 
     def __init__(self, channels, kernel_size, strides=1, padding=0, groups=1, in_channels=0,
                  dilation=1, activation=None, gamma_init=None, norm_layer=None, norm_kwargs=None,
-                 **kwargs):
+                 asym_kernel_size=None, **kwargs):
         super(ACBlock, self).__init__(**kwargs)
         kh, kw = _pair(kernel_size, 'kernel_size')
         if kh != kw:
@@ -101,10 +106,20 @@ class ACBlock(nn.HybridBlock):
         self.in_channels = in_channels
         self.activation = activation
         self.gamma_init = gamma_init
-        c = p - k // 2
-        self.crop = -c if c < 0 else 0
-        hor_pad = (c, p) if c >= 0 else (0, p)
-        ver_pad = (p, c) if c >= 0 else (p, 0)
+        a = k if asym_kernel_size is None else int(asym_kernel_size)
+        if a < 3 or a % 2 == 0 or a > k:
+            raise ValueError("asym_kernel_size must be odd with 3 <= a <= kernel_size %d, got %r"
+                             % (k, asym_kernel_size))
+        self.asym_kernel_size = a
+        c = p - k // 2            # short axis: the branch reads the centre row / column
+        d = p - (k - a) // 2      # long axis: the branch reads the middle a taps of it
+        # (pad_h, pad_w) of each branch; a negative entry means "crop that many on both sides"
+        hor = (c, d)
+        ver = (d, c)
+        self._hor_crop = tuple(max(-v, 0) for v in hor)
+        self._ver_crop = tuple(max(-v, 0) for v in ver)
+        hor_pad = tuple(max(v, 0) for v in hor)
+        ver_pad = tuple(max(v, 0) for v in ver)
         nk = dict(norm_kwargs or {})
         nk.setdefault('in_channels', channels)
         if norm_layer is None:
@@ -117,23 +132,31 @@ class ACBlock(nn.HybridBlock):
             self.square_conv = nn.Conv2D(channels, (k, k), padding=(p, p), prefix='square_conv_',
                                          **conv)
             self.square_bn = norm_layer(prefix='square_bn_', **nk)
-            self.ver_conv = nn.Conv2D(channels, (k, 1), padding=ver_pad, prefix='ver_conv_', **conv)
+            self.ver_conv = nn.Conv2D(channels, (a, 1), padding=ver_pad, prefix='ver_conv_', **conv)
             self.ver_bn = norm_layer(prefix='ver_bn_', **nk)
-            self.hor_conv = nn.Conv2D(channels, (1, k), padding=hor_pad, prefix='hor_conv_', **conv)
+            self.hor_conv = nn.Conv2D(channels, (1, a), padding=hor_pad, prefix='hor_conv_', **conv)
             self.hor_bn = norm_layer(prefix='hor_bn_', **nk)
             self.act = nn.Activation(activation) if activation else None
 
     def hybrid_forward(self, F, x):
         square = self.square_bn(self.square_conv(x))
-        if self.crop:
-            xv = F.slice_axis(x, axis=3, begin=self.crop, end=-self.crop)
-            xh = F.slice_axis(x, axis=2, begin=self.crop, end=-self.crop)
-        else:
-            xv = xh = x
-        out = square + self.ver_bn(self.ver_conv(xv)) + self.hor_bn(self.hor_conv(xh))
+        out = square + self.ver_bn(self.ver_conv(self._crop(F, x, self._ver_crop))) \
+            + self.hor_bn(self.hor_conv(self._crop(F, x, self._hor_crop)))
         if self.act is not None:
             out = self.act(out)
         return out
+
+    @staticmethod
+    def _crop(F, x, crop):
+        for axis, n in zip((2, 3), crop):
+            if n:
+                x = F.slice_axis(x, axis=axis, begin=n, end=-n)
+        return x
+
+    @property
+    def crop(self):
+        """Rows cropped for the 1xk branch (= columns for the kx1 branch): k//2 - p when positive."""
+        return self._hor_crop[0]
 
     def get_equivalent_kernel_bias(self, as_numpy=False):
         """The fused (OIHW kernel, bias) of the block in inference mode (running statistics).
@@ -142,12 +165,13 @@ class ACBlock(nn.HybridBlock):
         ``as_numpy=True``.
         """
         k, m = self.kernel_size, self.kernel_size // 2
+        lo, hi = m - self.asym_kernel_size // 2, m + self.asym_kernel_size // 2 + 1
         sq, b = fuse_bn(self.square_conv.weight.data().asnumpy(), self.square_bn)
         ver, bv = fuse_bn(self.ver_conv.weight.data().asnumpy(), self.ver_bn)
         hor, bh = fuse_bn(self.hor_conv.weight.data().asnumpy(), self.hor_bn)
         kernel = sq.copy()
-        kernel[:, :, :, m:m + 1] += ver   # k x 1 onto the centre column
-        kernel[:, :, m:m + 1, :] += hor   # 1 x k onto the centre row
+        kernel[:, :, lo:hi, m:m + 1] += ver   # a x 1 onto the middle of the centre column
+        kernel[:, :, m:m + 1, lo:hi] += hor   # 1 x a onto the middle of the centre row
         bias = b + bv + bh
         assert kernel.shape[2:] == (k, k)
         if as_numpy:
@@ -171,7 +195,8 @@ class ACBlock(nn.HybridBlock):
         return conv
 
     def __repr__(self):
-        return '{name}({cin} -> {c}, kernel={k}, stride={s}, padding={p}, groups={g}{a})'.format(
+        return '{name}({cin} -> {c}, kernel={k}, stride={s}, padding={p}, groups={g}{a}{b})'.format(
             name=type(self).__name__, cin=self.in_channels or None, c=self.channels,
             k=self.kernel_size, s=self.strides, p=self.padding, g=self.groups,
-            a=', act=%s' % self.activation if self.activation else '')
+            a=', act=%s' % self.activation if self.activation else '',
+            b=', asym=%d' % self.asym_kernel_size if self.asym_kernel_size != self.kernel_size else '')
