@@ -225,13 +225,13 @@ def test_train_tsn_on_mp4_loss_falls(tmp_path):
     argv = ['--data-root', root, '--train-list', tr, '--val-list', va,
             '--model', 'tsn_asymmnet_small_0.35_hmdb51', '--num-classes', '2', '--num-segments', '3',
             '--num-crop', '3', '--new-width', '80', '--new-height', '64', '--input-size', '64',
-            '--epochs', '6', '--batch-size', '4', '--lr', '0.05', '--lr-steps', '4', '--log-interval', '0']
+            '--epochs', '5', '--batch-size', '2', '--lr', '0.05', '--lr-steps', '4', '--log-interval', '0']
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         out = train(build_parser().parse_args(argv))
     losses = out['losses']
-    assert len(losses) == 6 and all(np.isfinite(losses))
-    assert np.mean(losses[-2:]) < 0.7 * np.mean(losses[:2]), losses
+    assert len(losses) == 15 and all(np.isfinite(losses))  # 6 videos / batch 2 x 5 epochs
+    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
     assert len(out['skipped']) == 1  # the broken video was skipped and counted
     assert out['val_accuracy'][-1] >= 0.75, out['val_accuracy']  # 3-crop, 4 held-out videos
     # the command line entry point, one step

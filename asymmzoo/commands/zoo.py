@@ -21,7 +21,7 @@ def _summary(args):
         net = get_model(name)
         shape = tuple(args.input_shape) if args.input_shape else \
             getattr(net, 'default_input_shape', (1, 3, 224, 224))
-        shape = (1,) + tuple(shape[1:])
+        shape = (getattr(net, "rows_per_sample", 1),) + tuple(shape[1:])  # TSN: frames per video
         net.initialize()
         with mx.autograd.predict_mode():
             out = net(mx.nd.zeros(shape))

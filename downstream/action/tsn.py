@@ -51,6 +51,7 @@ class TSN(nn.HybridBlock):
         self.feat_dim = base.classifier_in_channels
         self.in_channels = getattr(base, 'in_channels', 3)
         self.frames_per_video = self.num_segments * self.num_crop
+        self.rows_per_sample = self.frames_per_video  # input rows of one video (`asymmzoo summary`)
         self.min_input_shape = (2 * self.frames_per_video, self.in_channels, 64, 64)
         self.default_input_shape = (self.frames_per_video, self.in_channels, 224, 224)
         with self.name_scope():
