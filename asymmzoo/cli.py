@@ -10,6 +10,7 @@ COMMAND_MODULES = [
     'asymmzoo.commands.analyze',  # analyze kernel-matrix / pruning / rotation (ACNet)
     'asymmzoo.commands.deploy_tools',  # bench, export, quantize
     'asymmzoo.commands.rotate',   # rotate-mnist
+    'asymmzoo.commands.downstream2',  # embed (face embeddings)
 ]
 
 
