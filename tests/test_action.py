@@ -240,3 +240,17 @@ def test_train_tsn_on_mp4_loss_falls(tmp_path):
         assert main(argv[:-10] + ['--epochs', '1', '--max-steps', '1', '--batch-size', '2',
                                  '--log-interval', '0', '--save-prefix', str(tmp_path / 'm')]) == 0
     assert os.path.isfile(str(tmp_path / 'm.params'))
+
+
+def test_decord_backend_matches_opencv(tmp_path):
+    pytest.importorskip('decord')  # optional backend (not in requirements.txt)
+    root = str(tmp_path)
+    lst = write_video_set(root, per_class=1, bad=[('g.mp4', b'xx' * 50)])
+    kw = dict(train=False, num_segments=3, new_width=80, new_height=64, target_width=64,
+              target_height=64, transform=video_transforms('val', size=64))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        a = VideoClsCV2(root, lst, backend='decord', **kw)
+        b = VideoClsCV2(root, lst, backend='opencv', **kw)
+    assert len(a) == len(b) == 2 and len(a.skipped) == len(b.skipped) == 1
+    np.testing.assert_allclose(a[1][0].asnumpy(), b[1][0].asnumpy(), atol=1e-5)

@@ -280,3 +280,22 @@ def test_embed_command_errors(tmp_path, capsys):
     out = capsys.readouterr().out
     assert '512-d' in out and 'cosine similarity to the first image: 1.0000' in out
     assert np.load(npy).shape == (2, 512)
+
+
+def test_face_dataset_from_recordio(tmp_path):
+    import cv2
+    rec, idx = str(tmp_path / 'faces.rec'), str(tmp_path / 'faces.idx')
+    w = mx.recordio.MXIndexedRecordIO(idx, rec, 'w')
+    views = augmented_views(np.linspace(0, 1, 25 * 25).reshape(25, 25), 4, seed=3, size=120)
+    for i, v in enumerate(views):
+        header = mx.recordio.IRHeader(0, float(i % 2), i, 0)
+        w.write_idx(i, mx.recordio.pack_img(header, v[:, :, ::-1], quality=95, img_fmt='.png'))
+    w.close()
+    ds = face_dataset(rec, train=False)
+    assert len(ds) == 4 and ds.num_classes == 2
+    x, y = ds[1]
+    assert x.shape == (3, 112, 112) and x.dtype == np.float32 and y == 1.0
+    np.testing.assert_allclose(x, preprocess(cv2.resize(views[1], (112, 112))), atol=1e-5)
+    os.remove(idx)
+    with pytest.raises(FileNotFoundError, match='needs its index'):
+        face_dataset(rec)
