@@ -241,16 +241,22 @@ def test_train_arcface_on_lfw_faces(tmp_path):
     assert ds.num_classes == 20 and len(ds) == 160 and ds[0][0].shape == (3, 112, 112)
     args = build_parser().parse_args([
         '--data', train_dir, '--model', 'arcface_asymmnet_small_0.35', '--embedding-size', '128',
-        '--epochs', '100', '--max-steps', '30', '--batch-size', '32', '--optimizer', 'adam',
+        '--epochs', '100', '--max-steps', '60', '--batch-size', '32', '--optimizer', 'adam',
         '--lr', '0.001', '--log-interval', '0', '--pairs', pairs, '--pairs-root', held,
         '--val-interval', '1000',
         '--save-prefix', str(tmp_path / 'face')])
     out = train(args)
     losses = out['losses']
-    assert len(losses) == 30 and all(np.isfinite(losses))
-    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses  # s=64, m=0.5
+    assert len(losses) == 60 and all(np.isfinite(losses))
+    assert np.mean(losses[-3:]) < 0.2 * np.mean(losses[:3]), losses  # s=64, m=0.5
     acc = out['verification'][-1]['accuracy']
-    assert acc >= 0.8, out['verification'][-1]  # chance is 0.5 (balanced pairs)
+    assert acc >= 0.9, out['verification'][-1]  # chance is 0.5 (balanced pairs)
+    # views of one face stay pixel-similar, so even random weights beat chance: training must do better
+    untrained = asymmzoo.get_model('arcface_asymmnet_small_0.35', embedding_size=128)
+    mx.random.seed(0)
+    untrained.initialize(mx.init.MSRAPrelu())
+    base = evaluate_pairs(untrained, read_pairs(pairs, held))['accuracy']
+    assert acc > base + 0.05, (acc, base)
     assert os.path.isfile(str(tmp_path / 'face-embed.params'))
     # `asymmzoo embed` with the trained weights: same identity closer than a different one
     from asymmzoo.cli import main
