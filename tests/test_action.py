@@ -83,9 +83,10 @@ def test_tsn_contract(backbone, tmp_path):
 
 
 @pytest.mark.skipif(not HAS_ACB, reason='asymmnet_*_acb not registered in this checkout')
-def test_tsn_acb_deploy_exact():
+@pytest.mark.parametrize('backbone', ['asymmnet_small_0.35', 'asymmnet_large_1.0'])
+def test_tsn_acb_deploy_exact(backbone):
     from asymmzoo.nn.acb import ACBlock
-    net = asymmzoo.get_model('tsn_asymmnet_small_0.35_acb_hmdb51', classes=4, num_segments=2)
+    net = asymmzoo.get_model('tsn_%s_acb_hmdb51' % backbone, classes=4, num_segments=2)
     net.initialize(mx.init.Xavier(magnitude=2.0))
     _randomize_bn(net)
     x = _rand((4, 3, 64, 64), seed=5)
@@ -96,7 +97,7 @@ def test_tsn_acb_deploy_exact():
     assert not [b for b in net.features if isinstance(b, ACBlock)]
     with mx.autograd.predict_mode():
         np.testing.assert_allclose(net(x).asnumpy(), ref, rtol=1e-4, atol=1e-5)
-    base = asymmzoo.get_model('tsn_asymmnet_small_0.35_hmdb51', classes=4, num_segments=2)
+    base = asymmzoo.get_model('tsn_%s_hmdb51' % backbone, classes=4, num_segments=2)
     assert count_params(net) < n_params
     assert count_params(net) == count_params(base, input_shape=(2, 3, 64, 64))
 
@@ -254,3 +255,17 @@ def test_decord_backend_matches_opencv(tmp_path):
         b = VideoClsCV2(root, lst, backend='opencv', **kw)
     assert len(a) == len(b) == 2 and len(a.skipped) == len(b.skipped) == 1
     np.testing.assert_allclose(a[1][0].asnumpy(), b[1][0].asnumpy(), atol=1e-5)
+
+
+def test_multicrop_evaluate_averages_crops_per_video():
+    from downstream.action.train_tsn import evaluate
+    net = asymmzoo.get_model('tsn_asymmnet_small_0.35_hmdb51', classes=5, num_segments=2)
+    net.initialize(mx.init.Xavier(magnitude=2.0))
+    _randomize_bn(net)
+    x = _rand((3, 3 * 2, 3, 64, 64), seed=7)  # 3 videos x (3 crops x 2 segments) frames, crop-major
+    with mx.autograd.predict_mode():
+        want = np.stack([np.mean([net(x[b, 2 * c:2 * c + 2]).asnumpy()[0] for c in range(3)], axis=0)
+                         for b in range(3)])
+    pred = want.argmax(axis=1)
+    assert evaluate(net, [(x, mx.nd.array(pred))], num_crop=3) == 1.0
+    assert evaluate(net, [(x, mx.nd.array((pred + 1) % 5))], num_crop=3) == 0.0

@@ -87,10 +87,11 @@ def test_stride32_option_and_bad_input_size():
 
 
 @pytest.mark.skipif(not HAS_ACB, reason='asymmnet_*_acb not registered in this checkout')
-def test_acb_deploy_exact():
+@pytest.mark.parametrize('backbone', ['asymmnet_small_0.35', 'asymmnet_large_1.0'])
+def test_acb_deploy_exact(backbone):
     from asymmzoo.nn.acb import ACBlock
     from asymmzoo.utils.blocks import iter_blocks
-    net = asymmzoo.get_model('arcface_asymmnet_small_0.35_acb', embedding_size=64)
+    net = asymmzoo.get_model('arcface_%s_acb' % backbone, embedding_size=64)
     net.initialize(mx.init.Xavier(magnitude=2.0))
     _randomize_bn(net)
     x = _rand((2, 3, 112, 112), seed=4)
@@ -100,7 +101,7 @@ def test_acb_deploy_exact():
     assert not [b for _, _, _, b in iter_blocks(net) if isinstance(b, ACBlock)]
     with mx.autograd.predict_mode():
         np.testing.assert_allclose(net(x).asnumpy(), ref, rtol=1e-4, atol=1e-5)
-    base = asymmzoo.get_model('arcface_asymmnet_small_0.35', embedding_size=64)
+    base = asymmzoo.get_model('arcface_%s' % backbone, embedding_size=64)
     assert count_params(net) == count_params(base, input_shape=(1, 3, 112, 112))
 
 
