@@ -11,12 +11,11 @@
 All take ``classes`` (default 10), ``norm_layer``, ``norm_kwargs``; inputs are (N, 3, 32, 32).
 """
 from mxnet.gluon import nn
-from mxnet.gluon.contrib.nn import HybridConcurrent, Identity
 
 from ..nn import ConvBNAct, make_norm
 from ..registry import register_builder
 
-__all__ = ['CIFARQuick', 'CIFARVGG', 'CIFARDenseNet', 'get_cifar_quick', 'get_cifar_vgg16',
+__all__ = ['CIFARQuick', 'CIFARVGG', 'CIFARDenseNet', 'DenseLayer', 'get_cifar_quick', 'get_cifar_vgg16',
            'get_cifar_densenet', 'get_cifar_resnet56_v1', 'get_cifar_wrn16_8', 'CIFAR_MODELS']
 
 CIFAR_INPUT = (1, 3, 32, 32)
@@ -79,16 +78,28 @@ class CIFARVGG(nn.HybridBlock):
         return self.output(self.head(self.features(x)))
 
 
-def _dense_layer(in_channels, growth_rate, dropout, nk):
-    """BN-ReLU-Conv3x3(k) [-Dropout], concatenated with its input."""
-    new = nn.HybridSequential(prefix='')
-    new.add(make_norm(nk['norm_layer'], nk['norm_kwargs'], in_channels), nn.Activation('relu'),
-            nn.Conv2D(growth_rate, 3, padding=1, use_bias=False, in_channels=in_channels))
-    if dropout:
-        new.add(nn.Dropout(dropout))
-    out = HybridConcurrent(axis=1, prefix='')
-    out.add(Identity(), new)
-    return out
+class DenseLayer(nn.HybridBlock):
+    """BN-ReLU-Conv3x3(k) [-Dropout] (``body``), concatenated after its input along channels.
+
+    The concat runs on 5-D views (N, C, 1, H, W): MXNet 1.9's oneDNN concat backward fails
+    ("could not construct a sub-memory") on 4-D inputs whose channel offsets are not multiples of 8,
+    which DenseNet-40's growth rate 12 produces. Same numbers, no parameters.
+    """
+
+    def __init__(self, in_channels, growth_rate, dropout=0.0, norm_layer=None, norm_kwargs=None,
+                 **kwargs):
+        super(DenseLayer, self).__init__(**kwargs)
+        with self.name_scope():
+            self.body = nn.HybridSequential(prefix='')
+            self.body.add(make_norm(norm_layer, norm_kwargs, in_channels), nn.Activation('relu'),
+                          nn.Conv2D(growth_rate, 3, padding=1, use_bias=False,
+                                    in_channels=in_channels))
+            if dropout:
+                self.body.add(nn.Dropout(dropout))
+
+    def hybrid_forward(self, F, x):
+        y = self.body(x)
+        return F.concat(x.expand_dims(2), y.expand_dims(2), dim=1).reshape((0, 0, -3, 0))
 
 
 class CIFARDenseNet(nn.HybridBlock):
@@ -114,7 +125,7 @@ class CIFARDenseNet(nn.HybridBlock):
                 block = nn.HybridSequential(prefix='stage%d_' % (stage + 1))
                 with block.name_scope():
                     for _ in range(n):
-                        block.add(_dense_layer(c, growth_rate, dropout, nk))
+                        block.add(DenseLayer(c, growth_rate, dropout, **nk))
                         c += growth_rate
                 self.features.add(block)
                 if stage < 2:
