@@ -1,0 +1,76 @@
+"""Pieces shared by the downstream training scripts: seeding, atomic checkpoints, LR schedules."""
+import json
+import os
+import random
+
+import numpy as np
+import mxnet as mx
+from mxnet import gluon
+
+from asymmzoo.store import atomic_save_params
+
+__all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts']
+
+
+def seed_all(seed):
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    mx.random.seed(seed)
+
+
+def contexts(gpus):
+    return [mx.gpu(int(i)) for i in str(gpus or '').split(',') if i.strip()] or [mx.cpu()]
+
+
+def save_params(net, path):
+    """``net.save_parameters`` through a temporary file and an atomic rename."""
+    atomic_save_params({k: v._reduce() for k, v in net._collect_params_with_prefix().items()}, path)
+
+
+class Checkpoint(object):
+    """``{prefix}-last.params`` / ``.states`` / ``.json`` in ``save_dir``; the json is written last,
+    so its presence means the other two are complete."""
+
+    def __init__(self, save_dir, prefix):
+        os.makedirs(save_dir, exist_ok=True)
+        self.save_dir, self.prefix = save_dir, prefix
+        base = os.path.join(save_dir, prefix)
+        self.params, self.states, self.meta = base + '-last.params', base + '-last.states', base + '-last.json'
+
+    def path(self, tag):
+        return os.path.join(self.save_dir, '%s-%s.params' % (self.prefix, tag))
+
+    def exists(self):
+        return os.path.exists(self.meta)
+
+    def save(self, net, trainer, meta):
+        save_params(net, self.params)
+        tmp = '%s.tmp-%d' % (self.states, os.getpid())
+        trainer.save_states(tmp)
+        os.replace(tmp, self.states)
+        tmp = '%s.tmp-%d' % (self.meta, os.getpid())
+        with open(tmp, 'w') as f:
+            json.dump(meta, f)
+        os.replace(tmp, self.meta)
+
+    def load_meta(self):
+        with open(self.meta) as f:
+            return json.load(f)
+
+
+def make_trainer(net, optimizer, lr, epochs, iters_per_epoch, warmup_epochs=0, warmup_lr=0.0,
+                 lr_mode='cosine', lr_decay=0.1, lr_decay_epoch=(), wd=0.0, momentum=0.9):
+    """gluon.Trainer with GluonCV's LRSequential(linear warmup, then ``lr_mode``)."""
+    from gluoncv.utils import LRScheduler, LRSequential
+    steps = max(1, iters_per_epoch)
+    lr_scheduler = LRSequential([
+        LRScheduler('linear', base_lr=warmup_lr, target_lr=lr, nepochs=warmup_epochs,
+                    iters_per_epoch=steps),
+        LRScheduler(lr_mode, base_lr=lr, nepochs=max(1, epochs - warmup_epochs), iters_per_epoch=steps,
+                    step_epoch=[e - warmup_epochs for e in lr_decay_epoch], step_factor=lr_decay,
+                    power=2),
+    ])
+    opt = {'wd': wd, 'learning_rate': lr, 'lr_scheduler': lr_scheduler}
+    if optimizer in ('sgd', 'nag'):
+        opt['momentum'] = momentum
+    return gluon.Trainer(net.collect_params(), optimizer, opt, kvstore='local')
