@@ -380,13 +380,44 @@ def test_param_counts_densenet40_reported():
 @pytest.mark.slow
 def test_rotate_mnist_short_run(tmp_path):
     from asymmzoo.commands.rotate import train_rotate_mnist
-    res = train_rotate_mnist(str(tmp_path), epochs=2, limit=1000, log=None)
+    res = train_rotate_mnist(str(tmp_path), epochs=2, limit=1500, log=None)
     assert [r['model'] for r in res] == ['rotate_sn', 'rotate_sn_rot4', 'rotate_sn_rot2']
     for r in res:
-        assert r['epoch_loss'][-1] < r['epoch_loss'][0], r  # the loss falls for every version
-        assert r['val_acc'] > 0.3, r                           # far above chance (0.1)
+        assert r['epoch_loss'][-1] < r['epoch_loss'][0] - 0.05, r  # the loss falls for every version
+        assert r['val_acc'] > 0.2, r                                # above chance (0.1) on 1000 val
     for r in res[1:]:
         assert abs(r['val_acc_deployed'] - r['val_acc']) < 1e-9
         assert r['angle_change_mean'] > 0
     assert os.path.getsize(os.path.join(str(tmp_path), 'angles.png')) > 5000
     assert os.path.exists(os.path.join(str(tmp_path), 'results.json'))
+
+
+@pytest.mark.parametrize('name', ['rotate_sn_rot4', 'cifar_resnet20_v1_rot2'])
+def test_deployed_onnx_round_trip(name, tmp_path):
+    pytest.importorskip('onnx')
+    ort = pytest.importorskip('onnxruntime')
+    net = asymmzoo.get_model(name)
+    mx.random.seed(0)
+    net.initialize(mx.init.Xavier(magnitude=2.0))
+    shape = net.default_input_shape
+    x = np.random.RandomState(0).uniform(-1, 1, shape).astype(np.float32)
+    with mx.autograd.predict_mode():
+        ref = net(mx.nd.array(x)).asnumpy()
+    asymmzoo.deploy(net, probe=mx.nd.array(x))
+    net.hybridize()
+    with mx.autograd.predict_mode():
+        net(mx.nd.array(x))
+    prefix = os.path.join(str(tmp_path), 'dep')
+    net.export(prefix, epoch=0)
+    path = os.path.join(str(tmp_path), 'dep.onnx')
+    import logging
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        mx.onnx.export_model(prefix + '-symbol.json', prefix + '-0000.params', [shape], [np.float32],
+                             path)
+    finally:
+        logging.getLogger().setLevel(level)
+    sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(ref).max()))
