@@ -11,6 +11,7 @@ COMMAND_MODULES = [
     'asymmzoo.commands.deploy_tools',  # bench, export, quantize
     'asymmzoo.commands.rotate',   # rotate-mnist
     'asymmzoo.commands.downstream2',  # embed (face embeddings)
+    'asymmzoo.commands.downstream',  # detect, pose (YOLOv3 / SimplePose demos)
 ]
 
 

@@ -256,8 +256,31 @@ def test_training_loss_falls_and_evaluates(voc, tmp_path):
     assert len(losses) == 20
     assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
     assert 0.0 <= hist[-1]['map'] <= 1.0
-    assert os.path.exists(os.path.join(str(tmp_path), 'yolo3_asymmnet_small_0.35_folder-best.params')) \
-        or hist[-1]['map'] == 0
+    params = os.path.join(str(tmp_path), 'yolo3_asymmnet_small_0.35_folder-last.params')
+    assert os.path.exists(params)
+    # the demo draws the trained detector's boxes
+    from asymmzoo.cli import main as cli
+    img = os.path.join(voc[0], 'JPEGImages', '000000.jpg')
+    out = os.path.join(str(tmp_path), 'det.png')
+    assert cli(['detect', img, '--model', 'asymmnet_small_0.35', '--classes', 'disk,square', '--filters',
+                '64,32,16', '--params', params, '--short', str(SIZE), '--thresh', '0.01', '--out', out]) == 0
+    assert os.path.getsize(out) > 1000
+
+
+def test_detect_demo_errors(tmp_path, capsys):
+    from asymmzoo.cli import main as cli
+    img = str(tmp_path / 'x.jpg')
+    from PIL import Image
+    Image.fromarray(np.zeros((64, 80, 3), 'uint8')).save(img)
+    out = str(tmp_path / 'x.png')
+    assert cli(['detect', img, '--model', 'asymmnet_small_0.35', '--untrained', '--short', '64',
+                '--out', out]) == 0 and os.path.exists(out)
+    assert cli(['detect', str(tmp_path / 'nope.jpg'), '--untrained']) == 2
+    assert 'does not exist' in capsys.readouterr().err
+    assert cli(['detect', img, '--model', 'asymmnet_small_0.35']) == 2
+    assert '--params' in capsys.readouterr().err
+    assert cli(['detect', img, '--model', 'yolo3_asymmnet_huge_1.0_voc', '--untrained']) == 2
+    assert 'closest names' in capsys.readouterr().err
 
 
 def test_default_pipeline_mixup_checkpoint_resume(voc, tmp_path):

@@ -191,6 +191,27 @@ def test_training_loss_falls_and_evaluates(coco, tmp_path):
         '--deconv-filters', '64,64,64', '--batch-size', '8', '--epochs', '26', '--lr', '0.005',
         '--lr-mode', 'cosine', '--val-interval', '100', '--save-interval', '0', '--resume']))
     assert len(hist2) == 26 and hist2[:25] == hist
+    # the demo draws the trained model's skeleton on a box
+    from asymmzoo.cli import main as cli
+    out = os.path.join(str(tmp_path), 'pose.png')
+    assert cli(['pose', os.path.join(coco, 'train2017', '000000000001.jpg'), '--model',
+                'asymmnet_small_0.35', '--deconv-filters', '64,64,64', '--input-size', str(H), str(W),
+                '--params', os.path.join(str(tmp_path), 'simple_pose_asymmnet_small_0.35-last.params'),
+                '--box', '5,5,120,150', '--out', out]) == 0
+    assert os.path.getsize(out) > 1000
+
+
+def test_pose_demo_errors(coco, tmp_path, capsys):
+    from asymmzoo.cli import main as cli
+    img = os.path.join(coco, 'train2017', '000000000001.jpg')
+    out = str(tmp_path / 'p.png')
+    assert cli(['pose', img, '--model', 'asymmnet_small_0.35', '--untrained', '--detector',
+                'asymmnet_small_0.35', '--short', '128', '--thresh', '0', '--input-size', str(H), str(W),
+                '--out', out]) == 0 and os.path.exists(out)
+    assert cli(['pose', img, '--untrained', '--box', '0,0,500,20']) == 2
+    assert 'outside' in capsys.readouterr().err
+    assert cli(['pose', img]) == 2
+    assert '--params' in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -64,7 +64,13 @@ class YOLOV3(_GluonYOLOV3):
     def reset_class(self, classes, reuse_weights=None):
         classes = _class_names(classes)
         preds = [o.prediction for o in self.yolo_outputs]
-        if all(p.weight._data is not None or p.weight._deferred_init for p in preds):
+        if any(p.weight._data is None and p.weight._deferred_init for p in preds):
+            # initialised but not materialised yet: one small forward pass gives the weights shapes
+            import mxnet as mx
+            ctx = preds[0].weight._deferred_init[1][0]
+            with mx.autograd.predict_mode():
+                self(mx.nd.zeros((1, 3, 128, 128), ctx=ctx))
+        if all(p.weight._data is not None for p in preds):
             return super(YOLOV3, self).reset_class(classes, reuse_weights=reuse_weights)
         if reuse_weights:
             raise ValueError("reuse_weights needs an initialised network (there are no weights yet)")
