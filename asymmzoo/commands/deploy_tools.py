@@ -115,9 +115,10 @@ def add_commands(sub):
     p.add_argument('--train-form', action='store_true',
                    help='also time the train form (default: the deployed form only)')
     p.add_argument('--engines', nargs='+', default=['mxnet'],
-                   choices=['mxnet', 'onednn', 'onnxruntime'],
+                   choices=['mxnet', 'onednn', 'onnxruntime', 'onnxruntime-plain'],
                    help='mxnet (hybridized, static alloc/shape), onednn (optimize_for MKLDNN), '
-                        'onnxruntime (exported, verified)')
+                        'onnxruntime (exported, verified, graph rewrites: the fastest path), '
+                        'onnxruntime-plain (without the rewrites)')
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32])
     p.add_argument('--threads', type=int, default=None,
                    help='threads (MXNet: OMP_NUM_THREADS in a fresh process; onnxruntime intra-op)')

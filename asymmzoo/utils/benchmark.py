@@ -13,7 +13,10 @@ Engines:
   ``mxnet``        Gluon, ``hybridize(static_alloc=True, static_shape=True)``
   ``onednn``       MXNet with oneDNN graph fusion: ``net.optimize_for(x, backend='MKLDNN')``
   ``onnxruntime``  deployed, exported to ONNX (:func:`asymmzoo.utils.export.export_onnx`, verified
-                   against MXNet), run in onnxruntime with full graph optimisation
+                   against MXNet; h-swish fused, AsymmNet's reuse concats split), run in onnxruntime
+                   with full graph optimisation: the fastest path
+  ``onnxruntime-plain``  the same without our two graph rewrites (MXNet's exporter output, weights
+                   moved out of the graph inputs), to show what the rewrites buy
 
 Thread count: MXNet reads ``OMP_NUM_THREADS`` when it is imported, so a different count needs a fresh
 process: ``asymmzoo bench --threads N`` re-runs itself with ``OMP_NUM_THREADS=N`` (and
@@ -36,7 +39,7 @@ import numpy as np
 __all__ = ['benchmark', 'format_table', 'resolve_names', 'build_network', 'peak_rss_mb',
            'ENGINES', 'FORMS', 'BenchRunner']
 
-ENGINES = ('mxnet', 'onednn', 'onnxruntime')
+ENGINES = ('mxnet', 'onednn', 'onnxruntime', 'onnxruntime-plain')
 FORMS = ('deployed', 'train')
 
 
@@ -77,6 +80,13 @@ def build_network(name, form='deployed', seed=0, input_shape=None):
                 raise ValueError("unknown GluonCV model %r (%s)" % (gname, str(e).splitlines()[0]))
         net.name_in_zoo = name
         shape = tuple(input_shape) if input_shape else default_input_shape(net)
+        # GluonCV's builder initialises with its own defaults: re-initialise like ours, so that both
+        # run on comparable (non-vanishing) activations
+        from .export import randomize_bn_stats
+        mx.random.seed(seed)
+        net.initialize(mx.init.MSRAPrelu(), force_reinit=True)
+        rng = np.random.RandomState(seed)
+        randomize_bn_stats(net, mx.nd.array(rng.standard_normal((2,) + tuple(shape[1:]))))
         return prepare_model(net, deploy=False, input_shape=shape, seed=seed)
     return prepare_model(name, deploy=(form == 'deployed'), input_shape=input_shape, seed=seed)
 
@@ -89,7 +99,7 @@ class BenchRunner(object):
         from .counting import count_params, count_madds
         if engine not in ENGINES:
             raise ValueError("engine must be one of %s, got %r" % (ENGINES, engine))
-        if engine == 'onnxruntime' and form == 'train':
+        if engine.startswith('onnxruntime') and form == 'train':
             raise ValueError("onnxruntime runs the deployed form only; use --form deployed")
         self.name, self.form, self.engine = name, form, engine
         net, shape = build_network(name, form, seed=seed, input_shape=input_shape)
@@ -101,12 +111,14 @@ class BenchRunner(object):
         self.inputs = {b: rng.standard_normal((b,) + self.input_shape[1:]).astype(np.float32)
                        for b in batch_sizes}
         self.check = None
-        if engine == 'onnxruntime':
+        if engine.startswith('onnxruntime'):
             from .export import export_onnx, onnx_session
             import tempfile
             d = onnx_dir or tempfile.mkdtemp(prefix='asymmzoo-bench-')
             path = os.path.join(d, name.replace(':', '_') + '.onnx')
-            self.check = export_onnx(net, path, self.input_shape, verify=True)
+            plain = engine == 'onnxruntime-plain'
+            self.check = export_onnx(net, path, self.input_shape, verify=True,
+                                     fuse_activations=not plain, split_concats=not plain)
             self.session = onnx_session(path, threads=threads)
             self.iname = self.session.get_inputs()[0].name
         else:
@@ -122,7 +134,7 @@ class BenchRunner(object):
         return '%s [%s, %s]' % (self.name, self.form, self.engine)
 
     def run(self, batch):
-        if self.engine == 'onnxruntime':
+        if self.engine.startswith('onnxruntime'):
             self.session.run(None, {self.iname: self.inputs[batch]})
         else:
             with mx.autograd.predict_mode():
@@ -186,7 +198,7 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
     for name in names:
         for form in forms:
             for engine in engines:
-                if engine == 'onnxruntime' and form == 'train':
+                if engine.startswith('onnxruntime') and form == 'train':
                     continue
                 say('building %s [%s, %s]' % (name, form, engine))
                 runners.append(BenchRunner(name, form, engine, batch_sizes, threads=threads,

@@ -58,6 +58,8 @@ def randomize_bn_stats(net, x):
     values near 1e-9. Only for randomly initialised networks: it overwrites BN statistics."""
     from .blocks import clear_cached_graphs
     rng = np.random.RandomState(1)
+    with mx.autograd.predict_mode():
+        net(x)  # finish deferred initialisation first
     bns = list(_iter_bns(net))
     saved = [bn._kwargs.get('momentum', 0.9) for bn in bns]
     for bn in bns:
@@ -181,6 +183,15 @@ def _strip_initializer_inputs(model):
     return model
 
 
+def _name_nodes(model):
+    """The exporter leaves some nodes unnamed: give every node a unique name (rewrites use them)."""
+    seen = set()
+    for k, n in enumerate(model.graph.node):
+        if not n.name or n.name in seen:
+            n.name = '%s_%s_%d' % (n.name or 'node', n.op_type, k)
+        seen.add(n.name)
+
+
 def _fuse_hard_activations(model):
     """Rewrite ``Div(Clip(Add(x, 3), 0, 6), 6)`` -> ``HardSigmoid(x; alpha=1/6, beta=1/2)`` and
     ``Mul(x, HardSigmoid(x))`` -> ``HardSwish(x)`` (opset >= 14): the same function in one kernel
@@ -188,11 +199,7 @@ def _fuse_hard_activations(model):
     from onnx import helper, numpy_helper
     g = model.graph
     opset = max([o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')] or [0])
-    seen = set()
-    for k, n in enumerate(g.node):  # the exporter leaves some nodes unnamed: name them uniquely
-        if not n.name or n.name in seen:
-            n.name = '%s_%s_%d' % (n.name or 'node', n.op_type, k)
-        seen.add(n.name)
+    _name_nodes(model)
     consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     for n in g.node:
         if n.op_type == 'Constant':
@@ -263,6 +270,207 @@ def _fuse_hard_activations(model):
     return len(replace)
 
 
+def _split_reused_concats(model, min_se_area=28 * 28):
+    """See :func:`_split_concats`. Returns the number of concats removed."""
+    _name_nodes(model)
+    return _split_concats(model, min_se_area)
+
+
+def _split_concats(model, min_se_area):
+    """AsymmNet's rewrite that removes the feature-reuse concat ``[X]*r | Y | [X]*r``.
+
+    A depthwise conv, its BN and activation act channel by channel, and a 1x1 projection of a
+    concatenation is the sum of the projections of its parts, so::
+
+        Concat(X, Y, X) -> DWConv -> BN -> act [-> SE] -> Conv1x1 -> BN
+      = sum_i Conv1x1_i(act(BN_i(DWConv_i(part_i)))) [SE: pooled parts concatenated, scale split]
+
+    with the projection's BN folded into the partial 1x1 convs. Same function (float summation
+    order aside; the export check compares with MXNet), but no large copy: onnxruntime fuses each
+    partial projection with the running sum. SE blocks are rewritten only at >= ``min_se_area``
+    pixels, where the saved copy outweighs the extra small ops. Returns the number of rewrites.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+    g = model.graph
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # pragma: no cover
+        return 0
+    shapes = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        shapes[vi.name] = [d.dim_value if d.HasField('dim_value') else None for d in dims]
+    inits = {i.name: i for i in g.initializer}
+
+    def arr(name):
+        return numpy_helper.to_array(inits[name]) if name in inits else None
+
+    users = {}
+    for n in g.node:
+        for i in n.input:
+            users.setdefault(i, []).append(n)
+    for o in g.output:
+        users.setdefault(o.name, []).append(None)
+
+    def only_user(name, op=None):
+        u = users.get(name, [])
+        if len(u) != 1 or u[0] is None or (op and u[0].op_type != op):
+            return None
+        return u[0]
+
+    def attr(node, key, default=None):
+        for a in node.attribute:
+            if a.name == key:
+                return helper.get_attribute_value(a)
+        return default
+
+    new_inits, count = [], 0
+    remove, insert_at = set(), {}   # node names to drop; name of the node after which to insert
+
+    def add_init(name, value):
+        new_inits.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name))
+        return name
+
+    for cat in list(g.node):
+        if cat.op_type != 'Concat' or attr(cat, 'axis') != 1 or len(cat.input) < 2:
+            continue
+        chans = [shapes.get(i, [None, None])[1] for i in cat.input]
+        if any(c is None for c in chans):
+            continue
+        dw = only_user(cat.output[0], 'Conv')
+        if dw is None or len(dw.input) != 2 or arr(dw.input[1]) is None:
+            continue
+        total = sum(chans)
+        wdw = arr(dw.input[1])
+        if attr(dw, 'group', 1) != total or wdw.shape[0] != total:
+            continue
+        bn = only_user(dw.output[0], 'BatchNormalization')
+        if bn is None or any(arr(i) is None for i in bn.input[1:5]):
+            continue
+        act = only_user(bn.output[0])
+        if act is None or act.op_type not in ('Relu', 'HardSwish', 'HardSigmoid', 'Clip', 'Sigmoid'):
+            continue
+        if act.op_type == 'Clip' and any(arr(i) is None for i in act.input[1:] if i):
+            continue
+        se = None
+        u = users.get(act.output[0], [])
+        if len(u) == 1 and u[0] is not None and u[0].op_type == 'Conv':
+            proj = u[0]
+        elif len(u) == 2 and {n.op_type for n in u if n is not None} == {'GlobalAveragePool', 'Mul'}:
+            gap = [n for n in u if n.op_type == 'GlobalAveragePool'][0]
+            mul = [n for n in u if n.op_type == 'Mul'][0]
+            fc1 = only_user(gap.output[0], 'Conv')
+            relu = fc1 is not None and only_user(fc1.output[0])
+            fc2 = relu is not None and relu is not False and only_user(relu.output[0], 'Conv')
+            hs = fc2 is not None and fc2 is not False and only_user(fc2.output[0])
+            if not hs or hs.op_type not in ('HardSigmoid', 'Sigmoid') or mul.input[1] != hs.output[0] \
+                    or mul.input[0] != act.output[0] or relu.op_type != 'Relu' or \
+                    arr(fc2.input[1]) is None or len(fc2.input) < 3 or arr(fc2.input[2]) is None:
+                continue
+            out_shape = shapes.get(act.output[0])
+            if not out_shape or None in out_shape[2:] or out_shape[2] * out_shape[3] < min_se_area:
+                continue
+            proj = only_user(mul.output[0], 'Conv')
+            se = (gap, fc1, relu, fc2, hs, mul)
+        else:
+            continue
+        if proj is None or len(proj.input) != 2 or arr(proj.input[1]) is None or \
+                tuple(arr(proj.input[1]).shape[2:]) != (1, 1) or attr(proj, 'group', 1) != 1:
+            continue
+        pbn = only_user(proj.output[0], 'BatchNormalization')
+        if pbn is None or any(arr(i) is None for i in pbn.input[1:5]):
+            continue
+        # ---- rewrite ----
+        tag = cat.name or ('concat%d' % count)
+        gamma, beta, mean, var = [arr(i) for i in bn.input[1:5]]
+        eps = attr(bn, 'epsilon', 1e-5)
+        pg, pb_, pm, pv = [arr(i) for i in pbn.input[1:5]]
+        peps = attr(pbn, 'epsilon', 1e-5)
+        pscale = pg / np.sqrt(pv + peps)
+        pbias = pb_ - pm * pscale
+        wproj = arr(proj.input[1]) * pscale[:, None, None, None]
+        nodes, parts, start = [], [], 0
+        for k, (src, c) in enumerate(zip(cat.input, chans)):
+            sl = slice(start, start + c)
+            start += c
+            p = '%s_part%d' % (tag, k)
+            d_attrs = {a.name: helper.get_attribute_value(a) for a in dw.attribute}
+            d_attrs['group'] = c
+            nodes.append(helper.make_node('Conv', [src, add_init(p + '_dw_w', wdw[sl])], [p + '_dw'],
+                                          name=p + '_dw', **d_attrs))
+            nodes.append(helper.make_node(
+                'BatchNormalization', [p + '_dw', add_init(p + '_bn_g', gamma[sl]),
+                                       add_init(p + '_bn_b', beta[sl]), add_init(p + '_bn_m', mean[sl]),
+                                       add_init(p + '_bn_v', var[sl])],
+                [p + '_bn'], name=p + '_bn', epsilon=eps))
+            a_attrs = {a.name: helper.get_attribute_value(a) for a in act.attribute}
+            nodes.append(helper.make_node(act.op_type, [p + '_bn'] + list(act.input[1:]), [p + '_act'],
+                                          name=p + '_act', **a_attrs))
+            parts.append((p, sl))
+        feats = [p + '_act' for p, _ in parts]
+        if se is not None:
+            gap, fc1, relu, fc2, hs, mul = se
+            for p, _ in parts:
+                nodes.append(helper.make_node('GlobalAveragePool', [p + '_act'], [p + '_gap'],
+                                              name=p + '_gap'))
+            nodes.append(helper.make_node('Concat', [p + '_gap' for p, _ in parts], [tag + '_se_in'],
+                                          name=tag + '_se_in', axis=1))
+            nodes.append(helper.make_node('Conv', [tag + '_se_in'] + list(fc1.input[1:]),
+                                          [fc1.output[0]], name=fc1.name + '_split',
+                                          **{a.name: helper.get_attribute_value(a) for a in fc1.attribute}))
+            nodes.append(relu)
+            w2, b2 = arr(fc2.input[1]), arr(fc2.input[2])
+            hs_attrs = {a.name: helper.get_attribute_value(a) for a in hs.attribute}
+            feats = []
+            for p, sl in parts:
+                nodes.append(helper.make_node('Conv', [relu.output[0], add_init(p + '_fc2_w', w2[sl]),
+                                                       add_init(p + '_fc2_b', b2[sl])],
+                                              [p + '_fc2'], name=p + '_fc2',
+                                              **{a.name: helper.get_attribute_value(a)
+                                                 for a in fc2.attribute}))
+                nodes.append(helper.make_node(hs.op_type, [p + '_fc2'], [p + '_gate'], name=p + '_gate',
+                                              **hs_attrs))
+                nodes.append(helper.make_node('Mul', [p + '_act', p + '_gate'], [p + '_se'],
+                                              name=p + '_se'))
+                feats.append(p + '_se')
+            remove.update(n.name for n in (gap, fc1, relu, fc2, hs, mul))
+        acc = None
+        pr_attrs = {a.name: helper.get_attribute_value(a) for a in proj.attribute}
+        for k, ((p, sl), f) in enumerate(zip(parts, feats)):
+            ins = [f, add_init(p + '_proj_w', wproj[:, sl])]
+            if k == 0:
+                ins.append(add_init(p + '_proj_b', pbias))
+            last = k == len(parts) - 1
+            out = p + '_proj'
+            nodes.append(helper.make_node('Conv', ins, [out], name=out, **pr_attrs))
+            if acc is None:
+                acc = out
+            else:
+                s_out = pbn.output[0] if last else p + '_sum'
+                nodes.append(helper.make_node('Add', [acc, out], [s_out], name=p + '_sum'))
+                acc = s_out
+        remove.update(n.name for n in (cat, dw, bn, act, proj, pbn))
+        insert_at[pbn.name] = nodes
+        count += 1
+    if not count:
+        return 0
+    new_nodes = []
+    for n in g.node:
+        if n.name in insert_at:
+            new_nodes.extend(insert_at[n.name])
+        elif n.name not in remove:
+            new_nodes.append(n)
+    del g.node[:]
+    g.node.extend(new_nodes)
+    g.initializer.extend(new_inits)
+    used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    keep = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    return count
+
+
 _UNSUPPORTED_HINT = ("mxnet 1.9.1's ONNX exporter has no converter for MXNet op %r (used by this "
                      "network). Deploy the network first (asymmzoo.deploy turns training-time blocks "
                      "into plain convolutions), rewrite that layer with ops ONNX supports, or export "
@@ -270,7 +478,7 @@ _UNSUPPORTED_HINT = ("mxnet 1.9.1's ONNX exporter has no converter for MXNet op 
 
 
 def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activations=True,
-                verify=True, atol=1e-4, batch_sizes=(1, 2)):
+                split_concats=True, verify=True, atol=1e-4, batch_sizes=(1, 2)):
     """Export a (deployed, initialised) Gluon network to ONNX at ``path``.
 
     With ``verify`` the file is run in onnxruntime against MXNet on random inputs and
@@ -304,10 +512,12 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
         logger.setLevel(level)
     model = onnx.load(path)
     _strip_initializer_inputs(model)
+    _name_nodes(model)
     fused = _fuse_hard_activations(model) if fuse_activations else 0
+    split = _split_reused_concats(model) if split_concats else 0
     onnx.checker.check_model(model)
     onnx.save(model, path)
-    info = {'path': path, 'fused_activations': fused, 'input_shape': shape}
+    info = {'path': path, 'fused_activations': fused, 'split_concats': split, 'input_shape': shape}
     if verify:
         info.update(verify_onnx(net, path, shape, batch_sizes=batch_sizes, atol=atol))
     return info

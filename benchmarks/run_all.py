@@ -1,0 +1,314 @@
+"""Reproduce every number of docs/performance.md (issue 8's targets) and rewrite that page.
+
+    .venv/bin/python benchmarks/run_all.py                  # all parts (~20-30 min on 2 idle cores)
+    .venv/bin/python benchmarks/run_all.py --parts onnx int8   # some parts
+    .venv/bin/python benchmarks/run_all.py --report-only    # rebuild the page from saved JSON
+
+Parts (each saves benchmarks/results/<part>.json; the page is built from whatever is saved):
+  main   one interleaved run (deployed forms) of AsymmNet-L/S 1.0, our MobileNetV3-L/S 1.0, GluonCV's
+         MobileNetV3-L/S, asymmnet_large_1.0_acb (deployed) and a RotateConv model with its base, on
+         MXNet, MXNet+oneDNN fusion and onnxruntime, batch 1 and 32  -> ratio targets, 8 ms target
+  train  training-step time (train forms: ACB / RotateConv branches included) and peak memory
+  zoo    every AsymmNet / MobileNetV3 backbone (all widths, pruned too) at batch 1, MXNet vs onnxruntime,
+         each ONNX export verified to 1e-4 at 224x224 -> the latency-vs-MAdds plot
+  int8   oneDNN INT8 of AsymmNet / MobileNetV3 1.0 (L and S), trained briefly on the embedded digits
+Timings are medians of round-robin repetitions in one process (fair ratios on a shared machine);
+absolute figures depend on the machine's load, printed with each table.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+RESULTS = os.path.join(HERE, 'results')
+DOC = os.path.join(ROOT, 'docs', 'performance.md')
+PLOT = os.path.join(ROOT, 'docs', 'performance_latency_vs_madds.png')
+
+MAIN = ['asymmnet_large_1.0', 'mobilenetv3_large_1.0', 'gluoncv:mobilenetv3_large',
+        'asymmnet_large_1.0_acb', 'asymmnet_small_1.0', 'mobilenetv3_small_1.0',
+        'gluoncv:mobilenetv3_small', 'asymmnet_small_1.0_acb', 'cifar_resnet20_v1',
+        'cifar_resnet20_v1_rot4']
+TRAIN = ['asymmnet_large_1.0', 'mobilenetv3_large_1.0', 'asymmnet_large_1.0_acb']
+INT8 = ['asymmnet_large_1.0', 'mobilenetv3_large_1.0', 'asymmnet_small_1.0', 'mobilenetv3_small_1.0']
+
+
+def log(msg):
+    print('[run_all %s] %s' % (time.strftime('%H:%M:%S'), msg), file=sys.stderr, flush=True)
+
+
+def _existing(names):
+    import asymmzoo
+    out = []
+    for n in names:
+        if n.startswith('gluoncv:') or asymmzoo.is_registered(n):
+            out.append(n)
+        else:
+            log('skipping %s: not registered' % n)
+    return out
+
+
+def _save(part, data):
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, part + '.json'), 'w') as f:
+        json.dump(data, f, indent=1)
+
+
+def _load(part):
+    p = os.path.join(RESULTS, part + '.json')
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
+
+
+def part_main(args):
+    from asymmzoo.utils.benchmark import benchmark
+    return benchmark(_existing(MAIN), forms=('deployed',), engines=('mxnet', 'onednn', 'onnxruntime'),
+                     batch_sizes=(1, 32), rounds=args.rounds, threads=args.threads, progress=log)
+
+
+def part_train(args):
+    from asymmzoo.utils.benchmark import benchmark
+    names = _existing(TRAIN)
+    rows = benchmark(names, forms=('train',), engines=('mxnet',), batch_sizes=(1,),
+                     rounds=max(3, args.rounds // 2), train_step=True, train_batch=32,
+                     threads=args.threads, progress=log)
+    for row in rows:
+        log('peak memory of %s' % row['model'])
+        from asymmzoo.utils.benchmark import peak_rss_mb
+        row['peak_rss_mb'] = {e: peak_rss_mb(row['model'], 'deployed', e, 32, threads=args.threads)
+                              for e in ('mxnet', 'onnxruntime')}
+    return rows
+
+
+def part_zoo(args):
+    import asymmzoo
+    from asymmzoo.utils.benchmark import benchmark
+    names = [n for n in asymmzoo.list_models('*') if n.split('_')[0] in ('asymmnet', 'mobilenetv3')
+             and not n.endswith(('_acb', '_rot4', '_rot2'))]
+    if args.quick:
+        names = [n for n in names if '_1.0' in n or '_0.5' in n]
+    return benchmark(names, forms=('deployed',), engines=('mxnet', 'onnxruntime'), batch_sizes=(1,),
+                     rounds=max(3, args.rounds // 2), threads=args.threads, progress=log)
+
+
+def part_int8(args):
+    from asymmzoo.utils.quantize import quantize_report
+    reps = []
+    for n in _existing(INT8):
+        log('int8 %s' % n)
+        reps.append(quantize_report(n, epochs=args.int8_epochs, rounds=max(3, args.rounds // 2),
+                                    log=log))
+    return reps
+
+
+PARTS = {'main': part_main, 'train': part_train, 'zoo': part_zoo, 'int8': part_int8}
+
+
+# --------------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------------
+
+def _row(rows, model, engine, form='deployed'):
+    for r in rows or []:
+        if r['model'] == model and r['engine'] == engine and r['form'] == form:
+            return r
+    return None
+
+
+def _ms(r, b):
+    return r['batch'][str(b)]['median_ms'] if r and str(b) in r['batch'] else float('nan')
+
+
+def _verdict(ok):
+    return 'met' if ok else '**missed**'
+
+
+def build_report():
+    from asymmzoo.utils.benchmark import format_table
+    main, train, zoo, int8 = _load('main'), _load('train'), _load('zoo'), _load('int8')
+    os.makedirs(os.path.dirname(DOC), exist_ok=True)
+    L = ['# Performance', '',
+         'Reproduce with `.venv/bin/python benchmarks/run_all.py` (writes this page and the plot; raw '
+         'numbers in `benchmarks/results/*.json`). All timings: median of round-robin repetitions of all '
+         'compared models **in one process**, so ratios are fair even on a loaded machine; absolute '
+         'numbers depend on the load printed under each table. Models have random weights '
+         '(latency does not depend on them); ACB / RotateConv models are timed in their deployed form.',
+         '',
+         '**The fastest deploy path** is ONNX + onnxruntime:',
+         '', '```python', 'predict = asymmzoo.utils.export.fastest_predictor(net)   # deploy -> ONNX -> onnxruntime, verified',
+         'probs = predict(batch)                                   # numpy NCHW float32 in, numpy out',
+         '```', 'or `asymmzoo export NAME --format onnx --params FILE` and an `onnxruntime.InferenceSession`.', '']
+    targets = []
+    if main:
+        L += ['## Interleaved comparison (batch 1 latency, batch 32 throughput)', '',
+              format_table(main, [1, 32]), '']
+        for eng in ('mxnet', 'onednn', 'onnxruntime'):
+            for arch in ('large', 'small'):
+                a, m = _row(main, 'asymmnet_%s_1.0' % arch, eng), _row(main, 'mobilenetv3_%s_1.0' % arch, eng)
+                if a and m:
+                    for b in (1, 32):
+                        ratio = _ms(a, b) / _ms(m, b)
+                        targets.append(('asymmnet_%s_1.0 / mobilenetv3_%s_1.0, batch %d, %s'
+                                        % (arch, arch, b, eng), '%.3fx' % ratio, '<= 1.10x',
+                                        _verdict(ratio <= 1.10)))
+        for eng in ('mxnet', 'onednn', 'onnxruntime'):
+            for arch in ('large', 'small'):
+                ours, gcv = _row(main, 'mobilenetv3_%s_1.0' % arch, eng), \
+                    _row(main, 'gluoncv:mobilenetv3_%s' % arch, eng)
+                if ours and gcv:
+                    for b in (1, 32):
+                        ratio = _ms(ours, b) / _ms(gcv, b)
+                        targets.append(('our mobilenetv3_%s_1.0 / GluonCV mobilenetv3_%s, batch %d, %s'
+                                        % (arch, arch, b, eng), '%.3fx' % ratio, '<= 1.00x (no slower)',
+                                        _verdict(ratio <= 1.0)))
+        for eng in ('mxnet', 'onednn', 'onnxruntime'):
+            for acb, base in (('asymmnet_large_1.0_acb', 'asymmnet_large_1.0'),
+                              ('asymmnet_small_1.0_acb', 'asymmnet_small_1.0'),
+                              ('cifar_resnet20_v1_rot4', 'cifar_resnet20_v1')):
+                a, m = _row(main, acb, eng), _row(main, base, eng)
+                if a and m:
+                    for b in (1, 32):
+                        ratio = _ms(a, b) / _ms(m, b)
+                        targets.append(('deployed %s / %s, batch %d, %s' % (acb, base, b, eng),
+                                        '%+.1f%%' % (100 * (ratio - 1)), 'within +-3%',
+                                        _verdict(abs(ratio - 1) <= 0.03)))
+        fast = _row(main, 'asymmnet_large_1.0', 'onnxruntime')
+        if fast:
+            t = _ms(fast, 1)
+            targets.append(('fastest path (onnxruntime) asymmnet_large_1.0, batch 1', '%.2f ms' % t,
+                            '<= 8 ms', _verdict(t <= 8.0)))
+    if zoo:
+        worst = max(r.get('onnx_max_abs_diff', 0) for r in zoo if r['engine'] == 'onnxruntime')
+        n = len({r['model'] for r in zoo})
+        targets.append(('ONNX vs MXNet max abs diff over %d backbones (224x224, batch 1 and 2)' % n,
+                        '%.1e' % worst, '<= 1e-4', _verdict(worst <= 1e-4)))
+    if int8:
+        for rep in int8:
+            targets.append(('INT8 top-1 change, %s (digits, %s)' % (rep['model'], rep['weights']),
+                            '%+.2f points (%.2f%% -> %.2f%%)' % (rep['top1_change'], rep['fp32_top1'],
+                                                                 rep['int8_top1']),
+                            '>= -0.5 points', _verdict(rep['top1_change'] >= -0.5)))
+    if targets:
+        L[L.index('**The fastest deploy path** is ONNX + onnxruntime:'):
+          L.index('**The fastest deploy path** is ONNX + onnxruntime:')] = \
+            ['## Targets (issue 8)', '', '| target | measured | goal | |', '|---|---:|---|---|'] + \
+            ['| %s | %s | %s | %s |' % t for t in targets] + ['']
+    if zoo:
+        L += ['## The zoo at batch 1: MXNet vs onnxruntime (ONNX verified against MXNet)', '',
+              '![latency vs MAdds](performance_latency_vs_madds.png)', '', format_table(zoo, [1]), '']
+        _plot(zoo)
+    if train:
+        L += ['## Training step (train forms, batch 32, forward + backward + SGD) and peak memory', '',
+              '| model | train step ms (b32) | peak RSS MiB, deployed b32, MXNet | peak RSS MiB, deployed b32, onnxruntime |',
+              '|---|---:|---:|---:|']
+        for r in train:
+            mem = r.get('peak_rss_mb') or {}
+            t = r.get('train_step')
+            L.append('| %s | %s | %s | %s |' % (
+                r['model'], '%.0f' % t['median_ms'] if t else '',
+                '%.0f' % mem['mxnet']['peak'] if mem.get('mxnet') else 'n/a',
+                '%.0f' % mem['onnxruntime']['peak'] if mem.get('onnxruntime') else 'n/a'))
+        L += ['', 'Peak RSS: a fresh process per model (Linux VmHWM reset after the imports, which '
+              'take ~%.0f MiB), building the model and running batch 1 and 32.'
+              % next((m['after_import'] for r in train for m in (r.get('peak_rss_mb') or {}).values()
+                      if m), 0), '']
+    if int8:
+        L += ['## INT8 (MXNet oneDNN quantization, calibrated on the embedded digits)', '',
+              'Each model is trained briefly on the embedded real digits (32x32, 3 channels), deployed, '
+              'quantized with naive min/max calibration on 500 training digits (`elemwise_mul` / '
+              '`broadcast_mul` kept in fp32: MXNet 1.9.1\'s quantized multiply fails on h-swish / SE), '
+              'and evaluated on the 1000 held-out digits. Latency at 224x224, interleaved.', '',
+              '| model | fp32 top-1 | int8 top-1 | change | agreement | b1 fp32 / int8 ms | b32 fp32 / int8 ms |',
+              '|---|---:|---:|---:|---:|---:|---:|']
+        for rep in int8:
+            lat = rep['latency']
+            cell = lambda b: ('%.1f / %.1f (%.2fx)' % (lat[b]['fp32_ms'], lat[b]['int8_ms'],
+                                                     lat[b]['speedup'])) if b in lat else ''
+            L.append('| %s | %.2f%% | %.2f%% | %+.2f | %.1f%% | %s | %s |' % (
+                rep['model'], rep['fp32_top1'], rep['int8_top1'], rep['top1_change'],
+                rep['agreement'], cell('1'), cell('32')))
+        L.append('')
+    L += ['## Where the time goes', '', WHERE_TIME_GOES, '']
+    with open(DOC, 'w') as f:
+        f.write('\n'.join(L))
+    log('wrote %s' % DOC)
+
+
+WHERE_TIME_GOES = """\
+Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntime's profiler):
+
+* **MXNet executes op by op.** AsymmNet-L is ~280 operators; h-swish alone is four (`_plus_scalar`,
+  `clip`, `_div_scalar`, `elemwise_mul`) x 29 and took ~30% of MXNet's time, BatchNorm another ~6-15%,
+  the 14 `Concat`s of reused features ~30% (MXNet's concat reorders oneDNN's blocked layouts back to
+  plain NCHW), convolutions only ~22-34%. `optimize_for(backend='MKLDNN')` fuses conv+BN(+ReLU) but
+  not h-swish or the concat. The arithmetic (217M MAdds, the same for AsymmNet-L and MobileNetV3-L)
+  would take under 2 ms at this box's peak.
+* **onnxruntime** folds BN into the convolutions, fuses the activations into the conv kernels (after our
+  exporter rewrites the four-op h-swish / h-sigmoid into ONNX `HardSwish` / `HardSigmoid` -- the same
+  function, verified to ~1e-7), and runs in a blocked (NCHWc) layout: the optimized graph is only
+  convolutions, the concats, the SE pooling / scaling and the residual adds. What is left of AsymmNet's
+  extra cost over MobileNetV3 is the feature concat (~12% of onnxruntime's kernel time) and the wider
+  depthwise convolutions.
+* Hence the deploy path: `asymmzoo.deploy` (ACB / RotateConv -> plain convs) -> ONNX (weights moved out of
+  the graph inputs so onnxruntime can constant-fold them; h-swish fused) -> onnxruntime, wrapped by
+  `asymmzoo.utils.export.fastest_predictor`. The model mathematics are unchanged (every export is checked
+  against MXNet on random inputs)."""
+
+
+def _plot(zoo):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    style = {'asymmnet': 'o', 'mobilenetv3': 's'}
+    colors = {'mxnet': 'tab:blue', 'onnxruntime': 'tab:red'}
+    for eng in ('mxnet', 'onnxruntime'):
+        for fam in ('asymmnet', 'mobilenetv3'):
+            for pruned in (False, True):
+                pts = [(r['madds'] / 1e6, _ms(r, 1)) for r in zoo if r['engine'] == eng
+                       and r['model'].startswith(fam) and r['model'].endswith('_pruned') == pruned]
+                if not pts:
+                    continue
+                xs, ys = zip(*sorted(pts))
+                ax.plot(xs, ys, marker=style[fam], linestyle='-' if not pruned else ':',
+                        color=colors[eng], fillstyle='full' if fam == 'asymmnet' else 'none',
+                        label='%s%s (%s)' % (fam, ' pruned' if pruned else '', eng))
+    ax.set_xlabel('MAdds (M), 224x224')
+    ax.set_ylabel('batch-1 latency (ms, median)')
+    ax.set_xscale('log')
+    ax.set_yscale('log')
+    ax.grid(True, which='both', alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title('asymmzoo on %d CPU cores: latency vs MAdds' % (os.cpu_count() or 0))
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=110)
+    plt.close(fig)
+    log('wrote %s' % PLOT)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--parts', nargs='+', default=list(PARTS), choices=list(PARTS))
+    p.add_argument('--rounds', type=int, default=10)
+    p.add_argument('--threads', type=int, default=None, help='onnxruntime intra-op threads')
+    p.add_argument('--int8-epochs', type=int, default=3)
+    p.add_argument('--quick', action='store_true', help='zoo part: widths 0.5 and 1.0 only')
+    p.add_argument('--report-only', action='store_true')
+    args = p.parse_args(argv)
+    if not args.report_only:
+        for part in args.parts:
+            log('part %s' % part)
+            t0 = time.time()
+            _save(part, PARTS[part](args))
+            log('part %s done in %.0f s' % (part, time.time() - t0))
+    build_report()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
