@@ -380,11 +380,14 @@ def test_param_counts_densenet40_reported():
 @pytest.mark.slow
 def test_rotate_mnist_short_run(tmp_path):
     from asymmzoo.commands.rotate import train_rotate_mnist
-    res = train_rotate_mnist(str(tmp_path), epochs=2, limit=1500, log=None)
+    res = train_rotate_mnist(str(tmp_path), epochs=2, limit=2000, lr=5e-3, log=None)
     assert [r['model'] for r in res] == ['rotate_sn', 'rotate_sn_rot4', 'rotate_sn_rot2']
     for r in res:
         assert r['epoch_loss'][-1] < r['epoch_loss'][0] - 0.05, r  # the loss falls for every version
-        assert r['val_acc'] > 0.2, r                                # above chance (0.1) on 1000 val
+        # above chance (0.1 on the balanced 1000 val images; 0.15 is 5 sigma above it). Version 2
+        # learns slowest: about 0.22 after these 62 steps, 0.74 after the full 10-epoch run
+        assert r['val_acc'] > 0.15, r
+    assert res[0]['val_acc'] > 0.6 and res[1]['val_acc'] > 0.3, res
     for r in res[1:]:
         assert abs(r['val_acc_deployed'] - r['val_acc']) < 1e-9
         assert r['angle_change_mean'] > 0

@@ -24,12 +24,14 @@ VERSIONS = (('9', 'rotate_sn'), ('4', 'rotate_sn_rot4'), ('2', 'rotate_sn_rot2')
 
 
 def digits_nchw(split, limit=None):
-    """Embedded digits as normalised float32 (N, 1, 28, 28) and int labels."""
+    """Embedded digits as normalised float32 (N, 1, 28, 28) and int labels; ``limit`` takes a
+    seeded random subset (the embedded set is ordered by class, its first N images are not)."""
     import numpy as np
     from ..data import load_digits
     x, y = load_digits(split)
-    if limit:
-        x, y = x[:limit], y[:limit]
+    if limit and limit < len(y):
+        idx = np.sort(np.random.RandomState(0).permutation(len(y))[:limit])
+        x, y = x[idx], y[idx]
     x = ((x.astype(np.float32) / 255.0 - DIGITS_MEAN) / DIGITS_STD)[:, None]
     return x.astype(np.float32), y.astype(np.int64)
 
@@ -200,7 +202,7 @@ def add_commands(sub):
     p.add_argument('--theta-lr-mult', type=float, default=25.0,
                    help='learning-rate multiplier of the angles (degrees), default 25')
     p.add_argument('--eps', type=float, default=1.0, help='Eq. 6 epsilon in degrees (default 1)')
-    p.add_argument('--limit', type=int, default=None, help='use only the first N training images')
+    p.add_argument('--limit', type=int, default=None, help='use a random subset of N training images')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('-q', '--quiet', action='store_true')
     p.set_defaults(func=_run)
