@@ -424,3 +424,11 @@ def test_deployed_onnx_round_trip(name, tmp_path):
     sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(ref).max()))
+
+
+def test_cli_table1(capsys):
+    from asymmzoo.cli import main
+    assert main(['rotate-table1', 'rotate_sn', 'cifar_resnet20_v1']) == 0
+    out = capsys.readouterr().out
+    assert '| rotate_sn_rot2 | 13,000 | 12,720 | -2.15% |' in out
+    assert '| cifar_resnet20_v1_rot4 | 122,000 | 122,186 | +0.15% | 123,754 | +1.44% |' in out

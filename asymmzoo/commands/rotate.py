@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-__all__ = ['train_rotate_mnist', 'digits_nchw', 'add_commands']
+__all__ = ['train_rotate_mnist', 'digits_nchw', 'table1_rows', 'add_commands']
 
 DIGITS_MEAN, DIGITS_STD = 0.1307, 0.3081
 VERSIONS = (('9', 'rotate_sn'), ('4', 'rotate_sn_rot4'), ('2', 'rotate_sn_rot2'))
@@ -190,7 +190,38 @@ def _run(args):
     return 0
 
 
+def table1_rows(bases=None):
+    """(model, Table I value, Table I-convention count, true trainable count) for 9 / 4 / 2."""
+    from ..registry import get_model, is_registered
+    from ..models.rotate import table1_param_count, TABLE1_PARAMS, ROTATE_BASES
+    from ..utils.counting import count_params
+    rows = []
+    for base in bases or ROTATE_BASES:
+        if not is_registered(base):
+            continue
+        for ref, suffix in zip(TABLE1_PARAMS[base], ('', '_rot4', '_rot2')):
+            net = get_model(base + suffix)
+            shape = net.default_input_shape
+            rows.append((base + suffix, ref, table1_param_count(net, shape), count_params(net, shape)))
+    return rows
+
+
+def _table1(args):
+    print("| model | Table I | Table I convention | delta | true trainable | delta |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, ref, p, t in table1_rows(args.bases or None):
+        print("| %s | %s | %s | %+.2f%% | %s | %+.2f%% |" % (
+            name, "{:,.0f}".format(ref), "{:,}".format(p), 100 * (p / ref - 1), "{:,}".format(t),
+            100 * (t / ref - 1)))
+    return 0
+
+
 def add_commands(sub):
+    p = sub.add_parser('rotate-table1', help="parameter counts of the RotateConv models vs the "
+                                             "paper's Table I")
+    p.add_argument('bases', nargs='*', help='base names (default: all four of Table I)')
+    p.set_defaults(func=_table1)
+
     p = sub.add_parser('rotate-mnist', help="RotateConv SN 9 vs 4 vs 2 parameters on the embedded "
                                             "digits; accuracies + learned-angle histogram")
     p.add_argument('--out', default='rotate_mnist_out', help='output folder (results.json, angles.png)')
