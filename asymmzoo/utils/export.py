@@ -477,18 +477,7 @@ _UNSUPPORTED_HINT = ("mxnet 1.9.1's ONNX exporter has no converter for MXNet op 
                      "with --format symbol instead.")
 
 
-def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activations=True,
-                split_concats=True, verify=True, atol=1e-4, batch_sizes=(1, 2)):
-    """Export a (deployed, initialised) Gluon network to ONNX at ``path``.
-
-    With ``verify`` the file is run in onnxruntime against MXNet on random inputs and
-    :class:`ExportError` raised if the max abs difference exceeds ``atol``. Returns a dict with the
-    path, the number of fused activations and (if verified) ``max_abs_diff`` / ``max_abs_out``.
-    """
-    onnx = _import_onnx()
-    shape = tuple(input_shape) if input_shape else default_input_shape(net)
-    tmp = tempfile.mkdtemp(prefix='asymmzoo-onnx-')
-    sym_file, par_file = export_symbol(net, os.path.join(tmp, 'net'), (1,) + shape[1:])
+def _run_exporter(sym_file, par_file, shape, path, dynamic_batch):
     kw = dict(dynamic=bool(dynamic_batch))
     if dynamic_batch:
         kw['dynamic_input_shapes'] = [(None,) + shape[1:]]
@@ -510,6 +499,25 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
                           "symbol instead." % e) from e
     finally:
         logger.setLevel(level)
+
+
+def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activations=True,
+                split_concats=True, verify=True, atol=1e-4, batch_sizes=(1, 2)):
+    """Export a (deployed, initialised) Gluon network to ONNX at ``path``.
+
+    The exporter's graph is cleaned (weights out of the graph inputs, so onnxruntime folds BN into
+    the convs) and, by default, rewritten without changing its function: ``fuse_activations``
+    turns the four-op h-swish / h-sigmoid into ONNX ``HardSwish`` / ``HardSigmoid``;
+    ``split_concats`` removes AsymmNet's feature-reuse concats (see :func:`_split_concats`).
+    With ``verify`` the file is run in onnxruntime against MXNet on random inputs and
+    :class:`ExportError` raised if the max abs difference exceeds ``atol``. Returns a dict with the
+    path, the rewrite counts and (if verified) ``max_abs_diff`` / ``max_abs_out``.
+    """
+    onnx = _import_onnx()
+    shape = tuple(input_shape) if input_shape else default_input_shape(net)
+    with tempfile.TemporaryDirectory(prefix='asymmzoo-onnx-') as tmp:
+        sym_file, par_file = export_symbol(net, os.path.join(tmp, 'net'), (1,) + shape[1:])
+        _run_exporter(sym_file, par_file, shape, path, dynamic_batch)
     model = onnx.load(path)
     _strip_initializer_inputs(model)
     _name_nodes(model)
