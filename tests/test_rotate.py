@@ -202,6 +202,10 @@ def test_compose_function_and_symbol():
     b.weight.set_data(w)
     b.theta.set_data(th)
     np.testing.assert_allclose(b.kernel().asnumpy(), k.asnumpy())
+    sym = compose_rotate_kernel(mx.sym, mx.sym.var('w'), mx.sym.var('t'), num_params=4)
+    np.testing.assert_allclose(sym.eval(w=w, t=th)[0].asnumpy(), k.asnumpy(), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match='num_params'):
+        compose_rotate_kernel(mx.sym, mx.sym.var('w'), mx.sym.var('t'))
 
 
 def test_angle_init_uniform_and_constant():

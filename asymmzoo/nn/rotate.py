@@ -84,16 +84,17 @@ class LineKernelXavier(initializer.Xavier):
     _init_default = _init_weight
 
 
-def compose_rotate_kernel(F, weight, theta):
+def compose_rotate_kernel(F, weight, theta, num_params=None):
     """The (C_out, C_in/g, 3, 3) kernel composed from ``weight`` (C_out, C_in/g, 3 | 1) and
     ``theta`` (C_out, C_in/g) degrees, with MXNet ops of namespace ``F`` (mx.nd or mx.sym).
 
     ``weight[..., 0]`` is w0 (centre), ``[..., 1]`` w1, ``[..., 2]`` w2; a last axis of size 1 is the
-    weight-shared 2-parameter version. Works for any leading shape of ``theta`` = weight.shape[:-1]
-    as long as the last axis of ``weight`` is 3 or 1 (``num_params`` tells which when building a
-    symbol, where shapes are unknown: see RotateConv2D).
+    weight-shared 2-parameter version. ``num_params`` (4 or 2) is read off an NDArray's shape when
+    not given; pass it for symbols, whose shapes are unknown.
     """
-    return _compose(F, weight, theta, None)
+    if num_params is None and not hasattr(weight, 'shape'):
+        raise ValueError("pass num_params=4 or 2 when composing symbols")
+    return _compose(F, weight, theta, num_params)
 
 
 def _compose(F, weight, theta, num_params):
