@@ -9,6 +9,10 @@ median and p90 latency at each batch size, throughput (images/s from the median)
 peak resident memory measured in a fresh subprocess per model (a process-wide peak cannot be split
 between models that share one process).
 
+Besides wall-clock latency each entry records ``cpu_median_ms``, the median process CPU time per
+call (all threads): with one thread it is a load-robust measure of the work done, while wall time is
+what a user waits for; with several threads it includes the runtimes' spin-waiting.
+
 Engines:
   ``mxnet``        Gluon, ``hybridize(static_alloc=True, static_shape=True)``
   ``onednn``       MXNet with oneDNN graph fusion: ``net.optimize_for(x, backend='MKLDNN')``
@@ -217,8 +221,9 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
         for _ in range(2):
             step()
     samples = {(i, b): [] for i in range(len(runners)) for b in batch_sizes}
+    csamples = {(i, b): [] for i in range(len(runners)) for b in batch_sizes}
     tsamples = {i: [] for i in range(len(steps))}
-    timer = time.perf_counter
+    timer, cpu = time.perf_counter, time.process_time
     for k in range(rounds):
         say('round %d/%d' % (k + 1, rounds))
         # alternate the order each round so no runner always follows the same neighbour
@@ -229,9 +234,10 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
             for i in order:
                 r = runners[i]
                 for _ in range(iters[b]):
-                    t0 = timer()
+                    c0, t0 = cpu(), timer()
                     r.run(b)
                     samples[(i, b)].append(timer() - t0)
+                    csamples[(i, b)].append(cpu() - c0)
         for i, (_, step) in enumerate(steps):
             t0 = timer()
             step()
@@ -244,6 +250,7 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
         for b in batch_sizes:
             s = _stats(samples[(i, b)])
             s['throughput_ips'] = b / (s['median_ms'] / 1e3)
+            s['cpu_median_ms'] = float(np.median(csamples[(i, b)]) * 1e3)
             row['batch'][str(b)] = s
         if r.check is not None:
             row['onnx_max_abs_diff'] = r.check['max_abs_diff']
