@@ -302,6 +302,25 @@ def test_default_pipeline_mixup_checkpoint_resume(voc, tmp_path):
                           '--save-prefix', 'yolo3_asymmnet_small_0.35_folder', '--resume', '-j', '0'])
 
 
+def test_interrupted_and_resumed_equals_uninterrupted(voc, tmp_path):
+    """Exact resume: 2 epochs straight == 1 epoch, stop, --resume (augmentation + mixup on)."""
+    common = ['--batch-size', '3', '--mixup', '--no-mixup-epochs', '1', '--warmup-epochs', '1',
+              '--epochs', '2', '--val-split', '', '--no-hybridize']
+    a, b = str(tmp_path / 'a'), str(tmp_path / 'b')
+    ha = _run(voc[0], a, common)
+    hb1 = _run(voc[0], b, common + ['--stop-epoch', '1'])
+    assert len(hb1) == 1
+    hb = _run(voc[0], b, common + ['--resume'])
+    drop_time = [{k: v for k, v in h.items() if k != 'time'} for h in ha], \
+        [{k: v for k, v in h.items() if k != 'time'} for h in hb]
+    assert drop_time[0] == drop_time[1]
+    pa = mx.nd.load(os.path.join(a, 'yolo3_asymmnet_small_0.35_folder-last.params'))
+    pb = mx.nd.load(os.path.join(b, 'yolo3_asymmnet_small_0.35_folder-last.params'))
+    assert sorted(pa) == sorted(pb)
+    for k in pa:
+        np.testing.assert_array_equal(pa[k].asnumpy(), pb[k].asnumpy(), err_msg=k)
+
+
 @pytest.mark.slow
 def test_overfit_reaches_nontrivial_map(voc, tmp_path):
     hist = _run(voc[0], str(tmp_path), ['--augment', 'none', '--optimizer', 'adam', '--lr', '0.005',

@@ -88,6 +88,8 @@ def parse_args(argv=None):
     p.add_argument('--resume', action='store_true', help='continue from <save-dir>/<prefix>-last.*')
     p.add_argument('--seed', type=int, default=233)
     p.add_argument('--log-interval', type=int, default=100)
+    p.add_argument('--stop-epoch', type=int, default=0,
+                   help='stop after this many epochs as if interrupted (the schedule still spans --epochs)')
     p.add_argument('--max-iters', type=int, default=0, help='stop each epoch after this many batches (debug)')
     p.add_argument('--hybridize', action='store_true', default=True)
     p.add_argument('--no-hybridize', dest='hybridize', action='store_false')
@@ -271,7 +273,10 @@ def train(net, train_data, val_data, eval_metric, ctx, args, start_epoch=0, trai
             save_params(net, ckpt.path('%04d' % epoch))
         ckpt.save(net, trainer, {'epoch': epoch, 'best_map': best_map, 'history': history,
                                  'network': args.network, 'dataset': args.dataset,
-                                 'data_shape': args.data_shape})
+                                 'data_shape': args.data_shape, 'classes': list(net.classes)})
+        if args.stop_epoch and epoch + 1 >= args.stop_epoch:
+            logger.info('stopping after epoch %d (--stop-epoch); continue with --resume', epoch)
+            break
     return history
 
 
@@ -323,9 +328,21 @@ def main(argv=None):
             warnings.simplefilter('ignore')
             net.initialize(mx.init.Xavier(factor_type='avg', magnitude=2.0))
     net.collect_params().reset_ctx(mx.cpu())
-    # the target generator runs a forward pass on a copy of the (initialised) net
+    # GluonCV's train transform runs one training-mode forward pass (on a zero image) to read the
+    # anchor / offset maps; where BN updates its running statistics in the forward pass (cuDNN; the
+    # CPU MKL-DNN kernel does it in backward) that would move them: keep them as they were, so that
+    # a resumed run continues from exactly the saved state (and fresh ones start from 0 / 1)
+    aux = {k: (p.data().copy() if p._data is not None else None)
+           for k, p in net.collect_params().items() if p.grad_req == 'null'}
     train_data, val_data = get_dataloader(net, train_dataset, val_dataset, args.data_shape,
                                           args.batch_size, args.num_workers, args)
+    params = net.collect_params()
+    for k, v in aux.items():
+        if v is not None:
+            params[k].set_data(v)
+        elif k.endswith('running_mean') or k.endswith('running_var'):
+            params[k].set_data(mx.nd.zeros(params[k].shape) if k.endswith('running_mean')
+                               else mx.nd.ones(params[k].shape))
     trainer = _make_trainer(net, args, len(train_data))
     if resumed:
         net.collect_params().reset_ctx(ctx)
