@@ -3,6 +3,8 @@
 * :func:`make_voc_folder`: a VOC-format folder (``Annotations/*.xml``, ``JPEGImages/*.jpg``,
   ``ImageSets/Main/{split}.txt``) of noisy images with filled rectangles ('square') and disks ('disk')
   whose boxes are known exactly.
+* :func:`make_coco_detection`: a COCO detection folder (``annotations/instances_{split}.json`` with COCO's
+  80 categories, ``{split}/*.jpg``), the same shapes labelled with COCO class names.
 * :func:`make_coco_keypoints`: a COCO keypoint folder (``annotations/person_keypoints_{split}.json``,
   ``{split}/000000000001.jpg``...) of stick figures whose 17 joints are drawn as coloured dots.
 
@@ -14,7 +16,7 @@ import sys
 
 import numpy as np
 
-__all__ = ['make_voc_folder', 'make_coco_keypoints', 'VOC_CLASSES', 'JOINT_COLOURS']
+__all__ = ['make_voc_folder', 'make_coco_detection', 'make_coco_keypoints', 'VOC_CLASSES', 'JOINT_COLOURS']
 
 VOC_CLASSES = ('square', 'disk')
 
@@ -39,13 +41,41 @@ def _voc_xml(img_id, w, h, objects):
             '<segmented>0</segmented>%s</annotation>' % (img_id, w, h, objs))
 
 
+def _draw_scene(rng, h, w, max_objects, classes):
+    """A noisy image with 1..max_objects non-overlapping shapes: class 0, 2, ... filled rectangles,
+    class 1, 3, ... filled ellipses. Returns (img, [(class name, (x0, y0, x1, y1) 0-based inclusive)])."""
+    img = _background(rng, h, w)
+    objects, taken = [], []
+    for _ in range(rng.randint(1, max_objects + 1)):
+        for _try in range(20):
+            bw, bh = rng.randint(w // 5, w // 2), rng.randint(h // 5, h // 2)
+            x0, y0 = rng.randint(0, w - bw), rng.randint(0, h - bh)
+            box = (x0, y0, x0 + bw - 1, y0 + bh - 1)
+            if all(box[2] < t[0] or box[0] > t[2] or box[3] < t[1] or box[1] > t[3] for t in taken):
+                break
+        else:
+            continue
+        taken.append(box)
+        k = rng.randint(len(classes))
+        if k % 2 == 0:
+            img[box[1]:box[3] + 1, box[0]:box[2] + 1] = (220, 40, 40)
+        else:
+            yy, xx = np.mgrid[0:h, 0:w]
+            cy, cx = (box[1] + box[3]) / 2.0, (box[0] + box[2]) / 2.0
+            ry, rx = (box[3] - box[1] + 1) / 2.0, (box[2] - box[0] + 1) / 2.0
+            img[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0] = (40, 60, 230)
+        objects.append((classes[k], box))
+    return img, objects
+
+
 def make_voc_folder(root, splits=(('train', 8), ('val', 4)), size=(128, 128), max_objects=2, seed=0,
-                    same_images=False):
+                    same_images=False, classes=VOC_CLASSES):
     """Write a VOC-format folder under ``root`` and return ``{split: [(id, [(class, box)...])]}``.
 
     Boxes are 0-based ``(xmin, ymin, xmax, ymax)``; the XML holds VOC's 1-based values.
     ``same_images=True`` makes every split list the same images (the split of the first entry):
-    handy to check that a net can overfit what it was trained on.
+    handy to check that a net can overfit what it was trained on. ``classes``: the names given to
+    rectangles (even indices) and ellipses (odd indices), e.g. real VOC names for ``VOCDetection``.
     """
     rng = np.random.RandomState(seed)
     h, w = size
@@ -61,28 +91,7 @@ def make_voc_folder(root, splits=(('train', 8), ('val', 4)), size=(128, 128), ma
             for _ in range(n):
                 img_id = '%06d' % counter
                 counter += 1
-                img = _background(rng, h, w)
-                objects, taken = [], []
-                for _ in range(rng.randint(1, max_objects + 1)):
-                    for _try in range(20):
-                        bw, bh = rng.randint(w // 5, w // 2), rng.randint(h // 5, h // 2)
-                        x0, y0 = rng.randint(0, w - bw), rng.randint(0, h - bh)
-                        box = (x0, y0, x0 + bw - 1, y0 + bh - 1)
-                        if all(box[2] < t[0] or box[0] > t[2] or box[3] < t[1] or box[1] > t[3]
-                               for t in taken):
-                            break
-                    else:
-                        continue
-                    taken.append(box)
-                    cls = VOC_CLASSES[rng.randint(len(VOC_CLASSES))]
-                    if cls == 'square':
-                        img[box[1]:box[3] + 1, box[0]:box[2] + 1] = (220, 40, 40)
-                    else:
-                        yy, xx = np.mgrid[0:h, 0:w]
-                        cy, cx = (box[1] + box[3]) / 2.0, (box[0] + box[2]) / 2.0
-                        ry, rx = (box[3] - box[1] + 1) / 2.0, (box[2] - box[0] + 1) / 2.0
-                        img[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0] = (40, 60, 230)
-                    objects.append((cls, box))
+                img, objects = _draw_scene(rng, h, w, max_objects, classes)
                 _save_jpeg(os.path.join(root, 'JPEGImages', img_id + '.jpg'), img)
                 with open(os.path.join(root, 'Annotations', img_id + '.xml'), 'w') as f:
                     f.write(_voc_xml(img_id, w, h, objects))
@@ -91,6 +100,46 @@ def make_voc_folder(root, splits=(('train', 8), ('val', 4)), size=(128, 128), ma
         with open(os.path.join(root, 'ImageSets', 'Main', split + '.txt'), 'w') as f:
             f.write(''.join(i + '\n' for i, _ in ids))
         out[split] = ids
+    return out
+
+
+def make_coco_detection(root, splits=(('train2017', 6), ('val2017', 4)), size=(128, 128), max_objects=2,
+                        seed=0, classes=('tv', 'sports ball')):
+    """Write a COCO detection folder (``annotations/instances_{split}.json`` with COCO's 80 categories,
+    ``{split}/*.jpg``) whose shapes are labelled with the given COCO class names; returns the json paths."""
+    from gluoncv.data import COCODetection
+    names = list(COCODetection.CLASSES)
+    for c in classes:
+        if c not in names:
+            raise ValueError("%r is not a COCO class" % (c,))
+    cat_id = {c: i + 1 for i, c in enumerate(names)}
+    rng = np.random.RandomState(seed)
+    h, w = size
+    os.makedirs(os.path.join(root, 'annotations'), exist_ok=True)
+    out, img_counter, ann_counter = {}, 1, 1
+    for split, n in splits:
+        os.makedirs(os.path.join(root, split), exist_ok=True)
+        images, annos = [], []
+        for _ in range(n):
+            img, objects = _draw_scene(rng, h, w, max_objects, classes)
+            fname = '%012d.jpg' % img_counter
+            _save_jpeg(os.path.join(root, split, fname), img)
+            images.append({'id': img_counter, 'file_name': fname, 'width': w, 'height': h,
+                           'coco_url': 'http://images.cocodataset.org/%s/%s' % (split, fname)})
+            for name, (x0, y0, x1, y1) in objects:
+                bw, bh = x1 - x0 + 1, y1 - y0 + 1
+                annos.append({'id': ann_counter, 'image_id': img_counter, 'category_id': cat_id[name],
+                              'iscrowd': 0, 'bbox': [float(x0), float(y0), float(bw), float(bh)],
+                              'area': float(bw * bh), 'segmentation': []})
+                ann_counter += 1
+            img_counter += 1
+        data = {'info': {'description': 'asymmzoo synthetic detection'}, 'licenses': [],
+                'images': images, 'annotations': annos,
+                'categories': [{'id': cat_id[c], 'name': c, 'supercategory': 'thing'} for c in names]}
+        path = os.path.join(root, 'annotations', 'instances_%s.json' % split)
+        with open(path, 'w') as f:
+            json.dump(data, f)
+        out[split] = path
     return out
 
 

@@ -17,7 +17,7 @@ from downstream.counting import paper_count_params
 from downstream.detection import get_yolo3
 from downstream.detection.data import VOCFolder, DatasetError
 from downstream.detection import train_yolo3
-from downstream.synthetic import make_voc_folder
+from downstream.synthetic import make_voc_folder, make_coco_detection
 
 SIZE = 128
 NUM_PRED = 3 * sum((SIZE // s) ** 2 for s in (8, 16, 32))  # 3 anchors per cell at strides 8/16/32
@@ -319,6 +319,26 @@ def test_interrupted_and_resumed_equals_uninterrupted(voc, tmp_path):
     assert sorted(pa) == sorted(pb)
     for k in pa:
         np.testing.assert_array_equal(pa[k].asnumpy(), pb[k].asnumpy(), err_msg=k)
+
+
+def test_gluoncv_voc_and_coco_dataset_classes(tmp_path):
+    """--dataset voc (VOCDetection: VOC2007 + VOC2012 trainval, 2007 test) and --dataset coco
+    (COCODetection + COCO mAP through pycocotools) on generated folders in the real layouts."""
+    voc_root = str(tmp_path / 'voc')
+    make_voc_folder(os.path.join(voc_root, 'VOC2007'), splits=(('trainval', 3), ('test', 2)), size=(96, 96),
+                    seed=3, classes=('tvmonitor', 'bottle'))
+    make_voc_folder(os.path.join(voc_root, 'VOC2012'), splits=(('trainval', 3),), size=(96, 96), seed=4,
+                    classes=('tvmonitor', 'bottle'))
+    common = ['--network', 'asymmnet_small_0.35', '--data-shape', '96', '--batch-size', '3', '-j', '0',
+              '--epochs', '1', '--filters', '64,32,16', '--log-interval', '0', '--no-hybridize']
+    h = train_yolo3.main(common + ['--dataset', 'voc', '--data-root', voc_root, '--save-dir',
+                                   str(tmp_path / 'ck_voc')])
+    assert len(h) == 1 and np.isfinite(h[0]['loss']) and 0.0 <= h[0]['map'] <= 1.0
+    coco_root = str(tmp_path / 'coco')
+    make_coco_detection(coco_root, splits=(('train2017', 3), ('val2017', 2)), size=(96, 96), seed=5)
+    h = train_yolo3.main(common + ['--dataset', 'coco', '--data-root', coco_root, '--save-dir',
+                                   str(tmp_path / 'ck_coco')])
+    assert len(h) == 1 and np.isfinite(h[0]['loss']) and 0.0 <= h[0]['map'] <= 1.0
 
 
 @pytest.mark.slow

@@ -262,9 +262,10 @@ def train(net, train_data, val_data, eval_metric, ctx, args, start_epoch=0, trai
                 ((epoch + 1) % args.val_interval == 0 or epoch + 1 == args.epochs):
             names, values = validate(net, val_data, ctx, eval_metric, args.hybridize)
             names, values = (names, values) if isinstance(names, list) else ([names], [values])
-            row['map'] = float(values[-1])
+            # VOC07MApMetric: fractions, mAP last; COCODetectionMetric: strings in percent, mAP last
+            row['map'] = float(values[-1]) / (100.0 if args.dataset == 'coco' else 1.0)
             logger.info('[Epoch %d] validation: %s', epoch,
-                        ', '.join('%s=%.4f' % (n, v) for n, v in zip(names, values)))
+                        ', '.join('%s=%s' % (str(n).strip(), v) for n, v in zip(names, values)))
             if row['map'] > best_map:
                 best_map = row['map']
                 save_params(net, ckpt.path('best'))
