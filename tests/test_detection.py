@@ -170,11 +170,18 @@ def test_acb_backbone_deploys_exactly():
     scale = max(np.abs(ref[2]).max(), 1.0)
     np.testing.assert_allclose(out[1], ref[1], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out[2], ref[2], rtol=1e-4, atol=1e-4 * scale)
-    # and with GluonCV's NMS on, the deploy verb's own check passes as well
+    assert (net.nms_thresh, net.post_nms) == (-1, -1)
+    # with GluonCV's NMS on and the default 416x416 probe, the deploy verb's own check passes (it
+    # compares every raw detection through YOLOV3.deploy_check_outputs) and NMS settings survive
     net2 = asymmzoo.get_model('yolo3_asymmnet_small_0.35_acb_voc')
-    net2.initialize()
+    net2.initialize(mx.init.Xavier(magnitude=2.0))
     net2(x)
-    asymmzoo.deploy(net2, probe=x)
+    _randomize_bn(net2, seed=4)
+    net2.hybridize()
+    asymmzoo.deploy(net2)
+    assert (net2.nms_thresh, net2.post_nms) == (0.45, 100)
+    assert not any(isinstance(b, kinds) for b in _all_blocks(net2))
+    assert [o.shape for o in net2(x)] == [(2, 100, 1), (2, 100, 1), (2, 100, 4)]
 
 
 def test_reset_class():
