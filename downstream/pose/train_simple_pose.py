@@ -77,6 +77,8 @@ def parse_args(argv=None):
     p.add_argument('--save-interval', type=int, default=10)
     p.add_argument('--val-interval', type=int, default=10)
     p.add_argument('--resume', action='store_true')
+    p.add_argument('--stop-epoch', type=int, default=0,
+                   help='stop after this many epochs as if interrupted (the schedule still spans --epochs)')
     p.add_argument('--seed', type=int, default=233)
     p.add_argument('--log-interval', type=int, default=100)
     p.add_argument('--hybridize', action='store_true', default=True)
@@ -195,6 +197,9 @@ def train(net, train_data, val_data, val_dataset, ctx, args, start_epoch=0, trai
         ckpt.save(net, trainer, {'epoch': epoch, 'best_ap': best_ap, 'history': history,
                                  'network': args.network, 'head': args.head,
                                  'input_size': list(args.input_size)})
+        if args.stop_epoch and epoch + 1 >= args.stop_epoch:
+            logger.info('stopping after epoch %d (--stop-epoch); continue with --resume', epoch)
+            break
     return history
 
 
