@@ -7,9 +7,10 @@ import sys
 # modules providing add_commands(subparsers); each sub-parser sets func=callable(args) -> int|None
 COMMAND_MODULES = [
     'asymmzoo.commands.zoo',      # summary, store, convert-official
-    'asymmzoo.commands.analyze',  # analyze kernel-matrix / pruning / rotation (ACNet)
     'asymmzoo.commands.deploy_tools',  # bench, export, quantize
+    'asymmzoo.commands.analyze',  # analyze kernel-matrix / pruning / rotation (ACNet)
     'asymmzoo.commands.rotate',   # rotate-mnist
+    'asymmzoo.commands.train',    # train, launch, pack
     'asymmzoo.commands.downstream2',  # embed (face embeddings)
     'asymmzoo.commands.downstream',  # detect, pose (YOLOv3 / SimplePose demos)
 ]

@@ -1,0 +1,86 @@
+"""`asymmzoo train`, `asymmzoo launch`, `asymmzoo pack`."""
+import os
+import sys
+
+
+def _train(args):
+    from ..train.cli import run_args
+    return run_args(args, prog='asymmzoo train')
+
+
+def _launch(args):
+    from ..launch import launch_local, cluster_commands, LaunchError
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == '--':
+        cmd = cmd[1:]
+    if not cmd:
+        raise ValueError("no worker command: asymmzoo launch -n 2 -s 1 -- python train_imagenet.py "
+                         "--kvstore dist_sync --save-dir runs/dist")
+    if args.hosts:
+        hosts = [h.strip() for h in args.hosts.split(',') if h.strip()]
+        if len(hosts) == 1 and os.path.isfile(hosts[0]):
+            with open(hosts[0]) as f:
+                hosts = [h.strip() for h in f if h.strip() and not h.startswith('#')]
+        for host, role, line in cluster_commands(cmd, hosts, args.num_workers, args.num_servers,
+                                                 args.port or 9091):
+            print("# on %s (%s)\n%s" % (host, role, line))
+        return 0
+    try:
+        launch_local(cmd, args.num_workers, args.num_servers, port=args.port, timeout=args.timeout,
+                     log_dir=args.log_dir)
+    except LaunchError as e:
+        print("asymmzoo launch: error: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _pack(args):
+    from ..data.folder import check_image_folder, pack_folder, scan_split
+    src = args.src
+    splits = ['train', 'val'] if os.path.isdir(os.path.join(src, 'train')) else [None]
+    if splits[0]:
+        check_image_folder(src)  # same class folders in train and val, or a clear error
+    os.makedirs(args.dst, exist_ok=True)
+    flags = []
+    for split in splits:
+        folder = os.path.join(src, split) if split else src
+        name = split or os.path.basename(os.path.normpath(src))
+        res = pack_folder(folder, os.path.join(args.dst, name), resize=args.resize,
+                          quality=args.quality, shuffle=args.shuffle, progress=not args.quiet)
+        print("%s: packed %d images of %d classes into %s%s" % (
+            name, res['packed'], len(res['classes']), res['rec'],
+            ("; skipped %d that do not decode: %s" % (len(res['skipped']), ', '.join(res['skipped'][:5])))
+            if res['skipped'] else ''))
+        if split:
+            flags += ['--rec-%s %s --rec-%s-idx %s' % (split, res['rec'], split, res['idx'])]
+    if flags:
+        print("train with: python train_imagenet.py " + ' '.join(flags))
+    return 0
+
+
+def add_commands(sub):
+    from ..train.cli import add_arguments
+    p = sub.add_parser('train', help='train / evaluate a model (the flags of train_imagenet.py)')
+    add_arguments(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser('launch', help="run a distributed (ps-lite / kvstore dist_sync) job: "
+                                      "locally on 127.0.0.1, or print the per-host commands")
+    p.add_argument('-n', '--num-workers', type=int, required=True)
+    p.add_argument('-s', '--num-servers', type=int, default=1)
+    p.add_argument('--port', type=int, default=None, help='scheduler port (default: a free one)')
+    p.add_argument('--timeout', type=float, default=None, help='stop the whole job after this many s')
+    p.add_argument('--log-dir', default=None, help='one log file per process instead of the terminal')
+    p.add_argument('-H', '--hosts', default=None,
+                   help='comma-separated hosts or a host file: print the command for each host')
+    p.add_argument('cmd', nargs='...', help='-- worker command')
+    p.set_defaults(func=_launch)
+
+    p = sub.add_parser('pack', help='pack an ImageFolder (train/ + val/, or one split) into RecordIO')
+    p.add_argument('src', help='ImageFolder root with train/ and val/, or one split folder')
+    p.add_argument('dst', help='output folder: <split>.rec / .idx / .lst')
+    p.add_argument('--resize', type=int, default=0, help='resize the shorter side first (0 = keep)')
+    p.add_argument('--quality', type=int, default=95, help='JPEG quality')
+    p.add_argument('--shuffle', action='store_true', help='shuffle the record order (seed 0)')
+    p.add_argument('-q', '--quiet', action='store_true')
+    p.set_defaults(func=_pack)

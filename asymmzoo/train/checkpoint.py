@@ -1,0 +1,130 @@
+"""Checkpoints and exact resume.
+
+A checkpoint of epoch E is three files written atomically (temporary name, then rename):
+``epochEEEE.params`` (parameters incl. BN running statistics, structural names as
+``save_parameters``), ``epochEEEE.states`` (trainer / optimizer state: momentum, update count = the
+LR-schedule position, the LR scheduler itself) and ``epochEEEE.rng`` (python / numpy RNG states and the
+MXNet seed). Then ``resume.json`` is replaced; it names the files with their sha1, the epoch, the global
+step, the best metric and the metric history. A run killed at any moment leaves the previous
+``resume.json`` pointing at complete files, so ``--resume DIR`` restarts at the last finished epoch;
+since every epoch's order, augmentation and dropout depend only on ``(seed, epoch)``, the resumed run
+continues the same learning curve.
+"""
+import json
+import os
+import pickle
+import random
+
+import numpy as np
+
+from ..store import atomic_save_params, sha1_of
+
+__all__ = ['CheckpointError', 'net_arrays', 'save_checkpoint', 'load_resume', 'atomic_write_bytes',
+           'atomic_write_json', 'RESUME_FILE']
+
+RESUME_FILE = 'resume.json'
+
+
+class CheckpointError(ValueError):
+    """A checkpoint to resume from is missing, truncated or does not fit."""
+
+
+def atomic_write_bytes(data, path):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, '.%s.tmp-%d' % (os.path.basename(path), os.getpid()))
+    with open(tmp, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def atomic_write_json(obj, path):
+    return atomic_write_bytes(json.dumps(obj, indent=2, sort_keys=True).encode('utf8'), path)
+
+
+def net_arrays(net):
+    """``{structural name: NDArray}`` like ``save_parameters`` (multi-device copies reduced)."""
+    return {k: p._reduce() for k, p in net._collect_params_with_prefix().items()}
+
+
+def save_checkpoint(save_dir, epoch, net, trainer, info, keep=0):
+    """Write epoch ``epoch``'s checkpoint and point ``resume.json`` at it. ``info`` (a JSON-able dict:
+    global_step, best_top1, history, ...) is stored in resume.json. ``keep`` > 0 deletes older
+    per-epoch checkpoints beyond the newest ``keep`` (the best checkpoint is a separate file)."""
+    base = os.path.join(save_dir, 'epoch%04d' % epoch)
+    atomic_save_params(net_arrays(net), base + '.params')
+    tmp = os.path.join(save_dir, '.epoch%04d.states.tmp-%d' % (epoch, os.getpid()))
+    trainer.save_states(tmp)
+    os.replace(tmp, base + '.states')
+    import mxnet as mx  # noqa: F401
+    rng = dict(python=random.getstate(), numpy=np.random.get_state(), mx_seed=info.get('mx_seed'))
+    atomic_write_bytes(pickle.dumps(rng), base + '.rng')
+    state = dict(info)
+    state.update(epoch=epoch,
+                 params=os.path.basename(base + '.params'), params_sha1=sha1_of(base + '.params'),
+                 states=os.path.basename(base + '.states'), states_sha1=sha1_of(base + '.states'),
+                 rng=os.path.basename(base + '.rng'), rng_sha1=sha1_of(base + '.rng'))
+    atomic_write_json(state, os.path.join(save_dir, RESUME_FILE))
+    if keep and keep > 0:
+        for e in range(epoch - keep, -1, -1):
+            for ext in ('.params', '.states', '.rng'):
+                p = os.path.join(save_dir, 'epoch%04d%s' % (e, ext))
+                if os.path.exists(p):
+                    os.remove(p)
+    return state
+
+
+def _checked(path, sha1, what, resume_dir):
+    if not os.path.isfile(path):
+        raise CheckpointError("cannot resume from %s: its %s file %s is missing. Delete %s to start "
+                              "over, or restore the file" % (resume_dir, what, path,
+                                                            os.path.join(resume_dir, RESUME_FILE)))
+    if sha1 and sha1_of(path) != sha1:
+        raise CheckpointError("cannot resume from %s: %s is truncated or corrupted (its sha1 does not "
+                              "match the one recorded when it was written, size now %d bytes). Restore "
+                              "it, or start a fresh run with another --save-dir"
+                              % (resume_dir, path, os.path.getsize(path)))
+    return path
+
+
+def load_resume(resume_dir):
+    """Read and check ``resume_dir/resume.json``; returns the state dict with absolute file paths."""
+    if not os.path.isdir(resume_dir):
+        raise CheckpointError("--resume %s: no such folder" % resume_dir)
+    path = os.path.join(resume_dir, RESUME_FILE)
+    if not os.path.isfile(path):
+        raise CheckpointError("--resume %s: no %s there, so no finished epoch to resume from (a run "
+                              "killed during its first epoch must start over)" % (resume_dir, RESUME_FILE))
+    try:
+        with open(path) as f:
+            state = json.load(f)
+    except ValueError as e:
+        raise CheckpointError("--resume %s: %s is not valid JSON (%s); it is truncated or was edited"
+                              % (resume_dir, path, e))
+    for key, what in (('params', 'parameters'), ('states', 'trainer state'), ('rng', 'RNG state')):
+        state[key] = _checked(os.path.join(resume_dir, state[key]), state.get(key + '_sha1'), what,
+                              resume_dir)
+    return state
+
+
+def restore(state, net, trainer, ctx):
+    """Load parameters, trainer state and RNG states of a checked resume ``state``."""
+    import mxnet as mx
+    try:
+        net.load_parameters(state['params'], ctx=ctx, cast_dtype=True)
+    except (mx.base.MXNetError, AssertionError, ValueError) as e:
+        raise CheckpointError("cannot load %s into the model: %s" % (state['params'],
+                                                                    str(e).strip().splitlines()[0]))
+    try:
+        trainer.load_states(state['states'])
+    except Exception as e:  # pickle / shape errors
+        raise CheckpointError("cannot load trainer state %s: %s" % (state['states'], e))
+    with open(state['rng'], 'rb') as f:
+        rng = pickle.load(f)
+    random.setstate(rng['python'])
+    np.random.set_state(rng['numpy'])
+    if rng.get('mx_seed') is not None:
+        mx.random.seed(rng['mx_seed'])

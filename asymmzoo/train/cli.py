@@ -1,0 +1,118 @@
+"""Command line of ``train_imagenet.py`` (GluonCV's flag names where they exist).
+
+With no data flags it trains on the embedded handwritten digits; ``--data-dir`` takes an ImageFolder
+(``train/`` and ``val/`` with one folder per class), ``--rec-train/--rec-val`` (+ ``-idx``) ImageNet
+RecordIO. ``--recipe asymmnet`` (the default) fills every recipe flag you leave out with the released
+AsymmNet run's settings.
+"""
+import argparse
+import sys
+
+__all__ = ['build_parser', 'add_arguments', 'run_args', 'main']
+
+DEFAULT_MODEL = 'asymmnet_small_0.35'
+DEFAULT_INPUT = 64
+
+
+def build_parser(prog='train_imagenet.py'):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return add_arguments(p)
+
+
+def add_arguments(p):
+    g = p.add_argument_group('model')
+    g.add_argument('--model', default=DEFAULT_MODEL, help='any registry name (asymmzoo summary lists them)')
+    g.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V',
+                   help='extra builder kwargs, e.g. r=2 dropout=0.1')
+    g.add_argument('--dropout', type=float, default=None, help="override the model's dropout")
+    g.add_argument('--input-size', type=int, default=None,
+                   help='training crop size (default %d for the embedded digits, 224 otherwise)' % DEFAULT_INPUT)
+    g.add_argument('--crop-ratio', type=float, default=0.875, help='validation centre-crop ratio')
+    g.add_argument('--pretrained', default=None, metavar='FILE|store',
+                   help="start from weights: a .params file, or 'store' for the local store")
+    g.add_argument('--init', default='msraprelu', choices=['msraprelu', 'xavier'])
+    g.add_argument('--mode', default='hybrid', choices=['hybrid', 'imperative'])
+
+    g = p.add_argument_group('data')
+    g.add_argument('--data-dir', default=None, help='ImageFolder root with train/ and val/')
+    g.add_argument('--rec-train', default=None)
+    g.add_argument('--rec-train-idx', default=None)
+    g.add_argument('--rec-val', default=None)
+    g.add_argument('--rec-val-idx', default=None)
+    g.add_argument('--num-classes', type=int, default=None, help='RecordIO only (default: from the .lst)')
+    g.add_argument('-j', '--num-workers', type=int, default=0, help='data loading workers / threads')
+
+    g = p.add_argument_group('recipe (left out = taken from --recipe)')
+    g.add_argument('--recipe', default='asymmnet', choices=['asymmnet', 'none'])
+    g.add_argument('--batch-size', type=int, default=64, help='per device (GluonCV convention)')
+    g.add_argument('--num-epochs', type=int, default=None)
+    g.add_argument('--steps-per-epoch', type=int, default=0,
+                   help='cap the steps of each epoch (0 = the whole shard); for quick runs and tests')
+    g.add_argument('--lr', type=float, default=None,
+                   help='default: the recipe base lr scaled linearly to the global batch')
+    g.add_argument('--lr-mode', default=None, choices=['cosine', 'step', 'poly', 'linear', 'constant'])
+    g.add_argument('--lr-decay', type=float, default=0.1, help='step mode factor')
+    g.add_argument('--lr-decay-epoch', default='40,60', help='step mode epochs')
+    g.add_argument('--warmup-epochs', type=int, default=None)
+    g.add_argument('--warmup-lr', type=float, default=None)
+    g.add_argument('--optimizer', default=None, choices=['nag', 'sgd', 'adam'])
+    g.add_argument('--momentum', type=float, default=None)
+    g.add_argument('--wd', type=float, default=None)
+    g.add_argument('--no-wd', action='store_const', const=True, default=None,
+                   help='no weight decay on BN parameters and biases')
+    g.add_argument('--wd-on-bn', dest='no_wd', action='store_const', const=False,
+                   help='weight decay on every parameter (undo the recipe\'s --no-wd)')
+    g.add_argument('--label-smoothing', type=float, nargs='?', const=0.1, default=None,
+                   help='epsilon (bare flag = 0.1)')
+    g.add_argument('--mixup', action='store_true')
+    g.add_argument('--mixup-alpha', type=float, default=0.2)
+    g.add_argument('--mixup-off-epoch', type=int, default=0)
+    g.add_argument('--dtype', default=None, choices=['float32', 'float16'])
+    g.add_argument('--seed', type=int, default=0)
+
+    g = p.add_argument_group('devices and distribution')
+    g.add_argument('--gpus', default='', help="e.g. 0,1,2,3 (empty = CPU)")
+    g.add_argument('--kvstore', default='device',
+                   help="device | local | dist_sync | dist_device_sync (start dist jobs with "
+                        "`asymmzoo launch`)")
+
+    g = p.add_argument_group('output, resume, evaluation')
+    g.add_argument('--save-dir', default=None,
+                   help='output folder (default runs/<model>-<data>[-N], never an existing one)')
+    g.add_argument('--save-frequency', type=int, default=1, help='checkpoint every N epochs')
+    g.add_argument('--keep-checkpoints', type=int, default=0, help='keep only the newest N (0 = all)')
+    g.add_argument('--resume', default=None, metavar='RUN_DIR',
+                   help='continue the run saved in RUN_DIR exactly where its last checkpoint was')
+    g.add_argument('--eval-only', action='store_true',
+                   help='only validate (--params FILE, --resume RUN_DIR or --pretrained)')
+    g.add_argument('--params', default=None, help='weights for --eval-only')
+    g.add_argument('--no-export', action='store_true', help='skip deploy + export after training')
+    g.add_argument('--no-progress', action='store_true', help='no progress bar')
+    g.add_argument('-q', '--quiet', action='store_true', help='only errors and the final line')
+    return p
+
+
+def main(argv=None, prog='train_imagenet.py'):
+    return run_args(build_parser(prog).parse_args(argv), prog)
+
+
+def run_args(args, prog='train_imagenet.py'):
+    """Run parsed arguments; returns the exit code (2 bad input, 3 diverged), errors on stderr."""
+    args.hybridize = args.mode == 'hybrid'
+    if args.input_size is None:
+        args.input_size = 224 if (args.data_dir or args.rec_train or args.rec_val) else DEFAULT_INPUT
+    from .checkpoint import CheckpointError
+    from .loop import run, TrainingDiverged
+    from ..data.folder import DataError
+    try:
+        summary = run(args)
+    except TrainingDiverged as e:
+        print("%s: error: %s" % (prog, e), file=sys.stderr)
+        return 3
+    except (ValueError, FileNotFoundError, CheckpointError, DataError) as e:
+        print("%s: error: %s" % (prog, e), file=sys.stderr)
+        return 2
+    if args.quiet and summary.get('top1') is not None:
+        print("top-1 %.4f top-5 %.4f" % (summary['top1'], summary['top5']))
+    return 0
