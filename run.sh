@@ -23,7 +23,7 @@ export MPLBACKEND=Agg
 cmd=${1:-main}; shift || true
 case "$cmd" in
   setup) ;;
-  main)  exec "$VENV/bin/asymmzoo" summary "$@" ;;
+  main)  exec "$VENV/bin/python" train_imagenet.py "$@" ;;
   test)  exec "$VENV/bin/python" -m pytest tests --runslow -q "$@" ;;
   *) echo "usage: ./run.sh {main|test|setup} [args]" >&2; exit 2 ;;
 esac
