@@ -209,6 +209,29 @@ def test_reset_class():
     assert ids.asnumpy().max() <= 0 and len(net.classes) == 1
 
 
+def test_transfer_from_store(tmp_path, monkeypatch):
+    """GluonCV's ``transfer``: start from the stored VOC model, keep the shared classes' weights."""
+    from asymmzoo.store import add_to_store
+    monkeypatch.setenv('MXNET_HOME', str(tmp_path))
+    voc_net = asymmzoo.get_model('yolo3_asymmnet_small_0.35_voc')
+    voc_net.initialize()
+    voc_net(_rand((1, 3, SIZE, SIZE)))
+    voc_net.save_parameters(str(tmp_path / 'v.params'))
+    add_to_store(str(tmp_path / 'v.params'), 'yolo3_asymmnet_small_0.35_voc')
+    net = asymmzoo.get_model('yolo3_asymmnet_small_0.35_custom', classes=['person', 'dog', 'zebra'],
+                             transfer='voc')
+    assert net.classes == ['person', 'dog', 'zebra']
+    old = voc_net.yolo_outputs[0].prediction.weight.data().asnumpy()
+    new = net.yolo_outputs[0].prediction.weight.data().asnumpy()
+    np.testing.assert_array_equal(new[5 + 0], old[5 + 14])  # person
+    np.testing.assert_array_equal(new[5 + 1], old[5 + 11])  # dog
+    np.testing.assert_array_equal(new[:5], old[:5])  # box + objectness rows
+    pa, pb = voc_net._collect_params_with_prefix(), net._collect_params_with_prefix()
+    for k in [k for k in pa if k.startswith(('stages.', 'yolo_blocks.'))]:  # backbone and head
+        np.testing.assert_array_equal(pb[k].data().asnumpy(), pa[k].data().asnumpy(), err_msg=k)
+    assert net(_rand((1, 3, SIZE, SIZE)))[0].shape == (1, 100, 1)
+
+
 def test_bad_input(voc, tmp_path):
     with pytest.raises(ValueError, match=r"unknown backbone 'asymmnet_huge_1.0'.*asymmnet_"):
         get_yolo3('asymmnet_huge_1.0', classes=['a'])
