@@ -389,3 +389,23 @@ def test_counts_match_paper_table10():
         net = asymmzoo.get_model(name)
         net.initialize()
         assert round(paper_count_params(net, (1, 3, 416, 416)) / 1e6, 2) == paper, name
+
+
+def test_asymmzoo_imports_without_downstream():
+    """An install without the downstream package still imports (no heads); a broken one raises."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['downstream'] = None\n"
+            "import asymmzoo\n"
+            "assert asymmzoo.is_registered('asymmnet_large_1.0')\n"
+            "assert not asymmzoo.list_models('yolo3_*')\n")
+    subprocess.run([sys.executable, '-c', code], check=True)
+    code = ("import sys, importlib.abc\n"
+            "class B(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name == 'downstream.detection':\n"
+            "            raise ImportError('broken', name=name)\n"
+            "sys.meta_path.insert(0, B())\n"
+            "import asymmzoo\n")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.returncode != 0 and 'broken' in r.stderr
