@@ -24,7 +24,6 @@ import sys
 import time
 import warnings
 
-import numpy as np
 import mxnet as mx
 from mxnet import autograd, gluon
 
