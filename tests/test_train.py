@@ -315,3 +315,21 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, capsys):
     err = capsys.readouterr().err
     assert 'loss is nan' in err or 'loss is inf' in err
     assert 'lower --lr' in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('model,marker', [('asymmnet_small_0.35_acb', 'hor_conv'),
+                                          ('rotate_sn_rot4', 'theta')])
+def test_training_time_structures_are_deployed_and_exported(model, marker, tmp_path):
+    import asymmzoo
+    if not asymmzoo.is_registered(model):
+        pytest.skip('%s is not registered' % model)
+    d = tmp_path / 'run'
+    assert _main(['--model', model, '--batch-size', '16', '--num-epochs', '1', '--steps-per-epoch', '2',
+                  '--no-progress', '-q', '--save-dir', str(d)]) == 0
+    summary = json.loads((d / 'summary.json').read_text())
+    assert summary['export_max_abs_diff'] < 1e-4
+    sym = (d / ('%s-deploy-symbol.json' % model)).read_text()
+    train_keys = ' '.join(_load(str(d / 'final.params')))
+    assert marker in train_keys          # the training form had the structure ...
+    assert marker not in sym             # ... the exported inference graph has plain convs only

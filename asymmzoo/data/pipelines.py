@@ -72,16 +72,19 @@ class DataSource(object):
 
 
 # ------------------------------------------------------------------------------------------------
-def digits_to_input(images, size):
-    """uint8 (N, 28, 28) digits -> float32 (N, 3, size, size): resized, replicated to 3 channels,
-    ImageNet-normalised; the input models trained on the embedded digits (and their exports) take."""
+def digits_to_input(images, size, channels=3):
+    """uint8 (N, 28, 28) digits -> float32 (N, channels, size, size): resized, replicated to 3
+    channels and ImageNet-normalised (channels=3), or one channel normalised with the mean / std of
+    the 3 (channels=1); the input models trained on the embedded digits (and their exports) take."""
     import cv2
     images = np.asarray(images, dtype=np.uint8)
-    out = np.empty((len(images), 3, size, size), dtype=np.float32)
+    out = np.empty((len(images), channels, size, size), dtype=np.float32)
+    mean = MEAN_RGB if channels == 3 else (float(np.mean(MEAN_RGB)),)
+    std = STD_RGB if channels == 3 else (float(np.mean(STD_RGB)),)
     for i, im in enumerate(images):
         r = cv2.resize(im, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
-        for c in range(3):
-            out[i, c] = (r - MEAN_RGB[c]) / STD_RGB[c]
+        for c in range(channels):
+            out[i, c] = (r - mean[c]) / std[c]
     return out
 
 
@@ -91,8 +94,9 @@ class DigitsSource(DataSource):
     mirror-symmetric)."""
     kind = 'digits'
 
-    def __init__(self, batch_size, input_size=32, **kw):
+    def __init__(self, batch_size, input_size=64, channels=3, **kw):
         super(DigitsSource, self).__init__(batch_size, input_size, **kw)
+        self.channels = int(channels)
         from .embedded import load_digits, DIGITS_CLASSES
         self.classes = list(DIGITS_CLASSES)
         xt, yt = load_digits('train')
@@ -104,7 +108,7 @@ class DigitsSource(DataSource):
         self._set_steps(len(self._shard))
 
     def _prep(self, x):
-        return digits_to_input(x, self.input_size)
+        return digits_to_input(x, self.input_size, self.channels)
 
     def train_batches(self, epoch):
         import mxnet as mx
@@ -112,7 +116,7 @@ class DigitsSource(DataSource):
         order = self._shard[rng.permutation(len(self._shard))]
         x, y = self._train
         s, pad = self.input_size, max(1, self.input_size // 8)
-        bg = np.array([(0 - m) / d for m, d in zip(MEAN_RGB, STD_RGB)], np.float32)[:, None, None]
+        bg = digits_to_input(np.zeros((1, 28, 28), np.uint8), s, self.channels)[0, :, :1, :1]  # black
         for step in range(self.steps_per_epoch):
             idx = order[step * self.batch_size:(step + 1) * self.batch_size]
             xb = x[idx]
@@ -266,11 +270,13 @@ def build_source(data_dir=None, rec_train=None, rec_train_idx=None, rec_val=None
     """Pick the source: RecordIO if ``rec_train`` is given, else an ImageFolder if ``data_dir``,
     else the embedded digits."""
     if rec_train or rec_val:
+        kw.pop('channels', None)
         return RecordSource(rec_train=rec_train, rec_train_idx=rec_train_idx, rec_val=rec_val,
                             rec_val_idx=rec_val_idx, **kw)
     kw.pop('num_classes', None)
+    channels = kw.pop('channels', 3)
     if data_dir is not None:
         return FolderSource(data_dir=data_dir, **kw)
     kw.pop('num_workers', None)
     kw.pop('crop_ratio', None)
-    return DigitsSource(**kw)
+    return DigitsSource(channels=channels, **kw)

@@ -27,7 +27,8 @@ def add_arguments(p):
                    help='extra builder kwargs, e.g. r=2 dropout=0.1')
     g.add_argument('--dropout', type=float, default=None, help="override the model's dropout")
     g.add_argument('--input-size', type=int, default=None,
-                   help='training crop size (default %d for the embedded digits, 224 otherwise)' % DEFAULT_INPUT)
+                   help='training crop size (default: 224; the embedded digits: %d, or the model\'s '
+                        'native size if smaller)' % DEFAULT_INPUT)
     g.add_argument('--crop-ratio', type=float, default=0.875, help='validation centre-crop ratio')
     g.add_argument('--pretrained', default=None, metavar='FILE|store',
                    help="start from weights: a .params file, or 'store' for the local store")
@@ -100,8 +101,6 @@ def main(argv=None, prog='train_imagenet.py'):
 def run_args(args, prog='train_imagenet.py'):
     """Run parsed arguments; returns the exit code (2 bad input, 3 diverged), errors on stderr."""
     args.hybridize = args.mode == 'hybrid'
-    if args.input_size is None:
-        args.input_size = 224 if (args.data_dir or args.rec_train or args.rec_val) else DEFAULT_INPUT
     from .checkpoint import CheckpointError
     from .loop import run, TrainingDiverged
     from ..data.folder import DataError

@@ -15,7 +15,9 @@ from .recipe import apply_no_wd, build_lr_scheduler, make_initializer, resolve_s
 from .dist import KVSync
 from .report import plot_curves, setup_logger, write_csv
 
-__all__ = ['TrainingDiverged', 'run', 'evaluate', 'export_deployed']
+__all__ = ['TrainingDiverged', 'run', 'evaluate', 'export_deployed', 'DEFAULT_DIGITS_INPUT']
+
+DEFAULT_DIGITS_INPUT = 64  # the embedded digits (28x28) are resized to this unless --input-size
 
 
 class TrainingDiverged(RuntimeError):
@@ -184,6 +186,9 @@ def run(args):
         kv = mx.kv.create(args.kvstore)
     rank, nworkers = (kv.rank, kv.num_workers) if kv else (0, 1)
     ctx = _contexts(args.gpus)
+    if args.dtype == 'float16' and ctx[0].device_type == 'cpu':
+        raise ValueError("--dtype float16 needs --gpus: MXNet has no float16 GEMM / convolution on the "
+                         "CPU (train in float32 there)")
     _seed_all(args.seed)
 
     # ------------------------------------------------------------------ output folder / resume
@@ -201,8 +206,21 @@ def run(args):
           and os.path.isfile(os.path.join(args.save_dir, RESUME_FILE))):
         raise ValueError("%s already holds a run's checkpoints; pass --resume %s to continue it, or "
                          "choose another --save-dir (nothing is overwritten)" % (args.save_dir, args.save_dir))
+    # what the model takes: channels (digits can be fed as 1 or 3 channels) and a small native size
+    probe = get_model(args.model, **parse_model_kwargs(args.model_kwargs))
+    in_ch = int(getattr(probe, 'in_channels', 3) or 3)
+    native = getattr(probe, 'default_input_shape', None)
+    del probe
+    digits = not (args.rec_train or args.rec_val or args.data_dir)
+    if args.input_size is None:
+        args.input_size = DEFAULT_DIGITS_INPUT if digits else 224
+        if digits and native and native[-1] < DEFAULT_DIGITS_INPUT:
+            args.input_size = int(native[-1])
+    if in_ch not in (1, 3) or (in_ch == 1 and not digits):
+        raise ValueError("%s takes %d-channel input; the ImageFolder / RecordIO pipelines give RGB "
+                         "(only the embedded digits can be fed as 1 or 3 channels)" % (args.model, in_ch))
     source = build_source(
-        data_dir=args.data_dir, rec_train=args.rec_train, rec_train_idx=args.rec_train_idx,
+        channels=in_ch, data_dir=args.data_dir, rec_train=args.rec_train, rec_train_idx=args.rec_train_idx,
         rec_val=args.rec_val, rec_val_idx=args.rec_val_idx, num_classes=args.num_classes,
         batch_size=args.batch_size * len(ctx), input_size=args.input_size,
         num_workers=args.num_workers, crop_ratio=args.crop_ratio, num_parts=nworkers,
@@ -380,7 +398,7 @@ def run(args):
                    final_params=final_params, skipped_images=source.skipped,
                    train_img_per_s=round(train_imgs * nworkers / train_time, 1) if train_time else None)
     if not args.no_export:
-        shape = (2, 3, source.input_size, source.input_size)
+        shape = (2, in_ch, source.input_size, source.input_size)
         sym, prm, diff = export_deployed(net, args.save_dir, args.model.lower(), shape)
         summary.update(export_symbol=sym, export_params=prm, export_max_abs_diff=diff)
         logger.info("deployed + exported: %s, %s (reload differs by %.2g)", sym, prm, diff)
