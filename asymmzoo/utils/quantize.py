@@ -82,11 +82,26 @@ def train_on_digits(net, epochs=2, size=32, batch_size=64, lr=0.05, seed=0, log=
     return acc
 
 
+def first_last_layers(net):
+    """Names of the first and last convolution / dense layers of ``net``'s symbol graph."""
+    import json
+    sym = net(mx.sym.var('data'))
+    sym = sym[0] if isinstance(sym, (list, tuple)) else sym
+    nodes = json.loads(sym.tojson())['nodes']
+    layers = [n['name'] for n in nodes if n['op'] in ('Convolution', 'FullyConnected')]
+    return [layers[0], layers[-1]] if layers else []
+
+
 def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exclude_layers_match=None,
-                 calib_mode='naive', quantized_dtype='auto', granularity='channel-wise', batch_size=50):
+                 calib_mode='naive', quantized_dtype='auto', granularity='channel-wise', batch_size=50,
+                 exclude_first_last=False, exclude_layers=None):
     """INT8 SymbolBlock of ``net`` (initialised, deployed) calibrated on ``calib_x`` (numpy NCHW).
     ``granularity`` 'channel-wise' (default: per-output-channel weight scales, which depthwise convs
-    need) or 'tensor-wise'."""
+    need) or 'tensor-wise'; ``exclude_first_last`` keeps the stem conv and the classifier in fp32
+    (the usual practice: they are the most sensitive and the cheapest layers)."""
+    exclude_layers = list(exclude_layers or [])
+    if exclude_first_last:
+        exclude_layers += first_last_layers(net)
     from mxnet.contrib import quantization as q
     if not isinstance(net, mx.gluon.HybridBlock):
         raise TypeError("quantize_net needs a HybridBlock, got %s" % type(net).__name__)
@@ -99,6 +114,7 @@ def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exc
         try:
             qnet = q.quantize_net_v2(net, quantized_dtype=quantized_dtype, quantize_mode='full',
                                      quantize_granularity=granularity,
+                                     exclude_layers=exclude_layers,
                                      exclude_layers_match=list(exclude_layers_match or []),
                                      exclude_operators=list(exclude_operators or []),
                                      calib_data=it, calib_mode=calib_mode,
@@ -132,7 +148,7 @@ def _time_interleaved(nets, x, rounds=10, iters=3, warmup=3):
 def quantize_report(name_or_net, params=None, epochs=2, size=32, calib_examples=500,
                     bench_shape=(3, 224, 224), bench_batches=(1, 32), rounds=8, seed=0, log=None,
                     exclude_operators=DEFAULT_EXCLUDED_OPERATORS, granularity='channel-wise',
-                    calib_mode='naive'):
+                    calib_mode='naive', exclude_first_last=False, save_params=None):
     """Train (or load ``params``), deploy, quantize and compare. Returns a dict report."""
     from ..registry import get_model
     from ..deploy import deploy
@@ -157,6 +173,8 @@ def quantize_report(name_or_net, params=None, epochs=2, size=32, calib_examples=
         t0 = time.time()
         train_on_digits(net, epochs=epochs, size=size, seed=seed, log=say)
         trained = 'trained %d epochs on the embedded digits in %.0f s' % (epochs, time.time() - t0)
+        if save_params:
+            net.save_parameters(save_params)
     xv, yv = digits_arrays('val', size)
     xc, _ = digits_arrays('train', size, limit=None)
     xc = xc[np.random.RandomState(seed).permutation(len(xc))[:calib_examples]]
@@ -165,13 +183,14 @@ def quantize_report(name_or_net, params=None, epochs=2, size=32, calib_examples=
     acc32, p32 = evaluate(net, xv, yv)
     say('quantizing (calibration on %d training digits)' % len(xc))
     qnet = quantize_net(net, xc, exclude_operators=exclude_operators, granularity=granularity,
-                        calib_mode=calib_mode)
+                        calib_mode=calib_mode, exclude_first_last=exclude_first_last)
     acc8, p8 = evaluate(qnet, xv, yv)
     report = {'model': name, 'weights': trained, 'input_size': size, 'val_images': int(len(yv)),
               'fp32_top1': acc32, 'int8_top1': acc8, 'top1_change': acc8 - acc32,
               'agreement': 100.0 * float((p32 == p8).mean()),
               'excluded_operators': list(exclude_operators), 'calib_examples': int(len(xc)),
               'granularity': granularity, 'calib_mode': calib_mode,
+              'fp32_layers': first_last_layers(net) if exclude_first_last else [],
               'latency': {}}
     for b in bench_batches:
         x = np.random.RandomState(seed).standard_normal((b,) + tuple(bench_shape)).astype(np.float32)
