@@ -1,7 +1,7 @@
 """Building a zoo backbone for a head, by name, with the checks every head needs."""
 import re
 
-__all__ = ['build_backbone', 'head_backbones', 'BACKBONE_RE']
+__all__ = ['build_backbone', 'head_backbones', 'backbone_stages', 'BACKBONE_RE']
 
 # backbones the heads are registered for: AsymmNet / MobileNetV3 at every width, and their ACB forms
 BACKBONE_RE = re.compile(r'^(asymmnet|mobilenetv3)_(large|small)_(\d+\.\d+)(_acb)?$')
@@ -39,3 +39,23 @@ def build_backbone(name, norm_layer=None, norm_kwargs=None, **kwargs):
                         "stage_channels(), see asymmzoo/models/backbone.py); pick an asymmnet_* or "
                         "mobilenetv3_* backbone" % (name, type(base).__name__))
     return base
+
+
+def backbone_stages(base, strides):
+    """``base.stages(strides)``, with ACNet blocks re-pointed at the new containers.
+
+    ``stages()`` puts the backbone's top-level blocks into new containers. An ACBlock that absorbed
+    the BN next to it (the stem's, on ``_acb`` backbones) remembers the container holding that BN's
+    placeholder so ``asymmzoo.deploy`` can put the folded BN back there; inside a head that container
+    is the stage, not the backbone's ``features``. No-op for backbones without such blocks.
+    """
+    import weakref
+    stages = base.stages(tuple(strides))
+    for stage in stages:
+        children = stage._children
+        for child in list(children.values()):
+            key = getattr(child, '_absorbed_key', None)
+            if key is not None and hasattr(child, '_absorbed_parent') \
+                    and hasattr(children.get(str(key)), 'make_bn'):
+                child._absorbed_parent = weakref.ref(stage)
+    return stages

@@ -21,7 +21,7 @@ from mxnet.gluon.nn import BatchNorm
 from gluoncv.model_zoo.yolo.yolo3 import YOLOV3 as _GluonYOLOV3
 
 from asymmzoo.registry import register_builder
-from .._backbone import build_backbone, head_backbones
+from .._backbone import build_backbone, head_backbones, backbone_stages
 
 __all__ = ['YOLOV3', 'get_yolo3', 'ANCHORS', 'STRIDES', 'FILTERS', 'DATASET_CLASSES']
 
@@ -153,7 +153,7 @@ def get_yolo3(backbone, classes=None, dataset='custom', filters=FILTERS, anchors
                          % (len(anchors), len(filters), len(strides)))
     base = build_backbone(backbone, norm_layer=norm_layer, norm_kwargs=norm_kwargs,
                           pretrained=pretrained_base)
-    stages = base.stages(tuple(strides))
+    stages = backbone_stages(base, strides)
     head_norm, head_norm_kwargs = _head_norm(norm_layer, norm_kwargs)
     net = YOLOV3(stages, list(filters), anchors, list(strides), classes=classes,
                  norm_layer=head_norm, norm_kwargs=head_norm_kwargs, **kwargs)

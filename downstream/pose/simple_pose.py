@@ -17,7 +17,7 @@ from mxnet.gluon import nn
 
 from asymmzoo.nn import make_norm
 from asymmzoo.registry import register_builder
-from .._backbone import build_backbone, head_backbones
+from .._backbone import build_backbone, head_backbones, backbone_stages
 
 __all__ = ['SimplePose', 'get_simple_pose', 'get_mobile_pose', 'NUM_JOINTS']
 
@@ -77,7 +77,7 @@ def get_simple_pose(backbone, num_joints=NUM_JOINTS, classes=None, norm_layer=No
     num_joints = _num_joints(num_joints, classes)
     base = build_backbone(backbone, norm_layer=norm_layer, norm_kwargs=norm_kwargs,
                           pretrained=pretrained_base)
-    features = base.stages((32,))[0]
+    features = backbone_stages(base, (32,))[0]
     net = SimplePose(features, base.stage_channels((32,))[0], num_joints=num_joints,
                      norm_layer=norm_layer, norm_kwargs=norm_kwargs, **kwargs)
     net.backbone_name = backbone
@@ -95,7 +95,7 @@ def get_mobile_pose(backbone, num_joints=NUM_JOINTS, classes=None, **kwargs):
     net = _gluon_mobile_pose(backbone, base_attrs=('features',), num_joints=num_joints, **kwargs)
     if backbone.startswith('mobilenet'):  # GluonCV's prefix rule cut layers meant for its own nets
         with net.name_scope():
-            features = build_backbone(backbone).stages((32,))[0]
+            features = backbone_stages(build_backbone(backbone), (32,))[0]
         replace_child(net.features, '0', features)
     net.zoo_test = False
     net.backbone_name = backbone
