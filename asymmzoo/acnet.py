@@ -11,6 +11,8 @@ running_mean=0, running_var=1-eps -- so the deployed parameters save into / load
 and the deployed latency is the base's. A conv with no BN after it ("lone") becomes an ACB that
 deploys to ``nn.Conv2D(use_bias=True)`` (a bias more than the base when the base conv had none).
 """
+import weakref
+
 import mxnet as mx
 from mxnet.gluon import nn
 
@@ -91,6 +93,62 @@ def _absorbable_bn(conv, nxt):
     return ch in (0, _conv_spec(conv)['channels'])
 
 
+def _slots(net):
+    """id(block) -> [(parent, key)] for every block in the tree."""
+    out = {}
+    for _, parent, key, child in iter_blocks(net):
+        out.setdefault(id(child), []).append((parent, str(key)))
+    return out
+
+
+def _traced_pairs(net):
+    """{id(conv): bn} for convs whose output feeds nothing but one BatchNorm, read off the net's
+    symbolic graph (so pairs that only the code of a block's forward wires -- GluonCV's
+    ``BasicBlockV1b`` keeps conv1 / bn1 as attributes -- are found too). Empty if the net cannot
+    be traced (a non-hybrid block) or names are ambiguous."""
+    import json
+    from collections import Counter
+    try:
+        out = net(mx.sym.var('data'))
+    except Exception:  # pylint: disable=broad-except
+        return {}
+    if isinstance(out, (list, tuple)):
+        out = mx.sym.Group(list(out))
+    graph = json.loads(out.tojson())
+    nodes = graph['nodes']
+    blocks = [b for _, _, _, b in iter_blocks(net)]
+    by_name, dup = {}, set()
+    for b in blocks:
+        if isinstance(b, (nn.Conv2D, nn.BatchNorm)):
+            name = b.prefix + 'fwd'
+            if name in by_name and by_name[name] is not b:
+                dup.add(name)
+            by_name[name] = b
+    count = Counter(n['name'] for n in nodes if n['op'] != 'null')
+    consumers = {}
+    for i, n in enumerate(nodes):
+        for inp in n['inputs']:
+            consumers.setdefault(inp[0], []).append(i)
+    for h in graph['heads']:
+        consumers.setdefault(h[0], []).append(-1)
+    pairs = {}
+    for i, n in enumerate(nodes):
+        name = n['name']
+        if n['op'] != 'Convolution' or count[name] != 1 or name in dup or name not in by_name:
+            continue
+        cons = consumers.get(i, [])
+        if len(cons) != 1 or cons[0] < 0:
+            continue
+        m = nodes[cons[0]]
+        if m['op'] != 'BatchNorm' or m['inputs'][0][0] != i or count[m['name']] != 1 \
+                or m['name'] in dup or m['name'] not in by_name:
+            continue
+        conv, bn = by_name[name], by_name[m['name']]
+        if isinstance(conv, nn.Conv2D) and _absorbable_bn(conv, bn):
+            pairs[id(conv)] = bn
+    return pairs
+
+
 def _ctx_of(block):
     for p in block.collect_params().values():
         if p._data is not None:
@@ -99,7 +157,7 @@ def _ctx_of(block):
 
 
 def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=True,
-             asym_kernel_size=None):
+             asym_kernel_size=None, trace=True):
     """Turn ``net`` (any Gluon network) into its ACNet form in place and return it.
 
     Parameters
@@ -109,6 +167,9 @@ def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=
     norm_layer, norm_kwargs : branch norm for convs that have no BN after them (default BatchNorm)
     absorb_bn : replace a conv together with the BN that directly follows it in a sequential
         container (default True; False makes every conv a "lone" ACB)
+    trace : also absorb a BN that is not the conv's next sibling but the only consumer of its
+        output in the net's symbolic graph (BN kept as an attribute and called in the forward code;
+        default True; needs a HybridBlock net, otherwise only the container rule applies)
     asym_kernel_size : None (branches as long as the kernel: 1xk / kx1) or an odd a >= 3: 1xa / ax1
         branches on every conv with k > a (ACNet's AlexNet: a=3 on its 11x11 and 5x5 layers)
 
@@ -124,6 +185,8 @@ def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=
     todo = [(parent, key, child) for _, parent, key, child in iter_blocks(net)
             if is_acnet_convertible(child)]
     done = {}  # id(conv) -> ACBlock, so a conv shared by several parents stays shared
+    traced = _traced_pairs(net) if (absorb_bn and trace) else {}
+    slots = _slots(net) if traced else {}
     for parent, key, conv in todo:
         key = str(key)
         if parent._children.get(key) is not conv:
@@ -132,12 +195,17 @@ def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=
             replace_child(parent, key, done[id(conv)])
             continue
         s = _conv_spec(conv)
-        bn_key, bn = None, None
+        bn_key, bn, bn_parent = None, None, parent
         if absorb_bn and isinstance(parent, (nn.Sequential, nn.HybridSequential)):
             keys = list(parent._children.keys())
             i = keys.index(key)
             if i + 1 < len(keys) and _absorbable_bn(conv, parent._children[keys[i + 1]]):
                 bn_key, bn = keys[i + 1], parent._children[keys[i + 1]]
+        if bn is None and id(conv) in traced:
+            where = slots.get(id(traced[id(conv)]), [])
+            if len(where) == 1 and where[0][0]._children.get(where[0][1]) is traced[id(conv)]:
+                bn_parent, bn_key = where[0]
+                bn = traced[id(conv)]
         act = conv.act._act_type if conv.act is not None else None
         if bn is not None:
             bn_cls, bn_kw = _bn_spec(bn)
@@ -155,12 +223,16 @@ def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=
                       else None, prefix=conv.prefix + 'acb_')
         acb._base_use_bias = s['use_bias']
         acb._absorbed_key = bn_key
+        # a weak reference: a Block attribute (or a list holding one) would register / warn
+        acb._absorbed_parent = weakref.ref(bn_parent) if bn is not None else None
         ctx = _ctx_of(conv)
         if ctx is not None and all(p._data is not None for p in conv.collect_params().values()):
             acb.initialize(ctx=ctx)
         replace_child(parent, key, acb)
         if bn is not None:
-            replace_child(parent, bn_key, ACBAbsorbedBN(bn_cls, bn_kw, prefix=bn.prefix))
+            ph = ACBAbsorbedBN(bn_cls, bn_kw, prefix=bn.prefix)
+            ph._owner = weakref.ref(acb)
+            replace_child(bn_parent, bn_key, ph)
         done[id(conv)] = acb
     if is_hybridized(net):
         clear_cached_graphs(net)
@@ -185,7 +257,9 @@ def count_lone_bias(net):
 def _deploy_acb(block, parent, key):
     bn_key = getattr(block, '_absorbed_key', None)
     if bn_key is not None:
-        ph = parent._children.get(bn_key)
+        ref = getattr(block, '_absorbed_parent', None)
+        bn_parent = (ref() if ref is not None else None) or parent
+        ph = bn_parent._children.get(bn_key)
         if not isinstance(ph, ACBAbsorbedBN):
             raise RuntimeError("the BN slot %r next to ACBlock %r is no longer its placeholder; "
                                "the network was edited after acnetify" % (bn_key, key))
@@ -207,11 +281,18 @@ def _deploy_acb(block, parent, key):
         bn.beta.set_data(bias)
         bn.running_mean.set_data(mx.nd.zeros_like(bias))
         bn.running_var.set_data(mx.nd.ones_like(bias) * (1.0 - eps))
-        return {str(key): conv, str(bn_key): bn}
+        if bn_parent is parent:
+            return {str(key): conv, str(bn_key): bn}
+        replace_child(bn_parent, bn_key, bn)
+        clear_cached_graphs(bn_parent)
+        return conv
     return block.to_conv(use_bias=True)
 
 
 @register_converter(ACBAbsorbedBN)
 def _deploy_orphan_placeholder(block, parent, key):
+    owner = getattr(block, '_owner', None)
+    if owner is not None and owner() is not None:
+        return block  # its ACBlock (elsewhere in the tree) replaces it when converted
     raise RuntimeError("found an ACBAbsorbedBN placeholder at %r without its ACBlock in front; "
                        "the network was edited after acnetify" % (key,))
