@@ -261,8 +261,9 @@ def build_report():
     if int8:
         L += ['## INT8 (MXNet oneDNN quantization, calibrated on the embedded digits)', '',
               'Each model is trained briefly on the embedded real digits (32x32, 3 channels), deployed, '
-              'quantized with naive min/max calibration on 500 training digits (`elemwise_mul` / '
-              '`broadcast_mul` kept in fp32: MXNet 1.9.1\'s quantized multiply fails on h-swish / SE), '
+              'quantized (channel-wise weights) with naive min/max calibration on 500 training digits, '
+              'with `elemwise_mul` / `broadcast_mul` (MXNet 1.9.1\'s quantized multiply fails on h-swish / '
+              'SE) and the stem conv and classifier kept in fp32, '
               'and evaluated on the 1000 held-out digits. Latency at 224x224, interleaved.', '',
               '| model | fp32 top-1 | int8 top-1 | change | agreement | b1 fp32 / int8 ms | b32 fp32 / int8 ms |',
               '|---|---:|---:|---:|---:|---:|---:|']

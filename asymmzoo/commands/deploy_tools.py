@@ -99,7 +99,8 @@ def _quantize(args):
     rep = quantize_report(name, params=args.params, epochs=args.epochs, size=args.size,
                           calib_examples=args.calib_examples, bench_batches=args.batch_sizes,
                           rounds=args.rounds, calib_mode=args.calib_mode,
-                          exclude_first_last=args.fp32_first_last, save_params=args.save_params,
+                          exclude_first_last=not args.quantize_first_last,
+                          save_params=args.save_params,
                           log=None if args.quiet else (lambda m: print('[quantize] ' + m,
                                                                       file=sys.stderr, flush=True)))
     print(format_report(rep))
@@ -154,8 +155,8 @@ def add_commands(sub):
     p.add_argument('--calib-examples', type=int, default=500)
     p.add_argument('--calib-mode', default='naive', choices=['naive', 'entropy'],
                    help='min/max (naive, default) or KL-divergence (entropy, slower) thresholds')
-    p.add_argument('--fp32-first-last', action='store_true',
-                   help='keep the stem conv and the classifier in fp32')
+    p.add_argument('--quantize-first-last', action='store_true',
+                   help='quantize the stem conv and the classifier too (default: kept in fp32)')
     p.add_argument('--save-params', default=None, help='save the briefly trained fp32 weights here')
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32],
                    help='batch sizes for the fp32 / int8 timing at 224x224')

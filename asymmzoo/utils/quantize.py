@@ -5,6 +5,8 @@ calibration, oneDNN fusion of conv + BN + ReLU). MXNet 1.9.1's quantized element
 the h-swish / SE products of MobileNetV3 and AsymmNet (``TBlob.get_with_shape: data type do not
 match``: uint8 vs int8), so ``elemwise_mul`` / ``broadcast_mul`` stay in fp32 by default
 (:data:`DEFAULT_EXCLUDED_OPERATORS`); convolutions, pooling, concat and the additions are quantized.
+:func:`quantize_report` also keeps the stem conv and the classifier in fp32 (``exclude_first_last``):
+on a digits-trained MobileNetV3-L x1.0 that took the INT8 loss from 1.0 to 0 points.
 
 ``quantize_report(name)`` is the end-to-end check behind ``asymmzoo quantize``: it takes a trained
 checkpoint (``params=``) or trains the model briefly on the embedded digits
@@ -148,7 +150,7 @@ def _time_interleaved(nets, x, rounds=10, iters=3, warmup=3):
 def quantize_report(name_or_net, params=None, epochs=2, size=32, calib_examples=500,
                     bench_shape=(3, 224, 224), bench_batches=(1, 32), rounds=8, seed=0, log=None,
                     exclude_operators=DEFAULT_EXCLUDED_OPERATORS, granularity='channel-wise',
-                    calib_mode='naive', exclude_first_last=False, save_params=None):
+                    calib_mode='naive', exclude_first_last=True, save_params=None):
     """Train (or load ``params``), deploy, quantize and compare. Returns a dict report."""
     from ..registry import get_model
     from ..deploy import deploy
