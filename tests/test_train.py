@@ -49,16 +49,15 @@ def _main(argv, capsys=None):
 def test_embedded_default_one_short_epoch(tmp_path):
     out = tmp_path / 'run'
     # the embedded default (asymmnet_small_0.35, digits at 64 px, batch 64, NAG, label smoothing),
-    # one short epoch at a constant-then-cosine lr of 0.1 without warmup
-    r = _run(['--num-epochs', '1', '--steps-per-epoch', '40', '--warmup-epochs', '0', '--lr', '0.1',
-              '--save-dir', str(out)])
+    # one epoch (62 steps) with a cosine lr from 0.1 and no warmup
+    r = _run(['--num-epochs', '1', '--warmup-epochs', '0', '--lr', '0.1', '--save-dir', str(out)])
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'top-1' in r.stderr
     rows = _read_csv(out / 'metrics.csv')
     assert len(rows) == 1
     top1, top5 = float(rows[0]['val_top1']), float(rows[0]['val_top5'])
-    assert top1 > 0.3, rows  # chance is 0.1 (about 0.4 after these 40 steps)
-    assert top5 > 0.6, rows  # chance is 0.5
+    assert top1 > 0.5, rows  # chance is 0.1 (0.73 and 0.85 measured with seeds 1 and 2)
+    assert top5 > 0.85, rows  # chance is 0.5
     for f in ('epoch0000.params', 'epoch0000.states', 'resume.json', 'best.params', 'final.params',
               'curve.png', 'train.log', 'settings.json', 'summary.json',
               'asymmnet_small_0.35-deploy-symbol.json', 'asymmnet_small_0.35-deploy-0000.params'):
@@ -143,7 +142,8 @@ def test_dist_sync_two_workers_on_loopback(tmp_path):
     out, logs = tmp_path / 'dist', tmp_path / 'logs'
     cmd = [sys.executable, SCRIPT, '--kvstore', 'dist_sync', '--save-dir', str(out), '--num-epochs', '3',
            '--steps-per-epoch', '8', '--lr', '0.1', '--lr-mode', 'constant', '--warmup-epochs', '0',
-           '--label-smoothing', '0', '--no-export', '--seed', '1'] + TINY
+           '--label-smoothing', '0', '--no-export', '--seed', '1', '--batch-size', '32', '--no-progress',
+           '--input-size', '64']
     codes = launch_local(cmd, num_workers=2, num_servers=1, timeout=150, log_dir=str(logs),
                          env=_env(), server_grace=15, verbose=False)
     assert codes == [0, 0]
