@@ -364,9 +364,10 @@ def run(args):
                    lr=round(trainer.learning_rate, 8), epoch_time_s=round(dt, 3),
                    img_per_s=round(n_seen * nworkers / dt, 1), skipped_images=source.skipped - skipped0)
         history.append(row)
-        logger.info("[epoch %d/%d] loss %.4f train-acc %s | val top-1 %.4f top-5 %.4f | lr %.4g | "
+        val = ("val top-1 %.4f top-5 %.4f" % (top1, top5)) if rank == 0 else "validated by worker 0"
+        logger.info("[epoch %d/%d] loss %.4f train-acc %s | %s | lr %.4g | "
                     "%.1fs, %.0f img/s%s", epoch + 1, args.num_epochs, row['train_loss'],
-                    row['train_acc'], top1, top5, row['lr'], dt, row['img_per_s'],
+                    row['train_acc'], val, row['lr'], dt, row['img_per_s'],
                     (" | %d corrupt image(s) skipped" % row['skipped_images']) if row['skipped_images'] else '')
         if rank == 0:
             if top1 > best:
