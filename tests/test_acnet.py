@@ -260,6 +260,12 @@ def test_every_family_has_twins():
             assert n + '_acb' in ACB_MODELS, n
 
 
+def _ops(net):
+    import json
+    nodes = json.loads(net(mx.sym.var('data')).tojson())['nodes']
+    return [(n['op'], sorted(n.get('attrs', {}).items())) for n in nodes if n['op'] != 'null']
+
+
 def _probe(net):
     shape = getattr(net, 'min_input_shape', (2, 3, 64, 64))
     return mx.nd.array(np.random.RandomState(0).standard_normal((1,) + tuple(shape[1:])))
@@ -295,7 +301,9 @@ def test_registry_acb_deploys_to_base(name):
     assert set(base_names) <= set(dep_names)
     assert all(k.endswith('.bias') for k in extra) and sum(dep_names[k][0] for k in extra) == lone
     assert all(dep_names[k] == s for k, s in base_names.items())
-    if lone == 0:  # the deployed weights ARE base weights
+    if lone == 0:  # the deployed graph IS the base graph (same ops, same attributes: same cost) ...
+        assert _ops(net) == _ops(base)
+        # ... and the deployed weights ARE base weights
         fd, f = tempfile.mkstemp(suffix='.params')
         os.close(fd)
         try:
