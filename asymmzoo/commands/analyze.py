@@ -21,7 +21,8 @@ def _load_models(args, need_data=True):
     data = None
     out = []
     for i, name in enumerate(args.models):
-        net = get_model(name, classes=10)
+        kw = dict(gamma_init=args.gamma_init) if args.gamma_init and name.endswith('_acb') else {}
+        net = get_model(name, classes=10, **kw)
         shape = getattr(net, 'default_input_shape', (1, 3, 224, 224))
         if data is None and (need_data or args.quick_train):
             xtr, ytr = digits_arrays('train', size=shape[2], channels=shape[1])
@@ -145,6 +146,8 @@ def add_commands(sub):
         a.add_argument('--quick-train', type=int, default=0, metavar='EPOCHS',
                        help='without --params: train this many epochs on the embedded digits first')
         a.add_argument('--lr', type=float, default=0.05)
+        a.add_argument('--gamma-init', type=float, default=None,
+                       help="branch BN gamma init of the _acb models for --quick-train (ACNet: 0.3333)")
         a.add_argument('--seed', type=int, default=0)
         a.add_argument('--limit', type=int, default=None, help='use only the first N validation digits')
         a.add_argument('--kernel-size', type=int, default=None,
