@@ -257,8 +257,14 @@ def count_lone_bias(net):
 def _deploy_acb(block, parent, key):
     bn_key = getattr(block, '_absorbed_key', None)
     if bn_key is not None:
-        ref = getattr(block, '_absorbed_parent', None)
-        bn_parent = (ref() if ref is not None else None) or parent
+        # the container being walked wins when it holds this ACB's own placeholder (a backbone's
+        # blocks re-homed into a head's stages() containers); else the container acnetify saw
+        here = parent._children.get(bn_key)
+        if isinstance(here, ACBAbsorbedBN) and getattr(here, '_owner', lambda: None)() is block:
+            bn_parent = parent
+        else:
+            ref = getattr(block, '_absorbed_parent', None)
+            bn_parent = (ref() if ref is not None else None) or parent
         ph = bn_parent._children.get(bn_key)
         if not isinstance(ph, ACBAbsorbedBN):
             raise RuntimeError("the BN slot %r next to ACBlock %r is no longer its placeholder; "

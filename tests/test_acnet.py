@@ -490,3 +490,31 @@ def test_short_real_training_base_and_acb():
             assert abs(evaluate(net, xva, yva) - acc) < 2e-3
         res[name] = (first, last, acc)
     print(res)
+
+
+def test_deploy_inside_a_head_built_on_stages():
+    """A head chaining backbone.stages() re-homes the stem conv/BN; deploy must fold the absorbed BN
+    into the container it walks, leaving no placeholder and the same output."""
+    import asymmzoo as _az
+    from asymmzoo.acnet import ACBAbsorbedBN as _Ph
+    from asymmzoo.utils.blocks import iter_blocks as _iter
+
+    class _Head(mx.gluon.nn.HybridBlock):
+        def __init__(self, bb):
+            super(_Head, self).__init__()
+            self.s8, self.s16, self.s32 = bb.stages()
+
+        def hybrid_forward(self, F, x):
+            return self.s32(self.s16(self.s8(x))).mean(axis=(2, 3))
+
+    bb = _az.get_model('asymmnet_small_0.35_acb')
+    bb.initialize()
+    head = _Head(bb)
+    rng = np.random.RandomState(0)
+    for k, p in head.collect_params().items():
+        if k.endswith('running_var'):
+            p.set_data(mx.nd.array(rng.uniform(0.5, 2, p.shape)))
+        elif k.endswith('running_mean'):
+            p.set_data(mx.nd.array(rng.uniform(-0.5, 0.5, p.shape)))
+    _az.deploy(head, input_shape=(2, 3, 64, 64))  # verifies equality itself
+    assert not [path for path, _, _, c in _iter(head) if isinstance(c, _Ph)]
