@@ -256,6 +256,10 @@ def build_report():
                 r['model'], '%.0f' % t['median_ms'] if t else '',
                 '%.0f' % mem['mxnet']['peak'] if mem.get('mxnet') else 'n/a',
                 '%.0f' % mem['onnxruntime']['peak'] if mem.get('onnxruntime') else 'n/a'))
+        env = train[0].get('env', {})
+        L += ['', 'Measured %s UTC (1-min load average %.1f: the train-step times are inflated by the '
+              'other jobs on the machine then; compare the rows, not the absolute values).'
+              % (env.get('time_utc'), env.get('loadavg_1min') or 0.0)]
         L += ['', 'Peak RSS: a fresh process per model (Linux VmHWM reset after the imports, which '
               'take ~%.0f MiB), building the model and running batch 1 and 32.'
               % next((m['after_import'] for r in train for m in (r.get('peak_rss_mb') or {}).values()
