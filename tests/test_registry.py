@@ -6,9 +6,19 @@ from asymmzoo.registry import register_model, list_models
 
 
 def test_names_and_natural_sort():
-    names = list_models('asymmnet_large_*')
+    names = [n for n in list_models('asymmnet_large_*') if not n.endswith('_acb')]
     assert names[:4] == ['asymmnet_large_0.35', 'asymmnet_large_0.35_pruned', 'asymmnet_large_0.5',
                          'asymmnet_large_0.5_pruned']
+    assert names[-2:] == ['asymmnet_large_1.25', 'asymmnet_large_1.25_pruned']
+    from asymmzoo.registry import _REGISTRY, register_builder
+    for n in ('zz_nat_10', 'zz_nat_9', 'zz_nat_9_b'):
+        register_builder(n, lambda **kw: None)
+    try:
+        assert list_models('zz_nat_*') == ['zz_nat_9', 'zz_nat_9_b', 'zz_nat_10']  # not '10' < '9'
+    finally:
+        for n in ('zz_nat_10', 'zz_nat_9', 'zz_nat_9_b'):
+            del _REGISTRY[n]
+            gluoncv.model_zoo.model_zoo._models.pop(n, None)
     for arch in ('large', 'small'):
         for mult in ('0.35', '0.5', '0.75', '1.0', '1.25'):
             for fmt in ('asymmnet_%s_%s', 'asymmnet_%s_%s_pruned', 'mobilenetv3_%s_%s'):
