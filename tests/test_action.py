@@ -15,25 +15,17 @@ from downstream.action import TSN, VideoClsCV2, VideoDecodeError, count_video_fr
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _video_fixtures import write_video, write_video_set  # noqa: E402
+from asymmzoo.utils.testing import random_input as _rand
+from asymmzoo.utils.testing import randomize_bn
+
+
+def _randomize_bn(net, seed=1):
+    return randomize_bn(net, seed, affine=True)
+
 
 HAS_ACB = asymmzoo.is_registered('asymmnet_small_0.35_acb')
 BACKBONES = ['asymmnet_large_1.0', 'asymmnet_small_0.35'] + \
     (['asymmnet_large_1.0_acb', 'asymmnet_small_0.35_acb'] if HAS_ACB else [])
-
-
-def _rand(shape, seed=0):
-    return mx.nd.array(np.random.RandomState(seed).uniform(-1, 1, size=shape).astype('float32'))
-
-
-def _randomize_bn(net, seed=1):
-    rng = np.random.RandomState(seed)
-    for name, p in net.collect_params().items():
-        if name.endswith('running_mean'):
-            p.set_data(mx.nd.array(rng.uniform(-0.5, 0.5, p.shape)))
-        elif name.endswith('running_var'):
-            p.set_data(mx.nd.array(rng.uniform(0.5, 2.0, p.shape)))
-        elif name.endswith('gamma') and p.grad_req != 'null':
-            p.set_data(mx.nd.array(rng.uniform(0.5, 1.5, p.shape)))
 
 
 def test_names_registered():

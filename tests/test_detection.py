@@ -18,6 +18,9 @@ from downstream.detection import get_yolo3
 from downstream.detection.data import VOCFolder, DatasetError
 from downstream.detection import train_yolo3
 from downstream.synthetic import make_voc_folder, make_coco_detection
+from asymmzoo.utils.testing import random_input as _rand
+from asymmzoo.utils.testing import randomize_bn as _randomize_bn
+
 
 SIZE = 128
 NUM_PRED = 3 * sum((SIZE // s) ** 2 for s in (8, 16, 32))  # 3 anchors per cell at strides 8/16/32
@@ -29,10 +32,6 @@ def voc(tmp_path_factory):
     info = make_voc_folder(root, splits=(('train', 6), ('val', 6)), size=(SIZE, SIZE), seed=0,
                            same_images=True)
     return root, info
-
-
-def _rand(shape, seed=0):
-    return mx.nd.array(np.random.RandomState(seed).uniform(-1, 1, size=shape).astype('float32'))
 
 
 def _batch(net, root, n=2):
@@ -49,15 +48,6 @@ def _losses(net, b):
     with autograd.record():
         losses = net(b[0], b[6], *b[1:6])
     return losses
-
-
-def _randomize_bn(net, seed=1):
-    rng = np.random.RandomState(seed)
-    for name, p in net.collect_params().items():
-        if name.endswith('running_mean'):
-            p.set_data(mx.nd.array(rng.uniform(-0.5, 0.5, p.shape)))
-        elif name.endswith('running_var'):
-            p.set_data(mx.nd.array(rng.uniform(0.5, 2.0, p.shape)))
 
 
 @pytest.mark.parametrize('arch', ['large', 'small'])

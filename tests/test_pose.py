@@ -13,6 +13,9 @@ from downstream.counting import paper_count_params
 from downstream.pose import SimplePose, get_simple_pose
 from downstream.pose import train_simple_pose
 from downstream.synthetic import make_coco_keypoints
+from asymmzoo.utils.testing import random_input as _rand
+from asymmzoo.utils.testing import randomize_bn as _randomize_bn
+
 
 H, W = 128, 96
 
@@ -25,24 +28,11 @@ def coco(tmp_path_factory):
     return root
 
 
-def _rand(shape, seed=0):
-    return mx.nd.array(np.random.RandomState(seed).uniform(-1, 1, size=shape).astype('float32'))
-
-
 def _all_blocks(block):
     out = [block]
     for c in block._children.values():
         out += _all_blocks(c)
     return out
-
-
-def _randomize_bn(net, seed=1):
-    rng = np.random.RandomState(seed)
-    for name, p in net.collect_params().items():
-        if name.endswith('running_mean'):
-            p.set_data(mx.nd.array(rng.uniform(-0.5, 0.5, p.shape)))
-        elif name.endswith('running_var'):
-            p.set_data(mx.nd.array(rng.uniform(0.5, 2.0, p.shape)))
 
 
 def _args(root, save_dir, extra=()):

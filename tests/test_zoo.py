@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 import asymmzoo
+from asymmzoo.utils.testing import random_input as _rand
+from asymmzoo.utils.testing import randomize_bn as _randomize_bn
+
 
 ALL = asymmzoo.list_models()
 
@@ -25,19 +28,6 @@ def _build(name, classes=7):
     mx.random.seed(0)
     net.initialize(mx.init.Xavier(magnitude=2.0))
     return net
-
-
-def _rand(shape, seed=0):
-    return mx.nd.array(np.random.RandomState(seed).uniform(-1, 1, size=shape).astype('float32'))
-
-
-def _randomize_bn(net, seed=1):
-    rng = np.random.RandomState(seed)
-    for name, p in net.collect_params().items():
-        if name.endswith('running_mean'):
-            p.set_data(mx.nd.array(rng.uniform(-0.5, 0.5, p.shape)))
-        elif name.endswith('running_var'):
-            p.set_data(mx.nd.array(rng.uniform(0.5, 2.0, p.shape)))
 
 
 @pytest.mark.parametrize('name', ALL)
