@@ -83,6 +83,9 @@ def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5)
         model's ``default_input_shape`` or (2, 3, 224, 224))
     rtol, atol : tolerance of the check, relative to the largest output magnitude
     """
+    if _converter_for(net) is not None:
+        raise TypeError("deploy() converts the blocks inside a network; wrap a bare %s in a "
+                        "HybridSequential first" % type(net).__name__)
     ctx = _param_ctx(net)
     if verify:
         if probe is None:
@@ -100,9 +103,6 @@ def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5)
             result = {str(key): result}
         for k, new in result.items():
             replace_child(parent, k, new)
-    if _converter_for(net) is not None:
-        raise TypeError("deploy() converts the blocks inside a network; wrap a bare %s in a "
-                        "HybridSequential first" % type(net).__name__)
     clear_cached_graphs(net)
     if hybridized:
         net.hybridize()

@@ -82,11 +82,6 @@ def atomic_save_params(arrays, path):
     return path
 
 
-def _net_param_shapes(net):
-    params = net._collect_params_with_prefix()
-    return {k: p for k, p in params.items()}
-
-
 def load_params_into(net, path, ctx=None, classifier_prefix='output.'):
     """Load a ``.params`` file into ``net`` (initialising it), by structural names.
 
@@ -102,7 +97,7 @@ def load_params_into(net, path, ctx=None, classifier_prefix='output.'):
     if not isinstance(loaded, dict):
         raise StoreError("%s holds an unnamed list of arrays, not named parameters" % path)
     loaded = {k.split(':', 1)[-1]: v for k, v in loaded.items()}  # arg:/aux: prefixes of exports
-    params = _net_param_shapes(net)
+    params = net._collect_params_with_prefix()
     missing = sorted(set(params) - set(loaded))
     extra = sorted(set(loaded) - set(params))
     bad_shape = sorted(k for k in set(params) & set(loaded)
@@ -191,7 +186,7 @@ def convert_official(src, dst, model='asymmnet_large_1.0'):
         raise StoreError("\n  ".join(msg))
     net = get_model(model)
     n_features = len(net.features)
-    ours = _net_param_shapes(net)
+    ours = net._collect_params_with_prefix()
     out = {}
     for k, v in loaded.items():
         nk = _official_to_ours(k, n_features)

@@ -120,9 +120,6 @@ class AsymmNet(Backbone):
     def blocks(self):
         return [b for b in self.features if isinstance(b, AsymmBottleneck)]
 
-    def hybrid_forward(self, F, x):
-        return self.output(self.head(self.features(x)))
-
 
 def get_asymmnet(arch, multiplier, r=1, pruned=False, **kwargs):
     """Build an AsymmNet (r>=1), pruned AsymmNet or MobileNetV3 (r=0)."""

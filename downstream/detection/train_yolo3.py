@@ -36,7 +36,7 @@ from gluoncv.data.transforms.presets.yolo import YOLO3DefaultTrainTransform, YOL
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric
 
 from asymmzoo.registry import get_model
-from .._train_common import seed_all, save_params, Checkpoint, make_trainer, contexts
+from .._train_common import seed_all, save_params, Checkpoint, make_trainer_from_args, contexts
 
 __all__ = ['parse_args', 'get_dataset', 'get_dataloader', 'validate', 'train', 'main']
 
@@ -218,7 +218,7 @@ def train(net, train_data, val_data, eval_metric, ctx, args, start_epoch=0, trai
     if args.label_smooth:
         net._target_generator._label_smooth = True
     if trainer is None:
-        trainer = _make_trainer(net, args, len(train_data))
+        trainer = make_trainer_from_args(net, args, len(train_data))
     mx_losses = [mx.metric.Loss(n) for n in ('ObjLoss', 'BoxCenterLoss', 'BoxScaleLoss', 'ClassLoss')]
     for epoch in range(start_epoch, args.epochs):
         seed_all(args.seed + epoch)
@@ -292,13 +292,6 @@ def _find_mixup(loader):
     raise RuntimeError("--mixup is on but no MixupDetection dataset was found under the loader")
 
 
-def _make_trainer(net, args, iters_per_epoch):
-    steps = min(iters_per_epoch, args.max_iters or iters_per_epoch)
-    return make_trainer(net, args.optimizer, args.lr, args.epochs, steps, args.warmup_epochs,
-                        args.warmup_lr, args.lr_mode, args.lr_decay,
-                        [int(e) for e in args.lr_decay_epoch.split(',') if e.strip()],
-                        args.wd, args.momentum)
-
 
 def main(argv=None):
     """Run a training job; returns the per-epoch history."""
@@ -344,7 +337,7 @@ def main(argv=None):
         elif k.endswith('running_mean') or k.endswith('running_var'):
             params[k].set_data(mx.nd.zeros(params[k].shape) if k.endswith('running_mean')
                                else mx.nd.ones(params[k].shape))
-    trainer = _make_trainer(net, args, len(train_data))
+    trainer = make_trainer_from_args(net, args, len(train_data))
     if resumed:
         net.collect_params().reset_ctx(ctx)
         trainer.load_states(ckpt.states)

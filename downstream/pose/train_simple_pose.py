@@ -34,7 +34,7 @@ from gluoncv.data.transforms.pose import get_final_preds, flip_heatmap
 from gluoncv.utils.metrics.coco_keypoints import COCOKeyPointsMetric
 
 from asymmzoo.registry import get_model
-from .._train_common import seed_all, save_params, Checkpoint, make_trainer, contexts
+from .._train_common import seed_all, save_params, Checkpoint, make_trainer_from_args, contexts
 
 __all__ = ['parse_args', 'get_dataset', 'get_dataloader', 'validate', 'train', 'main']
 
@@ -158,7 +158,7 @@ def train(net, train_data, val_data, val_dataset, ctx, args, start_epoch=0, trai
     net.collect_params().reset_ctx(ctx)
     L = _heatmap_loss()
     if trainer is None:
-        trainer = _make_trainer(net, args, len(train_data))
+        trainer = make_trainer_from_args(net, args, len(train_data))
     for epoch in range(start_epoch, args.epochs):
         seed_all(args.seed + epoch)
         loss_metric = mx.metric.Loss('heatmap_l2')
@@ -202,12 +202,6 @@ def train(net, train_data, val_data, val_dataset, ctx, args, start_epoch=0, trai
     return history
 
 
-def _make_trainer(net, args, iters_per_epoch):
-    return make_trainer(net, args.optimizer, args.lr, args.epochs, iters_per_epoch, args.warmup_epochs,
-                        args.warmup_lr, args.lr_mode, args.lr_decay,
-                        [int(e) for e in args.lr_decay_epoch.split(',') if e.strip()],
-                        args.wd, args.momentum)
-
 
 def main(argv=None):
     """Run a training job; returns the per-epoch history."""
@@ -238,7 +232,7 @@ def main(argv=None):
             warnings.simplefilter('ignore')
             net.initialize(mx.init.Xavier(rnd_type='gaussian', factor_type='in', magnitude=2))
     train_data, val_data = get_dataloader(train_dataset, val_dataset, args)
-    trainer = _make_trainer(net, args, len(train_data))
+    trainer = make_trainer_from_args(net, args, len(train_data))
     if resumed:
         net.collect_params().reset_ctx(ctx)
         trainer.load_states(ckpt.states)
