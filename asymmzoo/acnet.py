@@ -9,16 +9,21 @@ base structure -- the conv slot becomes ``nn.Conv2D`` with the fused kernel (bia
 original conv had a bias), the placeholder slot a ``nn.BatchNorm`` with gamma=1, beta=fused bias,
 running_mean=0, running_var=1-eps -- so the deployed parameters save into / load from the base model
 and the deployed latency is the base's. A conv with no BN after it ("lone") becomes an ACB that
-deploys to ``nn.Conv2D(use_bias=True)`` (a bias more than the base when the base conv had none).
+deploys to a conv carrying the fused bias; when the base conv had no bias, deploy then folds that
+bias into the BNs downstream (through residual sums and dense concats: pre-activation WRN and
+DenseNet, see :mod:`asymmzoo.utils.fold`) and drops it, so those nets too come back as exactly the
+base. Only a bias that reaches something other than a BN (an activation, a pooling, an output)
+stays, as ``nn.Conv2D(use_bias=True)``.
 """
 import weakref
 
 import mxnet as mx
 from mxnet.gluon import nn
 
-from .deploy import register_converter
+from .deploy import register_converter, register_post_pass
 from .nn.acb import ACBlock
 from .utils.blocks import iter_blocks, replace_child, clear_cached_graphs, is_hybridized
+from .utils.fold import fold_conv_biases
 
 __all__ = ['acnetify', 'ACBAbsorbedBN', 'is_acnet_convertible', 'acb_blocks', 'count_lone_bias']
 
@@ -247,8 +252,9 @@ def acb_blocks(net):
 
 
 def count_lone_bias(net):
-    """Parameters that deploy adds on top of the base model: the biases of lone ACBs whose base conv
-    had none (0 for nets whose every converted conv was followed by a BN, or already had a bias)."""
+    """Biases of lone ACBs whose base conv had none: what deploy must fold into downstream BNs to
+    come back to the base's parameters (0 for nets whose every converted conv was followed by a BN,
+    or already had a bias). Whatever cannot be folded stays as a conv bias on top of the base."""
     return sum(b.channels for b in acb_blocks(net)
                if getattr(b, '_absorbed_key', None) is None and not getattr(b, '_base_use_bias', False))
 
@@ -292,7 +298,32 @@ def _deploy_acb(block, parent, key):
         replace_child(bn_parent, bn_key, bn)
         clear_cached_graphs(bn_parent)
         return conv
-    return block.to_conv(use_bias=True)
+    conv = block.to_conv(use_bias=True)
+    if getattr(block, '_base_use_bias', None) is False and block.activation is None:
+        conv._asymm_fold_bias = True  # the base had no bias here: try to fold it downstream
+    return conv
+
+
+def _without_bias(conv):
+    s = _conv_spec(conv)
+    new = nn.Conv2D(s['channels'], s['kernel'], strides=s['stride'], padding=s['pad'],
+                    groups=s['groups'], use_bias=False, in_channels=conv.weight.shape[1] * s['groups'])
+    new.initialize(ctx=conv.weight.list_ctx())
+    new.weight.set_data(conv.weight.data())
+    return new
+
+
+@register_post_pass
+def _fold_lone_biases(net, replaced, data_shape):
+    """Lone ACBs of a bias-free base conv: fold their fused bias into the BNs downstream."""
+    cands = [(parent, key, conv) for parent, key, conv in replaced
+             if getattr(conv, '_asymm_fold_bias', False) and parent._children.get(key) is conv]
+    if not cands:
+        return
+    folded = set(id(c) for c in fold_conv_biases(net, [c for _, _, c in cands], data_shape))
+    for parent, key, conv in cands:
+        if id(conv) in folded:
+            replace_child(parent, key, _without_bias(conv))
 
 
 @register_converter(ACBAbsorbedBN)

@@ -17,9 +17,10 @@ import numpy as np
 
 from .utils.blocks import iter_blocks, replace_child, clear_cached_graphs, is_hybridized
 
-__all__ = ['deploy', 'register_converter', 'DeployError', 'converters']
+__all__ = ['deploy', 'register_converter', 'register_post_pass', 'DeployError', 'converters']
 
 _CONVERTERS = {}
+_POST_PASSES = []
 
 
 class DeployError(RuntimeError):
@@ -34,6 +35,14 @@ def register_converter(block_cls):
     return wrap
 
 
+def register_post_pass(fn):
+    """Decorator registering ``fn(net, replaced, data_shape)``, run after every converter: it may
+    rewrite what the converters produced (``replaced``: the ``(parent, key, new_block)`` slots they
+    filled) with knowledge of the whole graph, e.g. fold biases into downstream BNs."""
+    _POST_PASSES.append(fn)
+    return fn
+
+
 def converters():
     return dict(_CONVERTERS)
 
@@ -45,14 +54,18 @@ def _converter_for(block):
     return None
 
 
-def _default_probe(net, input_shape, ctx):
+def _default_shape(net, input_shape):
     if input_shape is None:
         input_shape = getattr(net, 'default_input_shape', None)
     if input_shape is None:
         in_ch = getattr(net, 'in_channels', 3) or 3
         input_shape = (2, in_ch, 224, 224)
+    return tuple(input_shape)
+
+
+def _default_probe(net, input_shape, ctx):
     rng = np.random.RandomState(0)
-    return mx.nd.array(rng.standard_normal(input_shape), ctx=ctx)
+    return mx.nd.array(rng.standard_normal(_default_shape(net, input_shape)), ctx=ctx)
 
 
 def _param_ctx(net):
@@ -95,6 +108,7 @@ def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5)
     # convert bottom-up: collect first, so converted subtrees are not walked again
     todo = [(parent, key, child) for _, parent, key, child in iter_blocks(net)
             if _converter_for(child) is not None]
+    replaced = []
     for parent, key, child in todo:
         if parent._children.get(str(key)) is not child:
             continue  # replaced together with a sibling
@@ -103,7 +117,12 @@ def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5)
             result = {str(key): result}
         for k, new in result.items():
             replace_child(parent, k, new)
+            replaced.append((parent, str(k), new))
     clear_cached_graphs(net)
+    data_shape = tuple(probe.shape) if probe is not None else _default_shape(net, input_shape)
+    for post in _POST_PASSES:
+        post(net, replaced, data_shape)
+        clear_cached_graphs(net)
     if hybridized:
         net.hybridize()
     net.deployed = True
