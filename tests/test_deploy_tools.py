@@ -59,22 +59,42 @@ def test_onnx_export_matches_mxnet(tmp_path, name):
 
 @pytest.mark.parametrize('name', ['asymmnet_large_0.35', 'asymmnet_small_0.5_pruned'])
 def test_graph_rewrites_keep_function(tmp_path, name):
-    """h-swish fusion and the concat split change the graph, not the function."""
+    """h-swish fusion and the reuse-concat rewrites (late concat, split projection, the default
+    policy mixing them) change the graph, not the function."""
     import onnx
-    shape = (1, 3, 224, 224)   # full size: the SE blocks at 28x28 are split too
+    shape = (1, 3, 224, 224)
     net, shape = E.prepare_model(name, input_shape=shape)
     plain = E.export_onnx(net, str(tmp_path / 'a.onnx'), shape, fuse_activations=False,
                           split_concats=False)
-    fast = E.export_onnx(net, str(tmp_path / 'b.onnx'), shape)
-    ops = [n.op_type for n in onnx.load(fast['path']).graph.node]
     plain_ops = [n.op_type for n in onnx.load(plain['path']).graph.node]
     assert plain['fused_activations'] == 0 and plain['split_concats'] == 0
-    assert fast['fused_activations'] > 0 and 'HardSwish' in ops and 'Div' not in ops
-    assert fast['split_concats'] > 0 and ops.count('Concat') < plain_ops.count('Concat')
+    n_reuse = plain_ops.count('Concat')       # every concat of these nets is a feature-reuse one
     x = np.random.RandomState(0).standard_normal((2,) + shape[1:]).astype(np.float32)
-    a, b = E.OnnxPredictor(plain['path'])(x), E.OnnxPredictor(fast['path'])(x)
-    assert np.abs(a - b).max() <= 1e-5 and np.abs(a).max() > 1e-3
-    assert fast['max_abs_diff'] <= 1e-4
+    a = E.OnnxPredictor(plain['path'])(x)
+    assert np.abs(a).max() > 1e-3
+    policies = {'default': True, 'late': lambda *_: 'late', 'split': lambda *_: 'split'}
+    for tag, policy in policies.items():
+        fast = E.export_onnx(net, str(tmp_path / ('%s.onnx' % tag)), shape, split_concats=policy)
+        ops = [n.op_type for n in onnx.load(fast['path']).graph.node]
+        assert fast['fused_activations'] > 0 and 'HardSwish' in ops and 'Div' not in ops
+        if tag == 'late':    # every concat moved after its depthwise conv: as many concats
+            assert fast['split_concats'] == n_reuse and ops.count('Concat') == n_reuse
+            assert ops.count('Conv') == plain_ops.count('Conv') + 2 * n_reuse - sum(
+                1 for n in onnx.load(plain['path']).graph.node
+                if n.op_type == 'Concat' and len(n.input) == 2)
+        elif tag == 'split':  # no feature-reuse concat left (SE inputs are re-joined, tiny)
+            assert fast['split_concats'] == n_reuse
+        else:
+            assert 0 < fast['split_concats'] <= n_reuse and ops.count('Concat') < n_reuse
+        b = E.OnnxPredictor(fast['path'])(x)
+        assert np.abs(a - b).max() <= 1e-5, tag
+        assert fast['max_abs_diff'] <= 1e-4
+
+
+def test_reuse_concat_policy():
+    assert E.reuse_concat_policy([2, 2], [1, 96, 28, 28], True) == 'late'
+    assert E.reuse_concat_policy([1, 1], [1, 96, 56, 56], False) == 'split'
+    assert E.reuse_concat_policy([1, 1], [1, 160, 28, 28], True) == 'keep'
 
 
 def test_onnx_unsupported_op_is_named(tmp_path):

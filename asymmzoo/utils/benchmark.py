@@ -179,7 +179,7 @@ def _stats(samples):
 
 def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32), rounds=10,
               iters_per_round=None, warmup=3, train_step=False, train_batch=32, threads=None,
-              memory=False, seed=0, input_shape=None, progress=None):
+              memory=False, seed=0, input_shape=None, progress=None, settle=0.05):
     """Time every (name, form, engine) round-robin; return a list of result dicts (one per runner).
 
     Parameters
@@ -193,6 +193,9 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
     train_step : also time one training step at ``train_batch`` (train form, MXNet)
     threads : onnxruntime intra-op threads (MXNet's come from OMP_NUM_THREADS, see module doc)
     memory : measure peak RSS of each model in a subprocess (slow: a fresh process per model)
+    settle : seconds of idle before each runner's timed calls, so the thread pools of the runner
+        before it (onnxruntime and OpenMP spin-wait after a call) have gone to sleep and do not
+        steal a core from it
     """
     batch_sizes = tuple(int(b) for b in batch_sizes)
     iters = {b: (5 if b <= 4 else 1) for b in batch_sizes}
@@ -233,6 +236,8 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
         for b in batch_sizes:
             for i in order:
                 r = runners[i]
+                if settle:
+                    time.sleep(settle)
                 for _ in range(iters[b]):
                     c0, t0 = cpu(), timer()
                     r.run(b)

@@ -270,25 +270,46 @@ def _fuse_hard_activations(model):
     return len(replace)
 
 
-def _split_reused_concats(model, min_se_area=28 * 28):
-    """See :func:`_split_concats`. Returns the number of concats removed."""
+def reuse_concat_policy(strides, shape, has_se):
+    """Default choice, per AsymmNet feature-reuse concat, of :func:`_split_concats`' rewrite.
+
+    * strided depthwise -> ``'late'``: the concat moves after the depthwise conv, onto maps 4x
+      smaller (most of the copy's cost is the 112x112 / 56x56 block inputs);
+    * stride 1 without SE -> ``'split'``: no copy at all, the projection is summed from its parts
+      (onnxruntime fuses each partial 1x1 conv with the running sum);
+    * stride 1 with SE -> ``'keep'``: splitting would split the SE scaling too, and onnxruntime runs
+      each partial scaling outside its blocked layout (two reorders per part), which costs more than
+      the copy it saves.
+    """
+    if list(strides or [1, 1]) != [1, 1]:
+        return 'late'
+    return 'keep' if has_se else 'split'
+
+
+def _split_reused_concats(model, policy=reuse_concat_policy):
+    """See :func:`_split_concats`. Returns the number of concats rewritten."""
     _name_nodes(model)
-    return _split_concats(model, min_se_area)
+    return _split_concats(model, policy)
 
 
-def _split_concats(model, min_se_area):
-    """AsymmNet's rewrite that removes the feature-reuse concat ``[X]*r | Y | [X]*r``.
+def _split_concats(model, policy=reuse_concat_policy):
+    """AsymmNet's rewrites of the feature-reuse concat ``[X]*r | Y | [X]*r`` (same function).
 
-    A depthwise conv, its BN and activation act channel by channel, and a 1x1 projection of a
-    concatenation is the sum of the projections of its parts, so::
+    A depthwise conv, its BN and activation act channel by channel, so the concat can move after
+    them (``'late'``)::
+
+        Concat(X, Y, X) -> DWConv -> BN -> act  =  Concat(act(BN_i(DWConv_i(part_i))))
+
+    which copies the (strided, smaller) depthwise outputs instead of the block input. And a 1x1
+    projection of a concatenation is the sum of the projections of its parts (``'split'``)::
 
         Concat(X, Y, X) -> DWConv -> BN -> act [-> SE] -> Conv1x1 -> BN
       = sum_i Conv1x1_i(act(BN_i(DWConv_i(part_i)))) [SE: pooled parts concatenated, scale split]
 
-    with the projection's BN folded into the partial 1x1 convs. Same function (float summation
-    order aside; the export check compares with MXNet), but no large copy: onnxruntime fuses each
-    partial projection with the running sum. SE blocks are rewritten only at >= ``min_se_area``
-    pixels, where the saved copy outweighs the extra small ops. Returns the number of rewrites.
+    with the projection's BN folded into the partial 1x1 convs: no copy at all. ``policy(strides,
+    shape, has_se)`` picks ``'late'``, ``'split'`` or ``'keep'`` per concat (default
+    :func:`reuse_concat_policy`). Float summation order aside the function is unchanged; the export
+    check compares with MXNet. Returns the number of rewrites.
     """
     import onnx
     from onnx import helper, numpy_helper
@@ -332,6 +353,30 @@ def _split_concats(model, min_se_area):
         new_inits.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name))
         return name
 
+    def dw_parts(tag, cat, chans, dw, bn, act):
+        """Per concat part: its slice of the depthwise conv, BN and activation (node list, parts)."""
+        wdw = arr(dw.input[1])
+        gamma, beta, mean, var = [arr(i) for i in bn.input[1:5]]
+        eps = attr(bn, 'epsilon', 1e-5)
+        d_attrs = {a.name: helper.get_attribute_value(a) for a in dw.attribute}
+        a_attrs = {a.name: helper.get_attribute_value(a) for a in act.attribute}
+        nodes, parts, start = [], [], 0
+        for k, (src, c) in enumerate(zip(cat.input, chans)):
+            sl = np.arange(start, start + c)
+            start += c
+            p = '%s_part%d' % (tag, k)
+            nodes.append(helper.make_node('Conv', [src, add_init(p + '_dw_w', wdw[sl])], [p + '_dw'],
+                                          name=p + '_dw', **dict(d_attrs, group=c)))
+            nodes.append(helper.make_node(
+                'BatchNormalization', [p + '_dw', add_init(p + '_bn_g', gamma[sl]),
+                                       add_init(p + '_bn_b', beta[sl]), add_init(p + '_bn_m', mean[sl]),
+                                       add_init(p + '_bn_v', var[sl])],
+                [p + '_bn'], name=p + '_bn', epsilon=eps))
+            nodes.append(helper.make_node(act.op_type, [p + '_bn'] + list(act.input[1:]), [p + '_act'],
+                                          name=p + '_act', **a_attrs))
+            parts.append((p, sl))
+        return nodes, parts
+
     for cat in list(g.node):
         if cat.op_type != 'Concat' or attr(cat, 'axis') != 1 or len(cat.input) < 2:
             continue
@@ -353,6 +398,27 @@ def _split_concats(model, min_se_area):
             continue
         if act.op_type == 'Clip' and any(arr(i) is None for i in act.input[1:] if i):
             continue
+        strides = attr(dw, 'strides', [1, 1])
+        has_se = {n.op_type for n in users.get(act.output[0], []) if n is not None} == \
+            {'GlobalAveragePool', 'Mul'}
+        choice = policy(strides, shapes.get(act.output[0]), has_se)
+        if choice not in ('late', 'split', 'keep'):
+            raise ValueError("reuse-concat policy returned %r; expected 'late', 'split' or 'keep'"
+                             % (choice,))
+        if choice == 'keep':
+            continue
+        if choice == 'late':
+            # depthwise / BN / activation per part, the concat moved after them (on the strided,
+            # smaller maps); SE and projection untouched
+            tag = cat.name or ('concat%d' % count)
+            nodes, _ = dw_parts(tag, cat, chans, dw, bn, act)
+            nodes.append(helper.make_node('Concat', ['%s_part%d_act' % (tag, k)
+                                                     for k in range(len(chans))],
+                                          [act.output[0]], name=tag + '_late', axis=1))
+            remove.update(n.name for n in (cat, dw, bn, act))
+            insert_at[act.name] = nodes
+            count += 1
+            continue
         se = None
         u = users.get(act.output[0], [])
         if len(u) == 1 and u[0] is not None and u[0].op_type == 'Conv':
@@ -366,10 +432,8 @@ def _split_concats(model, min_se_area):
             hs = fc2 is not None and fc2 is not False and only_user(fc2.output[0])
             if not hs or hs.op_type not in ('HardSigmoid', 'Sigmoid') or mul.input[1] != hs.output[0] \
                     or mul.input[0] != act.output[0] or relu.op_type != 'Relu' or \
-                    arr(fc2.input[1]) is None or len(fc2.input) < 3 or arr(fc2.input[2]) is None:
-                continue
-            out_shape = shapes.get(act.output[0])
-            if not out_shape or None in out_shape[2:] or out_shape[2] * out_shape[3] < min_se_area:
+                    arr(fc2.input[1]) is None or len(fc2.input) < 3 or arr(fc2.input[2]) is None \
+                    or arr(fc1.input[1]) is None:
                 continue
             proj = only_user(mul.output[0], 'Conv')
             se = (gap, fc1, relu, fc2, hs, mul)
@@ -383,31 +447,12 @@ def _split_concats(model, min_se_area):
             continue
         # ---- rewrite ----
         tag = cat.name or ('concat%d' % count)
-        gamma, beta, mean, var = [arr(i) for i in bn.input[1:5]]
-        eps = attr(bn, 'epsilon', 1e-5)
         pg, pb_, pm, pv = [arr(i) for i in pbn.input[1:5]]
         peps = attr(pbn, 'epsilon', 1e-5)
         pscale = pg / np.sqrt(pv + peps)
         pbias = pb_ - pm * pscale
         wproj = arr(proj.input[1]) * pscale[:, None, None, None]
-        nodes, parts, start = [], [], 0
-        for k, (src, c) in enumerate(zip(cat.input, chans)):
-            sl = slice(start, start + c)
-            start += c
-            p = '%s_part%d' % (tag, k)
-            d_attrs = {a.name: helper.get_attribute_value(a) for a in dw.attribute}
-            d_attrs['group'] = c
-            nodes.append(helper.make_node('Conv', [src, add_init(p + '_dw_w', wdw[sl])], [p + '_dw'],
-                                          name=p + '_dw', **d_attrs))
-            nodes.append(helper.make_node(
-                'BatchNormalization', [p + '_dw', add_init(p + '_bn_g', gamma[sl]),
-                                       add_init(p + '_bn_b', beta[sl]), add_init(p + '_bn_m', mean[sl]),
-                                       add_init(p + '_bn_v', var[sl])],
-                [p + '_bn'], name=p + '_bn', epsilon=eps))
-            a_attrs = {a.name: helper.get_attribute_value(a) for a in act.attribute}
-            nodes.append(helper.make_node(act.op_type, [p + '_bn'] + list(act.input[1:]), [p + '_act'],
-                                          name=p + '_act', **a_attrs))
-            parts.append((p, sl))
+        nodes, parts = dw_parts(tag, cat, chans, dw, bn, act)
         feats = [p + '_act' for p, _ in parts]
         if se is not None:
             gap, fc1, relu, fc2, hs, mul = se
@@ -416,7 +461,10 @@ def _split_concats(model, min_se_area):
                                               name=p + '_gap'))
             nodes.append(helper.make_node('Concat', [p + '_gap' for p, _ in parts], [tag + '_se_in'],
                                           name=tag + '_se_in', axis=1))
-            nodes.append(helper.make_node('Conv', [tag + '_se_in'] + list(fc1.input[1:]),
+            order = np.concatenate([sl for _, sl in parts])
+            w1 = arr(fc1.input[1])
+            fc1_ins = [tag + '_se_in', add_init(tag + '_fc1_w', w1[:, order])] + list(fc1.input[2:])
+            nodes.append(helper.make_node('Conv', fc1_ins,
                                           [fc1.output[0]], name=fc1.name + '_split',
                                           **{a.name: helper.get_attribute_value(a) for a in fc1.attribute}))
             nodes.append(relu)
@@ -508,7 +556,8 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     The exporter's graph is cleaned (weights out of the graph inputs, so onnxruntime folds BN into
     the convs) and, by default, rewritten without changing its function: ``fuse_activations``
     turns the four-op h-swish / h-sigmoid into ONNX ``HardSwish`` / ``HardSigmoid``;
-    ``split_concats`` removes AsymmNet's feature-reuse concats (see :func:`_split_concats`).
+    ``split_concats`` moves or removes AsymmNet's feature-reuse concats (see :func:`_split_concats`;
+    True: :func:`reuse_concat_policy`, or a policy callable of your own).
     With ``verify`` the file is run in onnxruntime against MXNet on random inputs and
     :class:`ExportError` raised if the max abs difference exceeds ``atol``. Returns a dict with the
     path, the rewrite counts and (if verified) ``max_abs_diff`` / ``max_abs_out``.
@@ -522,7 +571,10 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     _strip_initializer_inputs(model)
     _name_nodes(model)
     fused = _fuse_hard_activations(model) if fuse_activations else 0
-    split = _split_reused_concats(model) if split_concats else 0
+    if callable(split_concats):
+        split = _split_reused_concats(model, policy=split_concats)
+    else:
+        split = _split_reused_concats(model) if split_concats else 0
     onnx.checker.check_model(model)
     onnx.save(model, path)
     info = {'path': path, 'fused_activations': fused, 'split_concats': split, 'input_shape': shape}

@@ -147,7 +147,7 @@ def _time_interleaved(nets, x, rounds=10, iters=3, warmup=3):
     return [1e3 * float(np.median(s)) for s in samples]
 
 
-def quantize_report(name_or_net, params=None, epochs=2, size=32, calib_examples=500,
+def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=500,
                     bench_shape=(3, 224, 224), bench_batches=(1, 32), rounds=8, seed=0, log=None,
                     exclude_operators=DEFAULT_EXCLUDED_OPERATORS, granularity='channel-wise',
                     calib_mode='naive', exclude_first_last=True, save_params=None):
