@@ -85,3 +85,36 @@ def make_trainer_from_args(net, args, iters_per_epoch):
                         args.warmup_lr, args.lr_mode, args.lr_decay,
                         [int(e) for e in args.lr_decay_epoch.split(',') if e.strip()],
                         args.wd, args.momentum)
+
+
+class StepLog(object):
+    """Per-step bookkeeping of a training loop: the finite-loss guard (naming the fix), the loss
+    history, a log line every ``args.log_interval`` steps and the ``args.max_steps`` limit.
+
+    ``after_step(loss, epoch)`` returns True when the loop should stop; ``done`` tells whether the
+    step limit was reached; ``last_epoch(epoch)`` whether this epoch is the final one.
+    """
+
+    def __init__(self, args, log, fix_hint='lower --lr'):
+        import time
+        self.args, self.log, self.fix_hint = args, log, fix_hint
+        self.losses, self.step, self.t0 = [], 0, time.time()
+
+    def after_step(self, loss, epoch):
+        import time
+        lv = float(loss.mean().asscalar())
+        if not np.isfinite(lv):
+            raise FloatingPointError("loss became %s at step %d; %s" % (lv, self.step, self.fix_hint))
+        self.losses.append(lv)
+        self.step += 1
+        if self.args.log_interval and self.step % self.args.log_interval == 0:
+            self.log.info('epoch %d step %d loss %.4f (%.1fs)', epoch, self.step, lv,
+                          time.time() - self.t0)
+        return self.done
+
+    @property
+    def done(self):
+        return bool(self.args.max_steps and self.step >= self.args.max_steps)
+
+    def last_epoch(self, epoch):
+        return bool(epoch == self.args.epochs - 1 or self.done)

@@ -269,6 +269,19 @@ def _ops(net):
     return [(n['op'], sorted(n.get('attrs', {}).items())) for n in nodes if n['op'] != 'null']
 
 
+def _assert_loads_into_base(net, base, x, y_ref):
+    """The deployed net's saved parameters load into the base model and give ``y_ref``."""
+    fd, f = tempfile.mkstemp(suffix='.params')
+    os.close(fd)
+    try:
+        net.save_parameters(f)
+        base.load_parameters(f)
+    finally:
+        os.remove(f)
+    with mx.autograd.predict_mode():
+        assert _rel(base(x).asnumpy(), y_ref) < 1e-4
+
+
 def _probe(net):
     shape = getattr(net, 'min_input_shape', (2, 3, 64, 64))
     return mx.nd.array(np.random.RandomState(0).standard_normal((1,) + tuple(shape[1:])))
@@ -304,16 +317,7 @@ def test_registry_acb_deploys_to_base(name):
     # the deployed graph IS the base graph (same ops, same attributes: same cost) ...
     assert _ops(net) == _ops(base)
     # ... and the deployed weights ARE base weights
-    fd, f = tempfile.mkstemp(suffix='.params')
-    os.close(fd)
-    try:
-        net.save_parameters(f)
-        base.load_parameters(f)
-    finally:
-        os.remove(f)
-    with mx.autograd.predict_mode():
-        y_base = base(x).asnumpy()
-    assert _rel(y_base, y_acb) < 1e-4
+    _assert_loads_into_base(net, base, x, y_acb)
 
 
 # -------------------------------------------------------------- GluonCV's own models, as they are
@@ -362,15 +366,7 @@ def test_gluoncv_round_trip(name):
     base.initialize()
     base(x)
     assert count_params(net) == count_params(base)
-    fd, f = tempfile.mkstemp(suffix='.params')
-    os.close(fd)
-    try:
-        net.save_parameters(f)
-        base.load_parameters(f)
-    finally:
-        os.remove(f)
-    with mx.autograd.predict_mode():
-        assert _rel(base(x).asnumpy(), y_acb) < 1e-4
+    _assert_loads_into_base(net, base, x, y_acb)
 
 
 def test_base_parameter_counts():

@@ -14,11 +14,11 @@ import argparse
 import json
 import logging
 import sys
-import time
 
 import numpy as np
 
 from .._precise_bn import recalibrate_bn, take_inputs
+from .._train_common import StepLog
 
 __all__ = ['build_parser', 'train', 'evaluate', 'main']
 
@@ -123,7 +123,7 @@ def train(args):
                                             'wd': args.wd})
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     lr_steps = [int(e) for e in args.lr_steps.split(',') if e.strip()]
-    losses, val_history, step, t0 = [], [], 0, time.time()
+    val_history, steps = [], StepLog(args, log, 'lower --lr')
     for epoch in range(args.epochs):
         if epoch in lr_steps:
             trainer.set_learning_rate(trainer.learning_rate * 0.1)
@@ -136,16 +136,9 @@ def train(args):
                 grads = [p.grad(ctx) for p in params.values() if p.grad_req != 'null']
                 gluon.utils.clip_global_norm(grads, args.clip_grad * y.shape[0])
             trainer.step(y.shape[0])
-            lv = float(loss.mean().asscalar())
-            if not np.isfinite(lv):
-                raise FloatingPointError("loss became %s at step %d; lower --lr" % (lv, step))
-            losses.append(lv)
-            step += 1
-            if args.log_interval and step % args.log_interval == 0:
-                log.info('epoch %d step %d loss %.4f (%.1fs)', epoch, step, lv, time.time() - t0)
-            if args.max_steps and step >= args.max_steps:
+            if steps.after_step(loss, epoch):
                 break
-        last_epoch = (epoch == args.epochs - 1) or (args.max_steps and step >= args.max_steps)
+        last_epoch = steps.last_epoch(epoch)
         if args.bn_recalib_batches and (val_ds is not None or last_epoch):
             recalibrate_bn(net, take_inputs(loader, args.bn_recalib_batches,
                                             lambda s: (-1,) + tuple(s[2:])), ctx)
@@ -155,11 +148,11 @@ def train(args):
             acc = evaluate(net, vl, args.num_crop, ctx)
             val_history.append(acc)
             log.info('epoch %d val top-1 %.4f (%d-crop)', epoch, acc, args.num_crop)
-        if args.max_steps and step >= args.max_steps:
+        if steps.done:
             break
     if args.save_prefix:
         net.save_parameters(args.save_prefix + '.params')
-    return dict(losses=losses, val_accuracy=val_history, steps=step, net=net,
+    return dict(losses=steps.losses, val_accuracy=val_history, steps=steps.step, net=net,
                 skipped=list(train_ds.skipped) + (list(val_ds.skipped) if val_ds else []),
                 failed=train_ds.failed + (val_ds.failed if val_ds else 0))
 

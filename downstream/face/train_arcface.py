@@ -12,11 +12,11 @@ import json
 import logging
 import os
 import sys
-import time
 
 import numpy as np
 
 from .._precise_bn import recalibrate_bn, take_inputs
+from .._train_common import StepLog
 
 __all__ = ['build_parser', 'train', 'recalibrate_bn', 'main']
 
@@ -92,7 +92,7 @@ def train(args):
         okw['momentum'] = args.momentum
     trainer = gluon.Trainer(params, opt, okw)
     lr_steps = [int(e) for e in args.lr_steps.split(',') if e.strip()]
-    losses, history, step, t0 = [], [], 0, time.time()
+    history, steps = [], StepLog(args, log, 'lower --lr or --s')
     for epoch in range(args.epochs):
         if epoch in lr_steps:
             trainer.set_learning_rate(trainer.learning_rate * 0.1)
@@ -101,16 +101,9 @@ def train(args):
                 loss = loss_fn(head(net(x.as_in_context(ctx))), y.as_in_context(ctx))
             loss.backward()
             trainer.step(x.shape[0])
-            lv = float(loss.mean().asscalar())
-            if not np.isfinite(lv):
-                raise FloatingPointError("loss became %s at step %d; lower --lr or --s" % (lv, step))
-            losses.append(lv)
-            step += 1
-            if args.log_interval and step % args.log_interval == 0:
-                log.info('epoch %d step %d loss %.4f (%.1fs)', epoch, step, lv, time.time() - t0)
-            if args.max_steps and step >= args.max_steps:
+            if steps.after_step(loss, epoch):
                 break
-        last_epoch = bool((epoch == args.epochs - 1) or (args.max_steps and step >= args.max_steps))
+        last_epoch = steps.last_epoch(epoch)
         verify = pairs is not None and (last_epoch or (epoch + 1) % max(args.val_interval, 1) == 0)
         if args.bn_recalib_batches and (verify or last_epoch):
             recalibrate_bn(net, take_inputs(loader, args.bn_recalib_batches), ctx)
@@ -120,13 +113,13 @@ def train(args):
             history.append(res)
             log.info('epoch %d verification accuracy %.4f +- %.4f (threshold %.2f)',
                      epoch, res['accuracy'], res['std'], res['threshold'])
-        if args.max_steps and step >= args.max_steps:
+        if steps.done:
             break
     if args.save_prefix:
         os.makedirs(os.path.dirname(os.path.abspath(args.save_prefix)), exist_ok=True)
         net.save_parameters(args.save_prefix + '-embed.params')
         head.save_parameters(args.save_prefix + '-margin.params')
-    return dict(losses=losses, verification=history, steps=step, net=net, head=head,
+    return dict(losses=steps.losses, verification=history, steps=steps.step, net=net, head=head,
                 num_classes=ds.num_classes)
 
 
