@@ -307,7 +307,8 @@ def _deploy_acb(block, parent, key):
 def _without_bias(conv):
     s = _conv_spec(conv)
     new = nn.Conv2D(s['channels'], s['kernel'], strides=s['stride'], padding=s['pad'],
-                    groups=s['groups'], use_bias=False, in_channels=conv.weight.shape[1] * s['groups'])
+                    dilation=s['dilate'], groups=s['groups'], layout=s['layout'], use_bias=False,
+                    in_channels=conv.weight.shape[1] * s['groups'], dtype=conv.weight.dtype)
     new.initialize(ctx=conv.weight.list_ctx())
     new.weight.set_data(conv.weight.data())
     return new

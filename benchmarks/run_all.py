@@ -139,12 +139,16 @@ def part_int8(args):
                               epochs=args.int8_epochs, rounds=max(3, args.rounds // 2),
                               bench_batches=(1, 32) if n in INT8 and not args.int8_no_bench else (),
                               log=log)
+        rep['epochs'] = args.int8_epochs
         if have:
             rep['weights'] = 'trained %d epochs on the embedded digits (cached)' % args.int8_epochs
         reps.append(rep)
         _save('int8.partial', reps)
         log('int8 %s: fp32 %.2f%% int8 %.2f%% (%+.2f)' % (n, rep['fp32_top1'], rep['int8_top1'],
                                                          rep['top1_change']))
+    partial = os.path.join(RESULTS, 'int8.partial.json')
+    if os.path.exists(partial):
+        os.remove(partial)   # complete: the caller saves the whole list
     return reps
 
 
@@ -300,8 +304,8 @@ def build_report():
                       if m), 0), '']
     if int8:
         L += ['## INT8 (MXNet oneDNN quantization, calibrated on the embedded digits)', '',
-              'Each model (every AsymmNet / MobileNetV3 backbone) is trained for %s epochs on the embedded '
-              'real digits (32x32, 3 channels), deployed, ' % (int8[0]['weights'].split(' epochs')[0].split()[-1]),
+              'Each of the %d models is trained for %s epochs on the embedded '
+              'real digits (32x32, 3 channels), deployed, ' % (len(int8), int8[0].get('epochs', '?')),
               'quantized (channel-wise weights) with naive min/max calibration on 500 training digits, '
               'with `elemwise_mul` / `broadcast_mul` (MXNet 1.9.1\'s quantized multiply fails on h-swish / '
               'SE) and the stem conv and classifier kept in fp32, '

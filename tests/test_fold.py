@@ -109,3 +109,71 @@ def test_fold_moves_the_bias_into_the_running_mean():
     # bn sees a + s (one copy of the bias); bn2 sees a + s + a (two copies)
     assert np.allclose(net.bn.running_mean.data().asnumpy(), mean - bias.asnumpy(), atol=1e-6)
     assert np.allclose(net.bn2.running_mean.data().asnumpy(), mean2 - 2 * bias.asnumpy(), atol=1e-6)
+
+
+class Odd(nn.HybridBlock):
+    """conv_a (bias) feeding a BN in ways the fold must refuse."""
+
+    def __init__(self, case, **kwargs):
+        super(Odd, self).__init__(**kwargs)
+        self.case = case
+        with self.name_scope():
+            self.conv_a = nn.Conv2D(6, 3, padding=1, in_channels=3)
+            self.conv_b = nn.Conv2D(6, 3, padding=1, in_channels=3, use_bias=False)
+            self.bn = nn.BatchNorm(in_channels=6)
+            self.bn_last = nn.BatchNorm(axis=3, in_channels=8)
+
+    def hybrid_forward(self, F, x):
+        a = self.conv_a(x)
+        c = self.case
+        if c == 'shared_bn':        # one BN block called on the biased map and on another one
+            return self.bn(a) + self.bn(self.conv_b(x))
+        if c == 'bn_twice':         # the same BN called twice on the biased map
+            return self.bn(a) + self.bn(a + self.conv_b(x))
+        if c == 'bn_axis':          # a BN over another axis: the constant is not per its channel
+            return self.bn_last(a.reshape((0, 0, 8, -1)))
+        if c == 'moves_channels':   # a reshape that does not keep N and C
+            return self.bn(a.reshape((0, 3, -1, 8)).reshape((0, 6, 8, 8)))
+        if c == 'concat_dim2':      # a concat along H mixes nothing per channel, but is not handled
+            return self.bn(F.concat(a, self.conv_b(x), dim=2))
+        raise ValueError(c)
+
+
+@pytest.mark.parametrize('case', ['shared_bn', 'bn_twice', 'bn_axis', 'moves_channels',
+                                  'concat_dim2'])
+def test_fold_refuses_unsafe_graphs(case):
+    mx.random.seed(2)
+    net = Odd(case)
+    net.initialize(mx.init.Xavier())
+    x = mx.nd.random.normal(shape=(2, 3, 8, 8))
+    net(x)
+    randomize_bn(net)
+    net.conv_a.bias.set_data(mx.nd.random.normal(shape=(6,)) * 3)
+    with mx.autograd.predict_mode():
+        before = net(x).asnumpy()
+    assert fold_conv_biases(net, [net.conv_a], x.shape) == []
+    with mx.autograd.predict_mode():
+        assert np.array_equal(net(x).asnumpy(), before)
+
+
+class Stats(nn.HybridBlock):
+    def __init__(self, **kwargs):
+        super(Stats, self).__init__(**kwargs)
+        with self.name_scope():
+            self.conv_a = nn.Conv2D(6, 3, padding=1, in_channels=3)
+            self.bn = nn.BatchNorm(in_channels=6)
+        self.bn._kwargs['output_mean_var'] = True   # the block exposes (out, mean, var)
+
+    def hybrid_forward(self, F, x):
+        out = self.bn(self.conv_a(x))
+        return F.broadcast_add(out[0], out[1].reshape((1, -1, 1, 1)))
+
+
+def test_fold_refuses_bn_statistics_output():
+    """A BN with output_mean_var exposes the statistics the constant would shift."""
+    net = Stats()
+    net.initialize()
+    x = mx.nd.random.normal(shape=(2, 3, 8, 8))
+    net(x)
+    net.conv_a.bias.set_data(mx.nd.ones((6,)))
+    assert fold_conv_biases(net, [net.conv_a], x.shape) == []

@@ -280,6 +280,8 @@ def reuse_concat_policy(strides, shape, has_se):
     * stride 1 with SE -> ``'keep'``: splitting would split the SE scaling too, and onnxruntime runs
       each partial scaling outside its blocked layout (two reorders per part), which costs more than
       the copy it saves.
+
+    ``shape`` (the depthwise output's inferred shape, or None) is passed for policies of your own.
     """
     if list(strides or [1, 1]) != [1, 1]:
         return 'late'
@@ -410,7 +412,7 @@ def _split_concats(model, policy=reuse_concat_policy):
         if choice == 'late':
             # depthwise / BN / activation per part, the concat moved after them (on the strided,
             # smaller maps); SE and projection untouched
-            tag = cat.name or ('concat%d' % count)
+            tag = cat.name
             nodes, _ = dw_parts(tag, cat, chans, dw, bn, act)
             nodes.append(helper.make_node('Concat', ['%s_part%d_act' % (tag, k)
                                                      for k in range(len(chans))],
@@ -432,8 +434,7 @@ def _split_concats(model, policy=reuse_concat_policy):
             hs = fc2 is not None and fc2 is not False and only_user(fc2.output[0])
             if not hs or hs.op_type not in ('HardSigmoid', 'Sigmoid') or mul.input[1] != hs.output[0] \
                     or mul.input[0] != act.output[0] or relu.op_type != 'Relu' or \
-                    arr(fc2.input[1]) is None or len(fc2.input) < 3 or arr(fc2.input[2]) is None \
-                    or arr(fc1.input[1]) is None:
+                    arr(fc2.input[1]) is None or len(fc2.input) < 3 or arr(fc2.input[2]) is None:
                 continue
             proj = only_user(mul.output[0], 'Conv')
             se = (gap, fc1, relu, fc2, hs, mul)
@@ -446,7 +447,7 @@ def _split_concats(model, policy=reuse_concat_policy):
         if pbn is None or any(arr(i) is None for i in pbn.input[1:5]):
             continue
         # ---- rewrite ----
-        tag = cat.name or ('concat%d' % count)
+        tag = cat.name
         pg, pb_, pm, pv = [arr(i) for i in pbn.input[1:5]]
         peps = attr(pbn, 'epsilon', 1e-5)
         pscale = pg / np.sqrt(pv + peps)
@@ -461,10 +462,7 @@ def _split_concats(model, policy=reuse_concat_policy):
                                               name=p + '_gap'))
             nodes.append(helper.make_node('Concat', [p + '_gap' for p, _ in parts], [tag + '_se_in'],
                                           name=tag + '_se_in', axis=1))
-            order = np.concatenate([sl for _, sl in parts])
-            w1 = arr(fc1.input[1])
-            fc1_ins = [tag + '_se_in', add_init(tag + '_fc1_w', w1[:, order])] + list(fc1.input[2:])
-            nodes.append(helper.make_node('Conv', fc1_ins,
+            nodes.append(helper.make_node('Conv', [tag + '_se_in'] + list(fc1.input[1:]),
                                           [fc1.output[0]], name=fc1.name + '_split',
                                           **{a.name: helper.get_attribute_value(a) for a in fc1.attribute}))
             nodes.append(relu)

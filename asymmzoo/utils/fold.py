@@ -44,7 +44,11 @@ def _shapes(sym, data_shape):
     names = internals.list_outputs()
     try:
         _, shapes, _ = internals.infer_shape_partial(data=data_shape)
-    except Exception:  # pylint: disable=broad-except
+    except Exception as e:  # pylint: disable=broad-except
+        import warnings
+        warnings.warn("bias folding: shapes could not be inferred for input %s (%s); biases that "
+                      "reach a concat stay in their convs. Pass the model's input shape."
+                      % (tuple(data_shape), str(e).strip().splitlines()[-1][:120]))
         return {}
     out = {}
     for name, shape in zip(names, shapes):
@@ -53,10 +57,12 @@ def _shapes(sym, data_shape):
     return out
 
 
-def _plan_one(nodes, heads, start, bias, shapes):
+def _plan_one(nodes, heads, start, bias, shapes, bn_calls):
     """Follow ``bias`` (added at node ``start``'s output) to the BNs it reaches.
 
-    Returns {moving_mean_var_name: vector to subtract} or None when some path ends elsewhere."""
+    Returns {moving_mean_var_name: vector to subtract} or None when some path ends elsewhere, or
+    reaches a BN whose statistics something else reads too (a BN block called twice shares its
+    running mean between the calls; ``output_mean_var`` exposes the statistics)."""
     contrib = {start: bias}
     absorb = {}
     for j in range(start + 1, len(nodes)):
@@ -68,6 +74,9 @@ def _plan_one(nodes, heads, start, bias, shapes):
         attrs = n.get('attrs', {})
         if op == 'BatchNorm' and [k for k, _ in ins] == [0] and int(attrs.get('axis', 1)) == 1:
             mean_var = nodes[n['inputs'][3][0]]['name']
+            if bn_calls.get(mean_var, 0) != 1 or \
+                    attrs.get('output_mean_var', 'False') in ('True', 'true', '1'):
+                return None
             absorb[mean_var] = absorb.get(mean_var, 0) + contrib[ins[0][1][0]]
             continue
         if op in _ADD_OPS or op in _PASS_OPS:
@@ -126,20 +135,33 @@ def fold_conv_biases(net, convs, data_shape):
     nodes, heads = graph['nodes'], graph['heads']
     params = net.collect_params()
     by_bias = {c.bias.name: c for c in convs if c.bias is not None and c.act is None}
-    uses = {}
+    uses, readers, bn_calls = {}, {}, {}
     for i, n in enumerate(nodes):
+        for inp in n['inputs']:
+            readers[inp[0]] = readers.get(inp[0], 0) + 1
         if n['op'] == 'Convolution' and len(n['inputs']) == 3:
             bname = nodes[n['inputs'][2][0]]['name']
             if bname in by_bias:
                 uses.setdefault(bname, []).append(i)
+        if n['op'] == 'BatchNorm':
+            mean_var = nodes[n['inputs'][3][0]]['name']
+            bn_calls[mean_var] = bn_calls.get(mean_var, 0) + 1
+    # a BN whose statistics outputs (1: mean, 2: var) are read somewhere counts as used twice
+    stats_read = {e[0] for m in nodes for e in m['inputs'] if e[1] > 0} | \
+        {h[0] for h in heads if h[1] > 0}
+    for i in stats_read:
+        if nodes[i]['op'] == 'BatchNorm':
+            mean_var = nodes[nodes[i]['inputs'][3][0]]['name']
+            bn_calls[mean_var] = bn_calls.get(mean_var, 0) + 1
     shapes = _shapes(out, data_shape)
     folded = []
     for bname, where in uses.items():
-        if len(where) != 1:
-            continue  # a conv called twice: its bias is on two paths of different meaning
+        bias_node = nodes[where[0]]['inputs'][2][0]
+        if len(where) != 1 or readers.get(bias_node, 0) != 1:
+            continue  # a conv called twice, or its bias read elsewhere too: cannot zero it
         conv = by_bias[bname]
         bias = conv.bias.data().asnumpy()
-        plan = _plan_one(nodes, heads, where[0], bias, shapes)
+        plan = _plan_one(nodes, heads, where[0], bias, shapes, bn_calls)
         if plan is None or not plan or any(name not in params for name in plan):
             continue
         for name, vec in plan.items():
