@@ -308,8 +308,10 @@ def _without_bias(conv):
     s = _conv_spec(conv)
     new = nn.Conv2D(s['channels'], s['kernel'], strides=s['stride'], padding=s['pad'],
                     dilation=s['dilate'], groups=s['groups'], layout=s['layout'], use_bias=False,
-                    in_channels=conv.weight.shape[1] * s['groups'], dtype=conv.weight.dtype)
+                    in_channels=conv.weight.shape[1] * s['groups'])
     new.initialize(ctx=conv.weight.list_ctx())
+    if conv.weight.dtype != new.weight.dtype:
+        new.cast(conv.weight.dtype)
     new.weight.set_data(conv.weight.data())
     return new
 
