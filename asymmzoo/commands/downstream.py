@@ -1,7 +1,8 @@
 """`asymmzoo detect` and `asymmzoo pose`: inference demos drawing boxes / skeletons to a PNG
 (downstream.detection / downstream.pose, gluoncv.utils.viz, matplotlib's Agg backend)."""
 import os
-import sys
+
+from ._weights import add_weight_args, check_weight_args, load_weights
 
 
 def _need_downstream():
@@ -13,18 +14,9 @@ def _need_downstream():
 
 def _load_weights(net, args, what):
     import mxnet as mx
-    if args.params:
-        if not os.path.isfile(args.params):
-            raise FileNotFoundError("--params %s does not exist" % args.params)
-        net.load_parameters(args.params, ctx=mx.cpu(), ignore_extra=False)
-    elif not args.pretrained:
-        if not args.untrained:
-            raise ValueError("give the trained weights with --params FILE (the training script's "
-                             "-best.params / -last.params) or --pretrained (the local store); "
-                             "--untrained draws with random weights (for testing only)")
-        mx.random.seed(0)
-        net.initialize(mx.init.Xavier(magnitude=2.0))
-        print("warning: --untrained: random %s weights, the drawing means nothing" % what, file=sys.stderr)
+    check_weight_args(args, "the training script's -best.params / -last.params", 'draws')
+    load_weights(net, args, mx.init.Xavier(magnitude=2.0),
+                 'random %s weights, the drawing means nothing' % what)
 
 
 def _model_name(name, prefix, default_suffix=''):
@@ -170,9 +162,7 @@ def add_commands(sub):
                    help='comma-separated class names of a custom-trained model (e.g. the folder\'s)')
     p.add_argument('--filters', default=None, help='detection-block widths the model was trained with '
                    '(train_yolo3 --filters; default GluonCV\'s 512,256,128)')
-    p.add_argument('--params', default=None, help='trained weights (train_yolo3 -best.params)')
-    p.add_argument('--pretrained', action='store_true', help='weights from the local store')
-    p.add_argument('--untrained', action='store_true', help='random weights (testing only)')
+    add_weight_args(p, 'trained weights (train_yolo3 -best.params)')
     p.add_argument('--short', type=int, default=416, help='resize the short side to this')
     p.add_argument('--thresh', type=float, default=0.5, help='score threshold for drawing')
     p.add_argument('--out', '-o', default='detections.png')
@@ -184,9 +174,7 @@ def add_commands(sub):
                    help='simple_pose_<backbone>, mobile_pose_<backbone> or a backbone name')
     p.add_argument('--deconv-filters', default=None,
                    help='simple_pose deconv widths the model was trained with (default 256,256,256)')
-    p.add_argument('--params', default=None, help='trained weights (train_simple_pose -best.params)')
-    p.add_argument('--pretrained', action='store_true', help='weights from the local store')
-    p.add_argument('--untrained', action='store_true', help='random weights (testing only)')
+    add_weight_args(p, 'trained weights (train_simple_pose -best.params)')
     p.add_argument('--box', action='append', default=None, metavar='X0,Y0,X1,Y1',
                    help='person box(es) in pixels (default: the whole image); repeatable')
     p.add_argument('--detector', default=None, help='find people with this YOLOv3 model instead')

@@ -1,6 +1,7 @@
 """`asymmzoo embed`: face embeddings with an ``arcface_*`` model (downstream.face)."""
 import os
-import sys
+
+from ._weights import add_weight_args, check_weight_args, load_weights
 
 
 def _embed(args):
@@ -17,22 +18,12 @@ def _embed(args):
     for p in args.images:
         if not os.path.isfile(p):
             raise FileNotFoundError("image %s does not exist" % p)
-    if args.params and not os.path.isfile(args.params):
-        raise FileNotFoundError("--params %s does not exist" % args.params)
-    if not (args.params or args.pretrained or args.untrained):
-        raise ValueError("give the trained weights with --params FILE (train_arcface --save-prefix "
-                         "writes PREFIX-embed.params) or --pretrained (the local store); "
-                         "--untrained embeds with random weights (for testing only)")
+    check_weight_args(args, 'train_arcface --save-prefix writes PREFIX-embed.params', 'embeds')
     net = get_model(args.model, embedding_size=args.embedding_size, input_size=args.input_size,
                     pretrained=bool(args.pretrained))
     if not isinstance(net, FaceEmbedding):
         raise ValueError("%s is not a face embedding model" % args.model)
-    if args.params:
-        net.load_parameters(args.params, ctx=mx.cpu())
-    elif not args.pretrained:
-        mx.random.seed(0)
-        net.initialize(mx.init.MSRAPrelu())
-        print("warning: --untrained: random weights, the embeddings mean nothing", file=sys.stderr)
+    load_weights(net, args, mx.init.MSRAPrelu(), 'random weights, the embeddings mean nothing')
     emb = embed_images(net, list(args.images), flip=not args.no_flip)
     if args.output:
         np.save(args.output, emb.astype('float32'))
@@ -51,9 +42,7 @@ def add_commands(sub):
     p = sub.add_parser('embed', help='L2-normalised face embedding(s) of image file(s)')
     p.add_argument('images', nargs='+', metavar='IMAGE', help='face crop(s), resized to 112x112')
     p.add_argument('--model', default='arcface_asymmnet_large_1.0')
-    p.add_argument('--params', default=None, help='trained weights (PREFIX-embed.params)')
-    p.add_argument('--pretrained', action='store_true', help='weights from the local store')
-    p.add_argument('--untrained', action='store_true', help='random weights (testing only)')
+    add_weight_args(p, 'trained weights (PREFIX-embed.params)')
     p.add_argument('--embedding-size', type=int, default=512)
     p.add_argument('--input-size', type=int, default=112)
     p.add_argument('--no-flip', action='store_true', help='do not add the mirror image\'s embedding')
