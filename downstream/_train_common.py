@@ -76,15 +76,21 @@ def make_trainer(net, optimizer, lr, epochs, iters_per_epoch, warmup_epochs=0, w
     return gluon.Trainer(net.collect_params(), optimizer, opt, kvstore='local')
 
 
-def make_trainer_from_args(net, args, iters_per_epoch):
+def make_trainer_from_args(net, args, iters_per_epoch, resume=None, ctx=None):
     """``make_trainer`` from the training scripts' shared flags (--optimizer, --lr, --epochs,
     --warmup-epochs, --warmup-lr, --lr-mode, --lr-decay, --lr-decay-epoch, --wd, --momentum); an
-    epoch capped by ``--max-iters`` (where a script has it) schedules that many steps."""
+    epoch capped by ``--max-iters`` (where a script has it) schedules that many steps. With
+    ``resume`` (a loaded :class:`Checkpoint`) the parameters move to ``ctx`` and the optimizer
+    state is restored, so the run continues where it stopped."""
     steps = min(iters_per_epoch, getattr(args, 'max_iters', 0) or iters_per_epoch)
-    return make_trainer(net, args.optimizer, args.lr, args.epochs, steps, args.warmup_epochs,
-                        args.warmup_lr, args.lr_mode, args.lr_decay,
-                        [int(e) for e in args.lr_decay_epoch.split(',') if e.strip()],
-                        args.wd, args.momentum)
+    trainer = make_trainer(net, args.optimizer, args.lr, args.epochs, steps, args.warmup_epochs,
+                           args.warmup_lr, args.lr_mode, args.lr_decay,
+                           [int(e) for e in args.lr_decay_epoch.split(',') if e.strip()],
+                           args.wd, args.momentum)
+    if resume is not None:
+        net.collect_params().reset_ctx(ctx)
+        trainer.load_states(resume.states)
+    return trainer
 
 
 class StepLog(object):

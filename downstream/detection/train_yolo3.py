@@ -337,10 +337,8 @@ def main(argv=None):
         elif k.endswith('running_mean') or k.endswith('running_var'):
             params[k].set_data(mx.nd.zeros(params[k].shape) if k.endswith('running_mean')
                                else mx.nd.ones(params[k].shape))
-    trainer = make_trainer_from_args(net, args, len(train_data))
-    if resumed:
-        net.collect_params().reset_ctx(ctx)
-        trainer.load_states(ckpt.states)
+    trainer = make_trainer_from_args(net, args, len(train_data), resume=ckpt if resumed else None,
+                                     ctx=ctx)
     return train(net, train_data, val_data, eval_metric, ctx, args, start_epoch=start_epoch,
                  trainer=trainer, best_map=best_map, history=history)
 

@@ -232,10 +232,8 @@ def main(argv=None):
             warnings.simplefilter('ignore')
             net.initialize(mx.init.Xavier(rnd_type='gaussian', factor_type='in', magnitude=2))
     train_data, val_data = get_dataloader(train_dataset, val_dataset, args)
-    trainer = make_trainer_from_args(net, args, len(train_data))
-    if resumed:
-        net.collect_params().reset_ctx(ctx)
-        trainer.load_states(ckpt.states)
+    trainer = make_trainer_from_args(net, args, len(train_data), resume=ckpt if resumed else None,
+                                     ctx=ctx)
     return train(net, train_data, val_data, val_dataset, ctx, args, start_epoch=start_epoch,
                  trainer=trainer, best_ap=best_ap, history=history)
 
