@@ -226,6 +226,10 @@ def test_quantize_cli_end_to_end(tmp_path, capsys):
     rep = json.loads(out.read_text())
     assert rep['agreement'] >= 80 and abs(rep['top1_change']) <= 10
     assert rep['latency']['1']['int8_ms'] > 0
+    from asymmzoo.utils.quantize import DEFAULT_MIN_SQNR
+    assert rep['min_sqnr_db'] == DEFAULT_MIN_SQNR
+    assert all(r['sqnr_db'] < DEFAULT_MIN_SQNR and r['name'] in rep['fp32_layers']
+               for r in rep['low_sqnr_layers'])
     assert 'speed-up' in capsys.readouterr().out
 
 

@@ -94,12 +94,14 @@ def _export(args):
 
 def _quantize(args):
     from ..utils.benchmark import resolve_names
-    from ..utils.quantize import quantize_report, format_report
+    from ..utils.quantize import quantize_report, format_report, DEFAULT_MIN_SQNR
     name = resolve_names([args.name])[0]
+    min_sqnr = DEFAULT_MIN_SQNR if args.min_sqnr is None else args.min_sqnr
     rep = quantize_report(name, params=args.params, epochs=args.epochs, size=args.size,
                           calib_examples=args.calib_examples, bench_batches=args.batch_sizes,
                           rounds=args.rounds, calib_mode=args.calib_mode,
                           exclude_first_last=not args.quantize_first_last,
+                          min_sqnr=min_sqnr if min_sqnr > 0 else None,
                           save_params=args.save_params,
                           log=None if args.quiet else (lambda m: print('[quantize] ' + m,
                                                                       file=sys.stderr, flush=True)))
@@ -159,6 +161,10 @@ def add_commands(sub):
                    help='min/max (naive, default) or KL-divergence (entropy, slower) thresholds')
     p.add_argument('--quantize-first-last', action='store_true',
                    help='quantize the stem conv and the classifier too (default: kept in fp32)')
+    p.add_argument('--min-sqnr', type=float, default=None, metavar='DB',
+                   help='keep in fp32 the layers whose INT8 signal-to-noise ratio, measured on the '
+                        'calibration images, is below DB (default: '
+                        'asymmzoo.utils.quantize.DEFAULT_MIN_SQNR; 0: quantize them all)')
     p.add_argument('--save-params', default=None, help='save the briefly trained fp32 weights here')
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32],
                    help='batch sizes for the fp32 / int8 timing at 224x224')

@@ -8,6 +8,15 @@ match``: uint8 vs int8), so ``elemwise_mul`` / ``broadcast_mul`` stay in fp32 by
 :func:`quantize_report` also keeps the stem conv and the classifier in fp32 (``exclude_first_last``):
 on a digits-trained MobileNetV3-L x1.0 that took the INT8 loss from 1.0 to 0 points.
 
+Layers whose INT8 output would be too noisy stay in fp32 too (``min_sqnr``, default
+:data:`DEFAULT_MIN_SQNR` dB). :func:`layer_sqnr` measures, on the calibration images, each convolution's
+signal-to-quantization-noise ratio as the quantizer will apply it: input quantized per tensor over its
+calibrated min/max range, weights per output channel, the noise counted after the following BatchNorm's
+gains. MXNet's quantizer has one activation scale per tensor; a depthwise conv whose input channels
+differ in spread (a nearly constant channel that BatchNorm then scales up by 100x or more) loses its
+small channels to the rounding, and these few layers are where whole networks broke (MobileNetV3-L
+x0.5 and x1.0 on the digits: -7.5 points with every conv quantized).
+
 ``quantize_report(name)`` is the end-to-end check behind ``asymmzoo quantize``: it takes a trained
 checkpoint (``params=``) or trains the model briefly on the embedded digits
 (:func:`asymmzoo.data.load_digits`, resized and replicated to 3 channels), calibrates on training
@@ -21,9 +30,10 @@ import mxnet as mx
 import numpy as np
 
 __all__ = ['DEFAULT_EXCLUDED_OPERATORS', 'digits_arrays', 'train_on_digits', 'evaluate',
-           'quantize_net', 'quantize_report', 'format_report']
+           'quantize_net', 'quantize_report', 'format_report', 'layer_sqnr', 'DEFAULT_MIN_SQNR']
 
 DEFAULT_EXCLUDED_OPERATORS = ('elemwise_mul', 'broadcast_mul', '_mul', '_Mul')
+DEFAULT_MIN_SQNR = 25.0
 DIGITS_MEAN, DIGITS_STD = 0.13, 0.31
 
 
@@ -84,29 +94,170 @@ def train_on_digits(net, epochs=2, size=32, batch_size=64, lr=0.05, seed=0, log=
     return acc
 
 
-def first_last_layers(net):
-    """Names of the first and last convolution / dense layers of ``net``'s symbol graph."""
+def _graph(net):
     import json
     sym = net(mx.sym.var('data'))
     sym = sym[0] if isinstance(sym, (list, tuple)) else sym
-    nodes = json.loads(sym.tojson())['nodes']
+    return sym, json.loads(sym.tojson())['nodes']
+
+
+def first_last_layers(net):
+    """Names of the first and last convolution / dense layers of ``net``'s symbol graph."""
+    nodes = _graph(net)[1]
     layers = [n['name'] for n in nodes if n['op'] in ('Convolution', 'FullyConnected')]
     return [layers[0], layers[-1]] if layers else []
 
 
+def _fake_quant_input(x, lo, hi):
+    """``x`` rounded as MXNet's oneDNN quantize does over the calibrated range [lo, hi]: uint8 when the
+    tensor is never negative, symmetric int8 otherwise."""
+    if lo >= 0:
+        s = 255.0 / max(hi, 1e-12)
+        return mx.nd.clip(mx.nd.round(x * s), 0, 255) / s
+    s = 127.0 / max(-lo, hi, 1e-12)
+    return mx.nd.clip(mx.nd.round(x * s), -127, 127) / s
+
+
+def _fake_quant_weight(w):
+    """Symmetric int8 per output channel (``quantize_granularity='channel-wise'``)."""
+    m = mx.nd.max(mx.nd.abs(w.reshape((w.shape[0], -1))), axis=1)
+    s = (127.0 / mx.nd.maximum(m, 1e-12)).reshape((-1,) + (1,) * (w.ndim - 1))
+    return mx.nd.round(w * s) / s
+
+
+def layer_sqnr(net, calib_x, batch_size=100):
+    """Signal-to-quantization-noise ratio (dB) of every convolution / dense layer of ``net`` under INT8,
+    measured on ``calib_x`` (numpy NCHW, the calibration images).
+
+    Each layer is run on its real fp32 input twice: as is, and with the input rounded per tensor over
+    its min/max range on ``calib_x`` (naive calibration; uint8 if never negative, else int8) and the
+    weights rounded per output channel -- the rounding :func:`quantize_net` gets from oneDNN. The noise
+    is measured after the BatchNorm that follows the layer, if one does (its per-channel gains are
+    what turn a rounding step into an error), and compared with the variance of that output:
+    ``sqnr_db = 10 log10(sum_c var(y_c) / sum_c mean((y'_c - y_c)^2))``. ``input_sqnr_db`` and
+    ``weight_sqnr_db`` round only the input or only the weights, to tell the two causes apart.
+    Returns one dict per layer, in graph order."""
+    calib_x = np.asarray(calib_x, dtype=np.float32)
+    if calib_x.ndim < 2 or len(calib_x) == 0:
+        raise ValueError("layer_sqnr needs a non-empty batch of calibration inputs (N, C, H, W), got "
+                         "shape %s" % (calib_x.shape,))
+    sym, nodes = _graph(net)
+    consumers = {}
+    for i, n in enumerate(nodes):
+        for j, k, _ in n['inputs']:
+            consumers.setdefault((j, k), []).append(i)
+    params = {k: v.data() for k, v in net.collect_params().items()}
+    internals = sym.get_internals()
+    outputs = set(internals.list_outputs())
+
+    def entry(j, k):
+        name = nodes[j]['name']
+        if nodes[j]['op'] == 'null':
+            return name
+        return name + '_output' if name + '_output' in outputs else '%s_output%d' % (name, k)
+
+    layers = []
+    for i, n in enumerate(nodes):
+        if n['op'] not in ('Convolution', 'FullyConnected'):
+            continue
+        ins = n['inputs']
+        attrs = {k: v for k, v in n.get('attrs', {}).items() if not k.startswith('__')}
+        gain = None
+        cons = consumers.get((i, 0), [])
+        if len(cons) == 1 and nodes[cons[0]]['op'] == 'BatchNorm':
+            bn = nodes[cons[0]]
+            ba = bn.get('attrs', {})
+            gamma_name, var_name = nodes[bn['inputs'][1][0]]['name'], nodes[bn['inputs'][4][0]]['name']
+            fixed = ba.get('fix_gamma', 'True') not in ('False', 'false', '0')
+            gamma = mx.nd.ones_like(params[gamma_name]) if fixed else mx.nd.abs(params[gamma_name])
+            gain = (gamma / mx.nd.sqrt(params[var_name] + float(ba.get('eps', 1e-3)))).asnumpy()
+        layers.append(dict(name=n['name'], op=n['op'], attrs=attrs, x=entry(*ins[0][:2]),
+                           w=nodes[ins[1][0]]['name'],
+                           b=nodes[ins[2][0]]['name'] if len(ins) > 2 else None, gain=gain))
+    if not layers:
+        return []
+    taps = sorted(set(l['x'] for l in layers) - {'data'})
+    tap = None
+    if taps:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # "cannot decide type for data": it is float32
+            tap = mx.gluon.SymbolBlock([internals[t] for t in taps], mx.sym.var('data'))
+        for k, v in tap.collect_params().items():
+            v._load_init(params[k], mx.cpu())
+
+    def batches():
+        for s in range(0, len(calib_x), batch_size):
+            xb = mx.nd.array(calib_x[s:s + batch_size])
+            outs = tap(xb) if tap is not None else []
+            outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+            feats = dict(zip(taps, outs))
+            feats['data'] = xb
+            yield feats
+
+    ranges = {}
+    with mx.autograd.predict_mode():
+        for feats in batches():
+            for t, v in feats.items():
+                lo, hi = float(v.min().asscalar()), float(v.max().asscalar())
+                old = ranges.get(t, (lo, hi))
+                ranges[t] = (min(old[0], lo), max(old[1], hi))
+
+    def run(l, x, w):
+        bias = params[l['b']] if l['b'] else None
+        op = mx.nd.Convolution if l['op'] == 'Convolution' else mx.nd.FullyConnected
+        return op(x, w, bias, **l['attrs']) if bias is not None else op(x, w, **l['attrs'])
+
+    sums = {l['name']: 0.0 for l in layers}
+    with mx.autograd.predict_mode():
+        for feats in batches():
+            for l in layers:
+                x, w = feats[l['x']], params[l['w']]
+                xq, wq = _fake_quant_input(x, *ranges[l['x']]), _fake_quant_weight(w)
+                y = run(l, x, w)
+                axes = (0,) + tuple(range(2, y.ndim))
+                rows = [y.sum(axis=axes), (y * y).sum(axis=axes)]
+                for v in (run(l, xq, wq), run(l, xq, w), run(l, x, wq)):
+                    rows.append(((v - y) ** 2).sum(axis=axes))
+                cnt = mx.nd.full(rows[0].shape, y.size // y.shape[1])
+                sums[l['name']] = sums[l['name']] + mx.nd.stack(cnt, *rows).asnumpy().astype(np.float64)
+    out = []
+    for l in layers:
+        cnt, s1, s2, e_both, e_in, e_w = sums[l['name']]
+        var = np.maximum(s2 / cnt - (s1 / cnt) ** 2, 0.0)
+        g2 = l['gain'].astype(np.float64) ** 2 if l['gain'] is not None else np.ones_like(var)
+        signal = float((g2 * var).sum())
+
+        def db(e):
+            noise = float((g2 * e / cnt).sum())
+            return float('inf') if noise <= 0 else 10.0 * np.log10(max(signal, 1e-30) / noise)
+        out.append({'name': l['name'], 'op': l['op'], 'sqnr_db': db(e_both),
+                    'input_sqnr_db': db(e_in), 'weight_sqnr_db': db(e_w)})
+    return out
+
+
 def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exclude_layers_match=None,
                  calib_mode='naive', quantized_dtype='auto', granularity='channel-wise', batch_size=50,
-                 exclude_first_last=False, exclude_layers=None):
+                 exclude_first_last=False, exclude_layers=None, min_sqnr=None):
     """INT8 SymbolBlock of ``net`` (initialised, deployed) calibrated on ``calib_x`` (numpy NCHW).
     ``granularity`` 'channel-wise' (default: per-output-channel weight scales, which depthwise convs
     need) or 'tensor-wise'; ``exclude_first_last`` keeps the stem conv and the classifier in fp32
-    (the usual practice: they are the most sensitive and the cheapest layers)."""
-    exclude_layers = list(exclude_layers or [])
-    if exclude_first_last:
-        exclude_layers += first_last_layers(net)
-    from mxnet.contrib import quantization as q
+    (the usual practice: they are the most sensitive and the cheapest layers); ``min_sqnr`` (dB) keeps
+    in fp32 every layer whose :func:`layer_sqnr` on ``calib_x`` is below it.
+
+    The returned block carries ``fp32_layers`` (the layer names kept in fp32) and, with ``min_sqnr``,
+    ``layer_sqnr`` (the measurement)."""
     if not isinstance(net, mx.gluon.HybridBlock):
         raise TypeError("quantize_net needs a HybridBlock, got %s" % type(net).__name__)
+    exclude_layers = list(exclude_layers or [])
+    if exclude_first_last:
+        exclude_layers += [n for n in first_last_layers(net) if n not in exclude_layers]
+    sqnr = None
+    if min_sqnr is not None:
+        sqnr = layer_sqnr(net, calib_x)
+        exclude_layers += [r['name'] for r in sqnr
+                           if r['sqnr_db'] < min_sqnr and r['name'] not in exclude_layers]
+    from mxnet.contrib import quantization as q
     it = mx.io.NDArrayIter(mx.nd.array(calib_x), batch_size=min(batch_size, len(calib_x)))
     logger = logging.getLogger('asymmzoo.quantize')
     logger.setLevel(logging.WARNING)
@@ -128,6 +279,8 @@ def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exc
                                % (str(e).strip().splitlines()[-1][:200],
                                   list(DEFAULT_EXCLUDED_OPERATORS))) from e
     qnet.hybridize(static_alloc=True, static_shape=True)
+    qnet.fp32_layers = exclude_layers
+    qnet.layer_sqnr = sqnr
     return qnet
 
 
@@ -150,8 +303,10 @@ def _time_interleaved(nets, x, rounds=10, iters=3, warmup=3):
 def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=500,
                     bench_shape=(3, 224, 224), bench_batches=(1, 32), rounds=8, seed=0, log=None,
                     exclude_operators=DEFAULT_EXCLUDED_OPERATORS, granularity='channel-wise',
-                    calib_mode='naive', exclude_first_last=True, save_params=None):
-    """Train (or load ``params``), deploy, quantize and compare. Returns a dict report."""
+                    calib_mode='naive', exclude_first_last=True, save_params=None,
+                    min_sqnr=DEFAULT_MIN_SQNR):
+    """Train (or load ``params``), deploy, quantize and compare. Returns a dict report.
+    ``min_sqnr=None`` quantizes every layer but the first and last (see :func:`quantize_net`)."""
     from ..registry import get_model
     from ..deploy import deploy
     say = log or (lambda m: None)
@@ -185,14 +340,19 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
     acc32, p32 = evaluate(net, xv, yv)
     say('quantizing (calibration on %d training digits)' % len(xc))
     qnet = quantize_net(net, xc, exclude_operators=exclude_operators, granularity=granularity,
-                        calib_mode=calib_mode, exclude_first_last=exclude_first_last)
+                        calib_mode=calib_mode, exclude_first_last=exclude_first_last,
+                        min_sqnr=min_sqnr)
     acc8, p8 = evaluate(qnet, xv, yv)
+    low = [r for r in (qnet.layer_sqnr or []) if r['name'] in qnet.fp32_layers
+           and r['sqnr_db'] < min_sqnr]
     report = {'model': name, 'weights': trained, 'input_size': size, 'val_images': int(len(yv)),
               'fp32_top1': acc32, 'int8_top1': acc8, 'top1_change': acc8 - acc32,
               'agreement': 100.0 * float((p32 == p8).mean()),
               'excluded_operators': list(exclude_operators), 'calib_examples': int(len(xc)),
               'granularity': granularity, 'calib_mode': calib_mode,
-              'fp32_layers': first_last_layers(net) if exclude_first_last else [],
+              'fp32_layers': list(qnet.fp32_layers), 'min_sqnr_db': min_sqnr,
+              'low_sqnr_layers': [{k: r[k] for k in ('name', 'sqnr_db', 'input_sqnr_db',
+                                                     'weight_sqnr_db')} for r in low],
               'latency': {}}
     for b in bench_batches:
         x = np.random.RandomState(seed).standard_normal((b,) + tuple(bench_shape)).astype(np.float32)
@@ -210,6 +370,13 @@ def format_report(rep):
                                                rep['top1_change'], rep['agreement']),
              'fp32 operators kept: %s; calibrated on %d training digits'
              % (', '.join(rep['excluded_operators']), rep['calib_examples'])]
+    if rep.get('min_sqnr_db') is not None:
+        low = rep.get('low_sqnr_layers', [])
+        lines.append('%d layer(s) kept in fp32 for an INT8 SQNR below %.0f dB%s'
+                     % (len(low), rep['min_sqnr_db'],
+                        ''.join('\n  %s: %.1f dB (input rounding alone %.1f dB, weights alone %.1f dB)'
+                                % (r['name'], r['sqnr_db'], r['input_sqnr_db'], r['weight_sqnr_db'])
+                                for r in low)))
     for b, t in sorted(rep['latency'].items(), key=lambda kv: int(kv[0])):
         lines.append('batch %s at 224x224: fp32 %.2f ms, int8 %.2f ms, speed-up %.2fx'
                      % (b, t['fp32_ms'], t['int8_ms'], t['speedup']))
