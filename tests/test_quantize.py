@@ -29,39 +29,52 @@ def _amplified_channel_case(n=64, seed=0):
     return net, x
 
 
-def _expected_sqnr(x, y_fp32, y_int8, gain):
+def _sqnr(ref, noisy):
     axes = (0, 2, 3)
-    var = y_fp32.var(axis=axes).astype(np.float64)
-    noise = ((y_int8 - y_fp32) ** 2).mean(axis=axes).astype(np.float64)
-    return 10 * np.log10((gain ** 2 * var).sum() / (gain ** 2 * noise).sum())
+    var = ref.astype(np.float64).var(axis=axes)
+    noise = ((noisy.astype(np.float64) - ref) ** 2).mean(axis=axes)
+    return 10 * np.log10(var.sum() / noise.sum())
+
+
+def _round(a, lo, hi):
+    s = 255 / hi if lo >= 0 else 127 / max(-lo, hi)
+    return np.clip(np.round(a * s), 0 if lo >= 0 else -127, 255 if lo >= 0 else 127) / s
 
 
 def test_layer_sqnr_matches_direct_rounding():
     """Against rounding written out with numpy: input over its min/max (int8 as it goes negative),
-    weights per output channel, noise and signal weighted by the BatchNorm gains."""
-    mx.random.seed(1)
+    weights per output channel, the BatchNorm output (which oneDNN fuses into the conv) over its
+    min/max; noise and signal measured on that output."""
     rng = np.random.RandomState(1)
     net = _conv_bn(3, 4, kernel=3)
-    net[0].weight.set_data(mx.nd.array(rng.standard_normal((4, 3, 3, 3)) * [[[[1]]], [[[0.1]]], [[[3]]], [[[1]]]]))
-    net[1].gamma.set_data(mx.nd.array(rng.uniform(0.5, 2, 4)))
-    net[1].running_var.set_data(mx.nd.array(rng.uniform(0.01, 4, 4)))
+    scale = np.array([1, 0.1, 3, 1]).reshape(4, 1, 1, 1)
+    net[0].weight.set_data(mx.nd.array(rng.standard_normal((4, 3, 3, 3)) * scale))
+    bn = net[1]
+    bn.gamma.set_data(mx.nd.array(rng.uniform(0.5, 2, 4)))
+    bn.beta.set_data(mx.nd.array(rng.uniform(-1, 1, 4)))
+    bn.running_mean.set_data(mx.nd.array(rng.uniform(-1, 1, 4)))
+    bn.running_var.set_data(mx.nd.array(rng.uniform(0.01, 4, 4)))
     x = rng.standard_normal((40, 3, 8, 8)).astype(np.float32) * 2 + 0.5
     (r,) = layer_sqnr(net, x, batch_size=16)  # batches of 16, 16, 8: the sums must add up
     assert r['op'] == 'Convolution' and r['name'] == net[0].name + '_fwd'
 
     w = net[0].weight.data().asnumpy()
-    s = 127 / max(-x.min(), x.max())
-    xq = np.clip(np.round(x * s), -127, 127) / s
+    xq = _round(x, x.min(), x.max())
     ws = 127 / np.abs(w).reshape(4, -1).max(axis=1)
     wq = np.round(w * ws[:, None, None, None]) / ws[:, None, None, None]
-    conv = lambda a, b: mx.nd.Convolution(mx.nd.array(a), mx.nd.array(b), kernel=(3, 3), pad=(1, 1),
-                                          num_filter=4, no_bias=True).asnumpy()
-    gain = (net[1].gamma.data().asnumpy()
-            / np.sqrt(net[1].running_var.data().asnumpy() + net[1]._kwargs['eps'])).astype(np.float64)
-    y = conv(x, w)
-    assert r['sqnr_db'] == pytest.approx(_expected_sqnr(x, y, conv(xq, wq), gain), abs=0.05)
-    assert r['input_sqnr_db'] == pytest.approx(_expected_sqnr(x, y, conv(xq, w), gain), abs=0.05)
-    assert r['weight_sqnr_db'] == pytest.approx(_expected_sqnr(x, y, conv(x, wq), gain), abs=0.05)
+    gain = bn.gamma.data().asnumpy() / np.sqrt(bn.running_var.data().asnumpy() + bn._kwargs['eps'])
+    shift = bn.beta.data().asnumpy() - bn.running_mean.data().asnumpy() * gain
+
+    def out(a, b):
+        y = mx.nd.Convolution(mx.nd.array(a), mx.nd.array(b), kernel=(3, 3), pad=(1, 1),
+                              num_filter=4, no_bias=True).asnumpy()
+        return y * gain[:, None, None] + shift[:, None, None]
+    z = out(x, w)
+    zr = lambda a: _round(a, z.min(), z.max())
+    assert r['sqnr_db'] == pytest.approx(_sqnr(z, zr(out(xq, wq))), abs=0.05)
+    assert r['input_sqnr_db'] == pytest.approx(_sqnr(z, out(xq, w)), abs=0.05)
+    assert r['weight_sqnr_db'] == pytest.approx(_sqnr(z, out(x, wq)), abs=0.05)
+    assert r['output_sqnr_db'] == pytest.approx(_sqnr(z, zr(z)), abs=0.05)
     assert 25 < r['sqnr_db'] < 60  # ordinary INT8 territory
 
 
@@ -109,3 +122,32 @@ def test_layer_sqnr_on_a_zoo_model_covers_every_conv_and_dense_layer():
 def test_layer_sqnr_refuses_an_empty_calibration_set():
     with pytest.raises(ValueError, match='non-empty batch'):
         layer_sqnr(_conv_bn(3, 3), np.zeros((0, 3, 8, 8), np.float32))
+
+
+class _Residual(mx.gluon.HybridBlock):
+    def __init__(self, channels, relu, **kw):
+        super().__init__(**kw)
+        self.relu = relu
+        with self.name_scope():
+            self.body = _conv_bn(channels, channels)
+
+    def hybrid_forward(self, F, x):
+        y = self.body(x)
+        return F.relu(y) if self.relu else x + y
+
+
+@pytest.mark.parametrize('relu', [True, False], ids=['bn_relu', 'residual_sum'])
+def test_layer_sqnr_rounds_the_output_oneDNN_fuses(relu):
+    """The output rounding is applied where oneDNN requantizes: after a fused ReLU (uint8, never
+    negative), or after a fused residual sum, with the noise measured on the sum."""
+    rng = np.random.RandomState(3)
+    net = _Residual(4, relu)  # its body comes initialised
+    bn = net.body[1]
+    bn.running_mean.set_data(mx.nd.array(rng.uniform(-1, 1, 4)))
+    bn.running_var.set_data(mx.nd.array(rng.uniform(0.1, 2, 4)))
+    x = rng.standard_normal((16, 4, 6, 6)).astype(np.float32)
+    (r,) = layer_sqnr(net, x)
+    with mx.autograd.predict_mode():
+        z = net(mx.nd.array(x)).asnumpy()
+    assert (z.min() >= 0) == relu
+    assert r['output_sqnr_db'] == pytest.approx(_sqnr(z, _round(z, z.min(), z.max())), abs=0.05)
