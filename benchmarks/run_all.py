@@ -373,7 +373,7 @@ The head conv (960 -> 1280 on the pooled features) and the SE convs lose most to
 that modelled only the input and weight rounding picked the wrong layers (x1.0: -13.7 at 20 dB, -3.8 at
 25 dB). Across the 30 backbones the fallback took the mean change from -0.72 to -0.12 points and the
 lowest agreement from 89.3% to 97.7%. It costs speed where many layers stay in fp32 (MobileNetV3-L x0.5:
-40 of 64, x1.0: 27); AsymmNet-L x1.0's batch-1 speed-up went from 1.82x to 1.53x. `--min-sqnr` trades
+40 of 64, x1.0: 27); AsymmNet-L x1.0's batch-1 speed-up went from 1.82x to 1.50x. `--min-sqnr` trades
 the two. Per-channel activation scales or quantization-aware fine-tuning would do better; MXNet 1.9.1's
 quantizer has neither."""
 
@@ -468,7 +468,8 @@ def _without_parts(argv):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    # no abbreviations: _without_parts must see every --parts to drop it from the children's argv
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0], allow_abbrev=False)
     p.add_argument('--parts', nargs='+', default=list(PARTS), choices=list(PARTS))
     p.add_argument('--rounds', type=int, default=10)
     p.add_argument('--threads', type=int, default=None, help='onnxruntime intra-op threads')
@@ -483,6 +484,8 @@ def main(argv=None):
     p.add_argument('--no-report', action='store_true', help=argparse.SUPPRESS)
     p.add_argument('--save-as', default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.save_as and len(args.parts) > 1:
+        p.error('--save-as names the results of one part; got --parts %s' % ' '.join(args.parts))
     if not args.report_only and len(args.parts) > 1:
         # one fresh process per part: MXNet keeps the memory of every model a part builds (all parts in
         # one process grew past 17 GB and were OOM-killed)

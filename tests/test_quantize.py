@@ -124,30 +124,54 @@ def test_layer_sqnr_refuses_an_empty_calibration_set():
         layer_sqnr(_conv_bn(3, 3), np.zeros((0, 3, 8, 8), np.float32))
 
 
-class _Residual(mx.gluon.HybridBlock):
-    def __init__(self, channels, relu, **kw):
+class _Fused(mx.gluon.HybridBlock):
+    """conv -> BN followed by: an Activation(relu) ('relu'), a residual sum ('sum'), a sum and then a
+    ReLU ('sum_relu') -- what oneDNN fuses into the conv -- or a bare `relu` op, which it does not."""
+
+    def __init__(self, channels, mode, **kw):
         super().__init__(**kw)
-        self.relu = relu
+        self.mode = mode
         with self.name_scope():
             self.body = _conv_bn(channels, channels)
 
     def hybrid_forward(self, F, x):
         y = self.body(x)
-        return F.relu(y) if self.relu else x + y
+        if self.mode == 'relu':
+            return F.Activation(y, act_type='relu')
+        if self.mode == 'bare_relu':
+            return F.relu(y)
+        y = x + y
+        return F.Activation(y, act_type='relu') if self.mode == 'sum_relu' else y
 
 
-@pytest.mark.parametrize('relu', [True, False], ids=['bn_relu', 'residual_sum'])
-def test_layer_sqnr_rounds_the_output_oneDNN_fuses(relu):
+@pytest.mark.parametrize('mode', ['relu', 'sum', 'sum_relu', 'bare_relu'])
+def test_layer_sqnr_rounds_the_output_oneDNN_fuses(mode):
     """The output rounding is applied where oneDNN requantizes: after a fused ReLU (uint8, never
-    negative), or after a fused residual sum, with the noise measured on the sum."""
+    negative), after a fused residual sum (the noise measured on the sum) or sum + ReLU; a bare
+    `relu` op is not fused, so the BatchNorm output is what gets rounded."""
     rng = np.random.RandomState(3)
-    net = _Residual(4, relu)  # its body comes initialised
+    net = _Fused(4, mode)  # its body comes initialised
     bn = net.body[1]
     bn.running_mean.set_data(mx.nd.array(rng.uniform(-1, 1, 4)))
     bn.running_var.set_data(mx.nd.array(rng.uniform(0.1, 2, 4)))
     x = rng.standard_normal((16, 4, 6, 6)).astype(np.float32)
-    (r,) = layer_sqnr(net, x)
+    (r,) = layer_sqnr(net, x, batch_size=5)
     with mx.autograd.predict_mode():
-        z = net(mx.nd.array(x)).asnumpy()
-    assert (z.min() >= 0) == relu
+        z = (net.body(mx.nd.array(x)) if mode == 'bare_relu' else net(mx.nd.array(x))).asnumpy()
+    assert (z.min() >= 0) == (mode in ('relu', 'sum_relu'))
     assert r['output_sqnr_db'] == pytest.approx(_sqnr(z, _round(z, z.min(), z.max())), abs=0.05)
+
+
+def test_layer_sqnr_wants_stored_weights():
+    """A train-form RotateConv computes its kernel in the graph: a clear error, not a KeyError."""
+    import asymmzoo
+    net = asymmzoo.get_model('rotate_sn_rot2', classes=10)
+    net.initialize()
+    with pytest.raises(ValueError, match='deploy the network first'):
+        layer_sqnr(net, np.zeros((2, 1, 28, 28), np.float32))
+
+
+def test_min_sqnr_refuses_a_calibration_it_does_not_model():
+    net, x = _amplified_channel_case()
+    with pytest.raises(ValueError, match='min_sqnr=None'):
+        quantize_net(net, x, calib_mode='entropy', min_sqnr=20)

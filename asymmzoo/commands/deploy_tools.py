@@ -96,7 +96,9 @@ def _quantize(args):
     from ..utils.benchmark import resolve_names
     from ..utils.quantize import quantize_report, format_report, DEFAULT_MIN_SQNR
     name = resolve_names([args.name])[0]
-    min_sqnr = DEFAULT_MIN_SQNR if args.min_sqnr is None else args.min_sqnr
+    min_sqnr = args.min_sqnr
+    if min_sqnr is None:  # the SQNR fallback models naive (min/max) calibration only
+        min_sqnr = DEFAULT_MIN_SQNR if args.calib_mode == 'naive' else 0
     rep = quantize_report(name, params=args.params, epochs=args.epochs, size=args.size,
                           calib_examples=args.calib_examples, bench_batches=args.batch_sizes,
                           rounds=args.rounds, calib_mode=args.calib_mode,
@@ -164,7 +166,8 @@ def add_commands(sub):
     p.add_argument('--min-sqnr', type=float, default=None, metavar='DB',
                    help='keep in fp32 the layers whose INT8 signal-to-noise ratio, measured on the '
                         'calibration images, is below DB (default: '
-                        'asymmzoo.utils.quantize.DEFAULT_MIN_SQNR; 0: quantize them all)')
+                        'asymmzoo.utils.quantize.DEFAULT_MIN_SQNR with naive calibration, 0 with '
+                        'entropy; 0: no such fallback)')
     p.add_argument('--save-params', default=None, help='save the briefly trained fp32 weights here')
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32],
                    help='batch sizes for the fp32 / int8 timing at 224x224')

@@ -165,18 +165,35 @@ def layer_sqnr(net, calib_x, batch_size=100):
         cons = consumers.get((i, 0), [])
         return cons[0] if len(cons) == 1 else None
 
-    layers = []
+    def is_relu(c):
+        # oneDNN fuses Activation(relu) into a conv; MXNet leaves a bare `relu` op outside the fusion
+        return c is not None and nodes[c]['op'] == 'Activation' and \
+            nodes[c].get('attrs', {}).get('act_type') == 'relu'
+
+    layers, summed = [], set()
     for i, n in enumerate(nodes):
         if n['op'] not in ('Convolution', 'FullyConnected'):
             continue
         ins = n['inputs']
         attrs = {k: v for k, v in n.get('attrs', {}).items() if not k.startswith('__')}
-        l = dict(name=n['name'], op=n['op'], attrs=attrs, x=entry(*ins[0][:2]),
-                 w=nodes[ins[1][0]]['name'], b=nodes[ins[2][0]]['name'] if len(ins) > 2 else None,
-                 bn=None, relu=False, residual=None)
+        w = nodes[ins[1][0]]
+        b = nodes[ins[2][0]] if len(ins) > 2 else None
+        for p_ in (w, b):
+            if p_ is not None and (p_['op'] != 'null' or p_['name'] not in params):
+                raise ValueError("layer_sqnr: the weights of %s are computed in the graph (by %s), not "
+                                 "stored; deploy the network first (asymmzoo.deploy(net))"
+                                 % (n['name'], p_['name']))
+        l = dict(name=n['name'], op=n['op'], attrs=attrs, x=entry(*ins[0][:2]), w=w['name'],
+                 b=b['name'] if b is not None else None, bn=None, relu=False, residual=None,
+                 round_output=True)
         last = i
         c = sole_consumer(i)
-        if c is not None and nodes[c]['op'] == 'BatchNorm':
+        if n['op'] == 'FullyConnected':
+            # not fused with a BatchNorm; before a dequantize its output stays float
+            # (enable_float_output), so only the input and the weights are rounded
+            l['round_output'] = False
+        elif c is not None and nodes[c]['op'] == 'BatchNorm' and \
+                int(nodes[c].get('attrs', {}).get('axis', 1)) == 1:
             bn = nodes[c]
             ba = bn.get('attrs', {})
             names = [nodes[e[0]]['name'] for e in bn['inputs']]
@@ -186,13 +203,18 @@ def layer_sqnr(net, calib_x, batch_size=100):
             l['bn'] = (gain, params[names[2]] - params[names[3]] * gain)
             last = c
             c = sole_consumer(c)
-        if c is not None and (nodes[c]['op'] == 'relu' or (nodes[c]['op'] == 'Activation' and
-                                                             nodes[c].get('attrs', {}).get('act_type') == 'relu')):
+        if n['op'] == 'FullyConnected':
+            pass
+        elif is_relu(c):
             l['relu'], last = True, c
-        elif c is not None and l['bn'] is not None and nodes[c]['op'] in ('elemwise_add', '_plus', '_Plus'):
+        elif c is not None and c not in summed and nodes[c]['op'] in ('elemwise_add', '_plus', '_Plus'):
             other = [e for e in nodes[c]['inputs'] if e[0] != last]
-            if len(other) == 1:
+            if len(other) == 1:  # oneDNN fuses the sum (with_sum), into one of its two inputs
+                summed.add(c)
                 l['residual'], last = entry(*other[0][:2]), c
+                c = sole_consumer(c)
+                if is_relu(c):  # with_postsum_act
+                    l['relu'], last = True, c
         l['z'] = entry(last)
         layers.append(l)
     if not layers:
@@ -229,34 +251,47 @@ def layer_sqnr(net, calib_x, batch_size=100):
             shape = (1, -1) + (1,) * (z.ndim - 2)
             z = mx.nd.broadcast_add(mx.nd.broadcast_mul(z, l['bn'][0].reshape(shape)),
                                     l['bn'][1].reshape(shape))
-        if l['relu']:
+        if l['relu'] and l['residual'] is None:
             z = mx.nd.relu(z)
         if l['residual'] is not None:
             z = z + feats[l['residual']]
-        return _fake_quant_input(z, *ranges[l['z']]) if round_output else z
+            if l['relu']:
+                z = mx.nd.relu(z)
+        return _fake_quant_input(z, *ranges[l['z']]) if round_output and l['round_output'] else z
 
     kinds = ('all', 'input', 'weight', 'output')
-    sums = {l['name']: 0.0 for l in layers}
+    acc = {l['name']: None for l in layers}  # count, mean, centred sum of squares, 4 noise sums
     with mx.autograd.predict_mode():
         for feats in batches():
             for l in layers:
                 x, w = feats[l['x']], params[l['w']]
                 xq, wq = _fake_quant_input(x, *ranges[l['x']]), _fake_quant_weight(w)
                 z = run(l, feats, x, w, False)
-                axes = (0,) + tuple(range(2, z.ndim))
-                rows = [z.sum(axis=axes), (z * z).sum(axis=axes)]
+                # channels: axis 1 of a conv output, the last axis of a dense one
+                axes = tuple(range(z.ndim - 1)) if l['op'] == 'FullyConnected' \
+                    else (0,) + tuple(range(2, z.ndim))
+                n = z.size // z.shape[-1 if l['op'] == 'FullyConnected' else 1]
+                mean = z.mean(axis=axes, keepdims=True)
+                rows = [mean.reshape((-1,)), ((z - mean) ** 2).sum(axis=axes)]  # centred: no cancellation
                 for v in (run(l, feats, xq, wq, True), run(l, feats, xq, w, False),
                           run(l, feats, x, wq, False), run(l, feats, x, w, True)):
                     rows.append(((v - z) ** 2).sum(axis=axes))
-                cnt = mx.nd.full(rows[0].shape, z.size // z.shape[1])
-                sums[l['name']] = sums[l['name']] + mx.nd.stack(cnt, *rows).asnumpy().astype(np.float64)
+                rows = mx.nd.stack(*rows).asnumpy().astype(np.float64)
+                old = acc[l['name']]
+                if old is None:
+                    acc[l['name']] = [n] + list(rows)
+                    continue
+                n0, m0, q0 = old[:3]
+                d = rows[0] - m0  # Chan et al.'s merge of means and centred sums of squares
+                acc[l['name']] = [n0 + n, m0 + d * n / (n0 + n), q0 + rows[1] + d * d * n0 * n / (n0 + n)] + \
+                    [a_ + b_ for a_, b_ in zip(old[3:], rows[2:])]
     out = []
     for l in layers:
-        cnt, s1, s2 = sums[l['name']][:3]
-        signal = float(np.maximum(s2 / cnt - (s1 / cnt) ** 2, 0.0).sum())
+        cnt, _, m2 = acc[l['name']][:3]
+        signal = float(m2.sum() / cnt)
         rec = {'name': l['name'], 'op': l['op']}
-        for kind, e in zip(kinds, sums[l['name']][3:]):
-            noise = float((e / cnt).sum())
+        for kind, e in zip(kinds, acc[l['name']][3:]):
+            noise = float(e.sum() / cnt)
             rec[('sqnr_db' if kind == 'all' else kind + '_sqnr_db')] = (
                 float('inf') if noise <= 0 else 10.0 * np.log10(max(signal, 1e-30) / noise))
         out.append(rec)
@@ -272,18 +307,23 @@ def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exc
     (the usual practice: they are the most sensitive and the cheapest layers); ``min_sqnr`` (dB) keeps
     in fp32 every layer whose :func:`layer_sqnr` on ``calib_x`` is below it.
 
-    The returned block carries ``fp32_layers`` (the layer names kept in fp32) and, with ``min_sqnr``,
-    ``layer_sqnr`` (the measurement)."""
+    The returned block carries ``fp32_layers`` (the layer names kept in fp32), ``low_sqnr_layers``
+    (those of them kept for their SQNR alone) and, with ``min_sqnr``, ``layer_sqnr`` (the measurement)."""
     if not isinstance(net, mx.gluon.HybridBlock):
         raise TypeError("quantize_net needs a HybridBlock, got %s" % type(net).__name__)
     exclude_layers = list(exclude_layers or [])
     if exclude_first_last:
         exclude_layers += [n for n in first_last_layers(net) if n not in exclude_layers]
-    sqnr = None
+    sqnr, low = None, []
     if min_sqnr is not None:
-        sqnr = layer_sqnr(net, calib_x)
-        exclude_layers += [r['name'] for r in sqnr
-                           if r['sqnr_db'] < min_sqnr and r['name'] not in exclude_layers]
+        if calib_mode != 'naive' or granularity != 'channel-wise' or quantized_dtype != 'auto':
+            raise ValueError("min_sqnr measures the rounding of naive min/max calibration with "
+                             "channel-wise weights and quantized_dtype='auto'; got calib_mode=%r, "
+                             "granularity=%r, quantized_dtype=%r: pass min_sqnr=None (CLI: --min-sqnr 0) "
+                             "with these" % (calib_mode, granularity, quantized_dtype))
+        sqnr = layer_sqnr(net, calib_x, batch_size=max(batch_size, 1))
+        low = [r['name'] for r in sqnr if r['sqnr_db'] < min_sqnr and r['name'] not in exclude_layers]
+        exclude_layers += low
     from mxnet.contrib import quantization as q
     it = mx.io.NDArrayIter(mx.nd.array(calib_x), batch_size=min(batch_size, len(calib_x)))
     logger = logging.getLogger('asymmzoo.quantize')
@@ -307,6 +347,7 @@ def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exc
                                   list(DEFAULT_EXCLUDED_OPERATORS))) from e
     qnet.hybridize(static_alloc=True, static_shape=True)
     qnet.fp32_layers = exclude_layers
+    qnet.low_sqnr_layers = low
     qnet.layer_sqnr = sqnr
     return qnet
 
@@ -370,8 +411,7 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
                         calib_mode=calib_mode, exclude_first_last=exclude_first_last,
                         min_sqnr=min_sqnr)
     acc8, p8 = evaluate(qnet, xv, yv)
-    low = [r for r in (qnet.layer_sqnr or []) if r['name'] in qnet.fp32_layers
-           and r['sqnr_db'] < min_sqnr]
+    low = [r for r in (qnet.layer_sqnr or []) if r['name'] in qnet.low_sqnr_layers]
     report = {'model': name, 'weights': trained, 'input_size': size, 'val_images': int(len(yv)),
               'fp32_top1': acc32, 'int8_top1': acc8, 'top1_change': acc8 - acc32,
               'agreement': 100.0 * float((p32 == p8).mean()),
