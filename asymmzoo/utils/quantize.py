@@ -110,7 +110,7 @@ def first_last_layers(net):
     return [layers[0], layers[-1]] if layers else []
 
 
-def _fake_quant_input(x, lo, hi):
+def _fake_quant_activation(x, lo, hi):
     """``x`` rounded as MXNet's oneDNN quantize does over the calibrated range [lo, hi]: uint8 when the
     tensor is never negative, symmetric int8 otherwise."""
     if lo >= 0:
@@ -251,13 +251,11 @@ def layer_sqnr(net, calib_x, batch_size=100):
             shape = (1, -1) + (1,) * (z.ndim - 2)
             z = mx.nd.broadcast_add(mx.nd.broadcast_mul(z, l['bn'][0].reshape(shape)),
                                     l['bn'][1].reshape(shape))
-        if l['relu'] and l['residual'] is None:
-            z = mx.nd.relu(z)
         if l['residual'] is not None:
             z = z + feats[l['residual']]
-            if l['relu']:
-                z = mx.nd.relu(z)
-        return _fake_quant_input(z, *ranges[l['z']]) if round_output and l['round_output'] else z
+        if l['relu']:  # after the sum, if there is one (with_postsum_act)
+            z = mx.nd.relu(z)
+        return _fake_quant_activation(z, *ranges[l['z']]) if round_output and l['round_output'] else z
 
     kinds = ('all', 'input', 'weight', 'output')
     acc = {l['name']: None for l in layers}  # count, mean, centred sum of squares, 4 noise sums
@@ -265,7 +263,7 @@ def layer_sqnr(net, calib_x, batch_size=100):
         for feats in batches():
             for l in layers:
                 x, w = feats[l['x']], params[l['w']]
-                xq, wq = _fake_quant_input(x, *ranges[l['x']]), _fake_quant_weight(w)
+                xq, wq = _fake_quant_activation(x, *ranges[l['x']]), _fake_quant_weight(w)
                 z = run(l, feats, x, w, False)
                 # channels: axis 1 of a conv output, the last axis of a dense one
                 axes = tuple(range(z.ndim - 1)) if l['op'] == 'FullyConnected' \
