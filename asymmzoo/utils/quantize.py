@@ -243,7 +243,8 @@ def layer_sqnr(net, calib_x, batch_size=100):
                 old = ranges.get(t, (lo, hi))
                 ranges[t] = (min(old[0], lo), max(old[1], hi))
 
-    def run(l, feats, x, w, round_output):
+    def fused(l, feats, x, w):
+        """The layer and what oneDNN fuses into it, in fp32."""
         bias = params[l['b']] if l['b'] else None
         op = mx.nd.Convolution if l['op'] == 'Convolution' else mx.nd.FullyConnected
         z = op(x, w, bias, **l['attrs']) if bias is not None else op(x, w, **l['attrs'])
@@ -255,7 +256,10 @@ def layer_sqnr(net, calib_x, batch_size=100):
             z = z + feats[l['residual']]
         if l['relu']:  # after the sum, if there is one (with_postsum_act)
             z = mx.nd.relu(z)
-        return _fake_quant_activation(z, *ranges[l['z']]) if round_output and l['round_output'] else z
+        return z
+
+    def requantized(l, z):
+        return _fake_quant_activation(z, *ranges[l['z']]) if l['round_output'] else z
 
     kinds = ('all', 'input', 'weight', 'output')
     acc = {l['name']: None for l in layers}  # count, mean, centred sum of squares, 4 noise sums
@@ -264,15 +268,15 @@ def layer_sqnr(net, calib_x, batch_size=100):
             for l in layers:
                 x, w = feats[l['x']], params[l['w']]
                 xq, wq = _fake_quant_activation(x, *ranges[l['x']]), _fake_quant_weight(w)
-                z = run(l, feats, x, w, False)
+                z = fused(l, feats, x, w)
                 # channels: axis 1 of a conv output, the last axis of a dense one
                 axes = tuple(range(z.ndim - 1)) if l['op'] == 'FullyConnected' \
                     else (0,) + tuple(range(2, z.ndim))
                 n = z.size // z.shape[-1 if l['op'] == 'FullyConnected' else 1]
                 mean = z.mean(axis=axes, keepdims=True)
                 rows = [mean.reshape((-1,)), ((z - mean) ** 2).sum(axis=axes)]  # centred: no cancellation
-                for v in (run(l, feats, xq, wq, True), run(l, feats, xq, w, False),
-                          run(l, feats, x, wq, False), run(l, feats, x, w, True)):
+                for v in (requantized(l, fused(l, feats, xq, wq)), fused(l, feats, xq, w),
+                          fused(l, feats, x, wq), requantized(l, z)):
                     rows.append(((v - z) ** 2).sum(axis=axes))
                 rows = mx.nd.stack(*rows).asnumpy().astype(np.float64)
                 old = acc[l['name']]
