@@ -91,6 +91,61 @@ def test_graph_rewrites_keep_function(tmp_path, name):
         assert fast['max_abs_diff'] <= 1e-4
 
 
+def _optimized_ops(model_or_path, tmp_path, tag):
+    """onnxruntime's optimised graph ops (full optimisation, as the sessions run it)."""
+    import onnx
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.optimized_model_filepath = str(tmp_path / ('%s_opt.onnx' % tag))
+    src = model_or_path if isinstance(model_or_path, str) else model_or_path.SerializeToString()
+    ort.InferenceSession(src, so, providers=['CPUExecutionProvider'])
+    return [(n.op_type, n.domain) for n in onnx.load(so.optimized_model_filepath).graph.node]
+
+
+def test_static_batch_sessions_keep_the_blocked_layout(tmp_path):
+    """A static batch size lets onnxruntime keep the SE scaling and the residual sums in its blocked
+    layout (our Resize rewrite of the SE's broadcast Mul); same numbers as the dynamic file."""
+    import onnx
+    shape = (1, 3, 96, 96)
+    net, shape = E.prepare_model('asymmnet_large_0.5', input_shape=shape)
+    E.randomize_bn_stats(net, mx.nd.random.normal(shape=(2,) + shape[1:]))
+    info = E.export_onnx(net, str(tmp_path / 'm.onnx'), shape)
+    assert info['blocked_se'] == 0            # the dynamic file is left as exported
+    n_se = sum(1 for b in net.blocks if b.use_se)
+    static = E.static_batch_model(info['path'], 3)
+    assert [d.dim_value for d in static.graph.input[0].type.tensor_type.shape.dim] == [3, 3, 96, 96]
+    assert [n.op_type for n in static.graph.node].count('Resize') == n_se
+    dyn_ops = _optimized_ops(info['path'], tmp_path, 'dyn')
+    if not any(d == 'com.microsoft.nchwc' for _, d in dyn_ops):
+        pytest.skip("onnxruntime's NCHWc layout is not used on this CPU (no AVX2)")
+    st_ops = _optimized_ops(static, tmp_path, 'static')
+    # dynamic batch: every SE block reorders its map to NCHW and back
+    assert sum(op == 'ReorderInput' for op, _ in dyn_ops) >= n_se
+    # static batch: blocked from the first conv to the classifier (one reorder in, one out)
+    assert sum(op == 'ReorderInput' for op, _ in st_ops) <= 1
+    assert sum(op == 'ReorderOutput' for op, _ in st_ops) <= 1
+    x = np.random.RandomState(0).standard_normal((3,) + shape[1:]).astype(np.float32)
+    with mx.autograd.predict_mode():
+        ref = net(mx.nd.array(x)).asnumpy()
+    fast = E.OnnxPredictor(info['path'])             # static sessions, one per batch size
+    slow = E.OnnxPredictor(info['path'], static_batch=False)
+    assert np.abs(ref).max() > 1e-2
+    assert np.abs(fast(x) - slow(x)).max() <= 1e-5
+    assert np.abs(fast(x) - ref).max() <= 1e-4
+    assert np.abs(fast(x[:1]) - ref[:1]).max() <= 1e-4
+    assert list(fast._sessions) == [3, 1]
+    with pytest.raises(ValueError, match='non-empty batch'):
+        fast(x[:0])
+    with pytest.raises(ValueError, match='positive integer'):
+        E.static_batch_model(info['path'], 0)
+    # a fixed-batch export carries the rewrite in the file and checks it against MXNet
+    fixed = E.export_onnx(net, str(tmp_path / 'b2.onnx'), (2,) + shape[1:], dynamic_batch=False)
+    assert fixed['blocked_se'] == n_se and fixed['max_abs_diff'] <= 1e-4
+    dims = onnx.load(fixed['path']).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [2, 3, 96, 96]
+
+
 def test_reuse_concat_policy():
     assert E.reuse_concat_policy([2, 2], [1, 96, 28, 28], True) == 'late'
     assert E.reuse_concat_policy([1, 1], [1, 96, 56, 56], False) == 'split'

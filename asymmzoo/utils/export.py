@@ -17,6 +17,7 @@ Nothing here imports onnx / onnxruntime until it is needed: ``import asymmzoo`` 
 Pinned versions: mxnet 1.9.1's exporter needs ``onnx==1.18.0`` (1.19+ fails its import check);
 any current onnxruntime runs the result.
 """
+import collections
 import os
 import tempfile
 
@@ -24,7 +25,8 @@ import mxnet as mx
 import numpy as np
 
 __all__ = ['ExportError', 'prepare_model', 'randomize_bn_stats', 'export_symbol', 'load_symbol',
-           'export_onnx', 'verify_onnx', 'onnx_session', 'OnnxPredictor', 'fastest_predictor',
+           'export_onnx', 'verify_onnx', 'onnx_session', 'static_batch_model', 'OnnxPredictor',
+           'fastest_predictor',
            'default_input_shape', 'FORMATS']
 
 FORMATS = ('symbol', 'onnx')
@@ -313,17 +315,9 @@ def _split_concats(model, policy=reuse_concat_policy):
     :func:`reuse_concat_policy`). Float summation order aside the function is unchanged; the export
     check compares with MXNet. Returns the number of rewrites.
     """
-    import onnx
     from onnx import helper, numpy_helper
     g = model.graph
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # pragma: no cover
-        return 0
-    shapes = {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
-        dims = vi.type.tensor_type.shape.dim
-        shapes[vi.name] = [d.dim_value if d.HasField('dim_value') else None for d in dims]
+    shapes = _inferred_shapes(model)
     inits = {i.name: i for i in g.initializer}
 
     def arr(name):
@@ -517,6 +511,87 @@ def _split_concats(model, policy=reuse_concat_policy):
     return count
 
 
+def _inferred_shapes(model):
+    """``{tensor name: [dim or None, ...]}`` from ONNX shape inference (empty if it fails)."""
+    import onnx
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # pragma: no cover - exotic graphs
+        return {}
+    shapes = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        shapes[vi.name] = [d.dim_value if d.HasField('dim_value') else None for d in dims]
+    return shapes
+
+
+def _blocked_se_scaling(model):
+    """SE scaling ``Mul(X, s)`` with ``s`` of shape (N, C, 1, 1) broadcast over X's known (H, W)
+    becomes ``Mul(X, Resize(s -> H x W, nearest))``: the same numbers (nearest upsampling of a 1x1
+    map replicates it), but onnxruntime then keeps the scaling in its blocked NCHWc layout -- the
+    Resize runs as its NCHWc ``Upsample`` and the Mul sees two equal blocked shapes -- instead of
+    reordering X to NCHW and back around a broadcasting Mul (two full copies of the map per SE
+    block). onnxruntime proves the shapes equal only when the batch size is fixed; with a symbolic
+    batch the extra op costs ~2%, so :func:`static_batch_model` applies this, not the dynamic
+    export. Returns the number of rewritten Muls."""
+    from onnx import helper, numpy_helper
+    g = model.graph
+    shapes = _inferred_shapes(model)
+    new_nodes, new_inits, count = [], [], 0
+    for n in g.node:
+        if n.op_type == 'Mul' and len(n.input) == 2:
+            x, s = (shapes.get(i) for i in n.input)
+            if x and s and len(x) == 4 and len(s) == 4 and s[2:] == [1, 1] and \
+                    None not in x[1:] and x[2:] != [1, 1] and s[1] == x[1]:
+                base = n.name or n.output[0]
+                scales = base + '_se_scales'
+                new_inits.append(numpy_helper.from_array(
+                    np.array([1, 1, x[2], x[3]], dtype=np.float32), scales))
+                full = base + '_se_full'
+                new_nodes.append(helper.make_node(
+                    'Resize', [n.input[1], '', scales], [full], name=base + '_se_resize',
+                    mode='nearest', coordinate_transformation_mode='asymmetric', nearest_mode='floor'))
+                n.input[1] = full
+                count += 1
+        new_nodes.append(n)
+    if count:
+        del g.node[:]
+        g.node.extend(new_nodes)
+        g.initializer.extend(new_inits)
+    return count
+
+
+def _set_batch(model, batch_size):
+    """Fix the batch dimension of every graph input and output to ``batch_size``."""
+    for vi in list(model.graph.input) + list(model.graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims):
+            dims[0].Clear()
+            dims[0].dim_value = int(batch_size)
+    del model.graph.value_info[:]  # re-inferred by onnxruntime for the fixed batch
+    return model
+
+
+def static_batch_model(path_or_model, batch_size):
+    """The exported (dynamic-batch) ONNX model with its batch size fixed to ``batch_size`` and the
+    SE scaling rewritten for the blocked layout (:func:`_blocked_se_scaling`): with static shapes
+    onnxruntime's NCHWc transformer can prove the residual sums' and SE scalings' operands equal in
+    shape and keeps the whole network in its blocked layout (one reorder at the output). Returns an
+    ``onnx.ModelProto``; the function is unchanged."""
+    if batch_size is None or int(batch_size) < 1:
+        raise ValueError("batch_size must be a positive integer, got %r" % (batch_size,))
+    onnx = _import_onnx()
+    if isinstance(path_or_model, (str, os.PathLike)):
+        model = onnx.load(str(path_or_model))
+    else:
+        model = onnx.ModelProto()
+        model.CopyFrom(path_or_model)
+    _set_batch(model, batch_size)
+    _name_nodes(model)
+    _blocked_se_scaling(model)
+    return model
+
+
 _UNSUPPORTED_HINT = ("mxnet 1.9.1's ONNX exporter has no converter for MXNet op %r (used by this "
                      "network). Deploy the network first (asymmzoo.deploy turns training-time blocks "
                      "into plain convolutions), rewrite that layer with ops ONNX supports, or export "
@@ -533,7 +608,8 @@ def _run_exporter(sym_file, par_file, shape, path, dynamic_batch):
     level = logger.level
     logger.setLevel(logging.WARNING)  # the exporter logs every node at INFO
     try:
-        mx.onnx.export_model(sym_file, par_file, [(1,) + shape[1:]], [np.float32], path, **kw)
+        batch = 1 if dynamic_batch else shape[0]
+        mx.onnx.export_model(sym_file, par_file, [(batch,) + shape[1:]], [np.float32], path, **kw)
     except AttributeError as e:
         msg = str(e)
         if 'No conversion function registered for op type' in msg:
@@ -556,6 +632,9 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     turns the four-op h-swish / h-sigmoid into ONNX ``HardSwish`` / ``HardSigmoid``;
     ``split_concats`` moves or removes AsymmNet's feature-reuse concats (see :func:`_split_concats`;
     True: :func:`reuse_concat_policy`, or a policy callable of your own).
+    ``dynamic_batch=False`` fixes the batch size to ``input_shape[0]`` and also rewrites the SE
+    scaling for onnxruntime's blocked layout (:func:`_blocked_se_scaling`); the dynamic file gets
+    the same at load time from ``onnx_session(path, batch_size=N)`` / :class:`OnnxPredictor`.
     With ``verify`` the file is run in onnxruntime against MXNet on random inputs and
     :class:`ExportError` raised if the max abs difference exceeds ``atol``. Returns a dict with the
     path, the rewrite counts and (if verified) ``max_abs_diff`` / ``max_abs_out``.
@@ -573,17 +652,22 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
         split = _split_reused_concats(model, policy=split_concats)
     else:
         split = _split_reused_concats(model) if split_concats else 0
+    blocked_se = 0 if dynamic_batch else _blocked_se_scaling(model)
     onnx.checker.check_model(model)
     onnx.save(model, path)
-    info = {'path': path, 'fused_activations': fused, 'split_concats': split, 'input_shape': shape}
+    info = {'path': path, 'fused_activations': fused, 'split_concats': split, 'input_shape': shape,
+            'blocked_se': blocked_se}
     if verify:
-        info.update(verify_onnx(net, path, shape, batch_sizes=batch_sizes, atol=atol))
+        info.update(verify_onnx(net, path, shape, atol=atol,
+                                batch_sizes=batch_sizes if dynamic_batch else (shape[0],)))
     return info
 
 
-def onnx_session(path, threads=None, optimization='all'):
+def onnx_session(path, threads=None, optimization='all', batch_size=None):
     """An onnxruntime CPU session with full graph optimisation and ``threads`` intra-op threads
-    (default: onnxruntime's choice = the number of physical cores)."""
+    (default: onnxruntime's choice = the number of physical cores). With ``batch_size`` the session
+    runs :func:`static_batch_model` (that batch size only, fully in the blocked layout: ~5% faster
+    than the dynamic-batch graph)."""
     ort = _import_ort()
     so = ort.SessionOptions()
     so.graph_optimization_level = {
@@ -596,6 +680,8 @@ def onnx_session(path, threads=None, optimization='all'):
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if batch_size is not None:
+        path = static_batch_model(path, batch_size).SerializeToString()
     return ort.InferenceSession(path, so, providers=['CPUExecutionProvider'])
 
 
@@ -626,34 +712,61 @@ def verify_onnx(net, path, input_shape=None, batch_sizes=(1, 2), atol=1e-4, seed
 
 
 class OnnxPredictor(object):
-    """Callable wrapper of an onnxruntime session: ``predict(x)`` with x a numpy / NDArray batch
-    (N, C, H, W) returns a numpy array (or a list for multi-output nets)."""
+    """Callable wrapper of onnxruntime: ``predict(x)`` with x a numpy / NDArray batch (N, C, H, W)
+    returns a numpy array (or a list for multi-output nets).
 
-    def __init__(self, path, threads=None, info=None):
+    With ``static_batch`` (default) each batch size gets its own session of
+    :func:`static_batch_model`, created on first use (the ``max_sessions`` most recent are kept):
+    static shapes let onnxruntime run the whole network in its blocked layout, like MXNet's
+    ``hybridize(static_shape=True)``. ``static_batch=False`` runs the file as exported (any batch
+    size, one session)."""
+
+    def __init__(self, path, threads=None, info=None, static_batch=True, max_sessions=4):
         self.path = path
-        self.session = onnx_session(path, threads=threads)
-        self.input_name = self.session.get_inputs()[0].name
+        self.threads = threads
+        self.static_batch = bool(static_batch)
+        self.max_sessions = max(1, int(max_sessions))
         self.info = dict(info or {})
+        self._sessions = collections.OrderedDict()
+        self.session = None if self.static_batch else onnx_session(path, threads=threads)
+        probe = self.session or onnx_session(path, threads=threads, optimization='none')
+        self.input_name = probe.get_inputs()[0].name
+
+    def session_for(self, batch_size):
+        """The onnxruntime session that runs batches of ``batch_size``."""
+        if not self.static_batch:
+            return self.session
+        sess = self._sessions.pop(batch_size, None)
+        if sess is None:
+            sess = onnx_session(self.path, threads=self.threads, batch_size=batch_size)
+        self._sessions[batch_size] = sess
+        while len(self._sessions) > self.max_sessions:
+            self._sessions.popitem(last=False)
+        return sess
 
     def __call__(self, x):
         if isinstance(x, mx.nd.NDArray):
             x = x.asnumpy()
         x = np.ascontiguousarray(x, dtype=np.float32)
-        out = self.session.run(None, {self.input_name: x})
+        if x.ndim < 1 or x.shape[0] < 1:
+            raise ValueError("expected a non-empty batch (N, C, H, W), got shape %s" % (x.shape,))
+        out = self.session_for(x.shape[0]).run(None, {self.input_name: x})
         return out[0] if len(out) == 1 else out
 
     def __repr__(self):
-        return 'OnnxPredictor(%r)' % self.path
+        return 'OnnxPredictor(%r, static_batch=%s)' % (self.path, self.static_batch)
 
 
-def fastest_predictor(net, input_shape=None, path=None, threads=None, verify=True, atol=1e-4):
-    """The project's fastest CPU inference path: deploy -> ONNX (cleaned, h-swish fused) ->
-    onnxruntime. ``net`` is an initialised (trained) network or a registry name (then random
-    weights, for benchmarking). Returns an :class:`OnnxPredictor`; its ``info`` holds the export
-    check (``max_abs_diff`` against MXNet)."""
+def fastest_predictor(net, input_shape=None, path=None, threads=None, verify=True, atol=1e-4,
+                      static_batch=True):
+    """The project's fastest CPU inference path: deploy -> ONNX (cleaned, h-swish fused, AsymmNet's
+    reuse concats moved or split) -> onnxruntime, with one static-shape session per batch size (see
+    :class:`OnnxPredictor`). ``net`` is an initialised (trained) network or a registry name (then
+    random weights, for benchmarking). Returns an :class:`OnnxPredictor`; its ``info`` holds the
+    export check (``max_abs_diff`` against MXNet)."""
     net, shape = prepare_model(net, deploy=True, input_shape=input_shape)
     if path is None:
         name = getattr(net, 'name_in_zoo', type(net).__name__.lower())
         path = os.path.join(tempfile.mkdtemp(prefix='asymmzoo-fast-'), name + '.onnx')
     info = export_onnx(net, path, shape, verify=verify, atol=atol)
-    return OnnxPredictor(path, threads=threads, info=info)
+    return OnnxPredictor(path, threads=threads, info=info, static_batch=static_batch)
