@@ -139,6 +139,24 @@ def test_static_batch_sessions_keep_the_blocked_layout(tmp_path):
         fast(x[:0])
     with pytest.raises(ValueError, match='positive integer'):
         E.static_batch_model(info['path'], 0)
+    # from the graph before the concat rewrites, a large batch splits every reuse concat (the
+    # only concats left join the SE's pooled parts, 1x1) with the same numbers
+    base = E.export_onnx(net, str(tmp_path / 'base.onnx'), shape, keep_base=True)['base_model']
+    n_cat = [n.op_type for n in base.graph.node].count('Concat')
+    big = E.static_batch_model(base, E.SPLIT_ALL_FROM_BATCH)
+    small = E.static_batch_model(base, 1)
+    file_ops = [n.op_type for n in onnx.load(info['path']).graph.node]
+    # batch 1 takes the per-block choice, like the dynamic file: some concats left, not all
+    assert [n.op_type for n in small.graph.node].count('Concat') == file_ops.count('Concat') < n_cat
+    big_shapes = E._inferred_shapes(big)
+    cats = [n for n in big.graph.node if n.op_type == 'Concat']
+    assert cats and all(big_shapes[c.output[0]][2:] == [1, 1] for c in cats)
+    xb = np.random.RandomState(1).standard_normal((E.SPLIT_ALL_FROM_BATCH,) + shape[1:])
+    xb = xb.astype(np.float32)
+    with mx.autograd.predict_mode():
+        refb = net(mx.nd.array(xb)).asnumpy()
+    pb = E.OnnxPredictor(info['path'], source=base)
+    assert np.abs(pb(xb) - refb).max() <= 1e-4
     # a fixed-batch export carries the rewrite in the file and checks it against MXNet
     fixed = E.export_onnx(net, str(tmp_path / 'b2.onnx'), (2,) + shape[1:], dynamic_batch=False)
     assert fixed['blocked_se'] == n_se and fixed['max_abs_diff'] <= 1e-4
@@ -147,9 +165,13 @@ def test_static_batch_sessions_keep_the_blocked_layout(tmp_path):
 
 
 def test_reuse_concat_policy():
-    assert E.reuse_concat_policy([2, 2], [1, 96, 28, 28], True) == 'late'
-    assert E.reuse_concat_policy([1, 1], [1, 96, 56, 56], False) == 'split'
-    assert E.reuse_concat_policy([1, 1], [1, 160, 28, 28], True) == 'keep'
+    for n in (None, 1, 8):   # symbolic or small batch: chosen per block
+        assert E.reuse_concat_policy([2, 2], [n, 96, 28, 28], True) == 'late'
+        assert E.reuse_concat_policy([1, 1], [n, 96, 56, 56], False) == 'split'
+        assert E.reuse_concat_policy([1, 1], [n, 160, 28, 28], True) == 'keep'
+    assert E.reuse_concat_policy([1, 1], None, True) == 'keep'
+    for strides, se in (([2, 2], True), ([1, 1], True), ([1, 1], False)):   # large batch: no copy
+        assert E.reuse_concat_policy(strides, [E.SPLIT_ALL_FROM_BATCH, 96, 28, 28], se) == 'split'
 
 
 def test_onnx_unsupported_op_is_named(tmp_path):

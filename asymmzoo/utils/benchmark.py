@@ -123,11 +123,14 @@ class BenchRunner(object):
             path = os.path.join(d, name.replace(':', '_') + '.onnx')
             plain = engine == 'onnxruntime-plain'
             self.check = export_onnx(net, path, self.input_shape, verify=True,
-                                     fuse_activations=not plain, split_concats=not plain)
-            # the fastest path runs one static-shape session per batch size (OnnxPredictor's
-            # default); the plain export runs as MXNet's exporter wrote it, dynamic batch
-            self.sessions = {b: onnx_session(path, threads=threads, batch_size=None if plain else b)
-                             for b in batch_sizes}
+                                     fuse_activations=not plain, split_concats=not plain,
+                                     keep_base=True)
+            base = self.check.pop('base_model')
+            # the fastest path runs one static-shape session per batch size, its rewrites chosen
+            # for that size (as fastest_predictor does); the plain export runs as MXNet's exporter
+            # wrote it, dynamic batch
+            self.sessions = {b: onnx_session(path, threads=threads) if plain else
+                             onnx_session(base, threads=threads, batch_size=b) for b in batch_sizes}
             self.iname = self.sessions[batch_sizes[0]].get_inputs()[0].name
         else:
             self.nd_inputs = {b: mx.nd.array(x) for b, x in self.inputs.items()}

@@ -26,7 +26,7 @@ import numpy as np
 
 __all__ = ['ExportError', 'prepare_model', 'randomize_bn_stats', 'export_symbol', 'load_symbol',
            'export_onnx', 'verify_onnx', 'onnx_session', 'static_batch_model', 'OnnxPredictor',
-           'fastest_predictor',
+           'fastest_predictor', 'reuse_concat_policy', 'SPLIT_ALL_FROM_BATCH',
            'default_input_shape', 'FORMATS']
 
 FORMATS = ('symbol', 'onnx')
@@ -272,19 +272,30 @@ def _fuse_hard_activations(model):
     return len(replace)
 
 
+SPLIT_ALL_FROM_BATCH = 16
+
+
 def reuse_concat_policy(strides, shape, has_se):
     """Default choice, per AsymmNet feature-reuse concat, of :func:`_split_concats`' rewrite.
 
-    * strided depthwise -> ``'late'``: the concat moves after the depthwise conv, onto maps 4x
-      smaller (most of the copy's cost is the 112x112 / 56x56 block inputs);
-    * stride 1 without SE -> ``'split'``: no copy at all, the projection is summed from its parts
-      (onnxruntime fuses each partial 1x1 conv with the running sum);
-    * stride 1 with SE -> ``'keep'``: splitting would split the SE scaling too, and onnxruntime runs
-      each partial scaling outside its blocked layout (two reorders per part), which costs more than
-      the copy it saves.
+    ``shape`` is the depthwise output's inferred shape (N, C, H, W); N is known when the batch size
+    is fixed (:func:`static_batch_model`, ``export_onnx(dynamic_batch=False)``), else None.
 
-    ``shape`` (the depthwise output's inferred shape, or None) is passed for policies of your own.
+    * N >= ``SPLIT_ALL_FROM_BATCH`` (16) -> ``'split'`` everywhere: at large batches the copies
+      cost more than the extra partial convs (per-node kernel time of asymmnet_large_1.0 at batch
+      32, static shapes: 131 ms split vs 144 ms with the small-batch rule; 61 vs 65 ms at 16;
+      equal at 4 and 8);
+    * otherwise (batch 1, or a symbolic batch), per block:
+
+      * strided depthwise -> ``'late'``: the concat moves after the depthwise conv, onto maps 4x
+        smaller (most of the copy's cost is the 112x112 / 56x56 block inputs);
+      * stride 1 without SE -> ``'split'``: no copy at all, the projection is summed from its parts
+        (onnxruntime fuses each partial 1x1 conv with the running sum);
+      * stride 1 with SE -> ``'keep'``: splitting splits the SE pooling and scaling too, and at
+        small batches the extra nodes cost more than the copy they save.
     """
+    if shape and shape[0] and shape[0] >= SPLIT_ALL_FROM_BATCH:
+        return 'split'
     if list(strides or [1, 1]) != [1, 1]:
         return 'late'
     return 'keep' if has_se else 'split'
@@ -572,12 +583,16 @@ def _set_batch(model, batch_size):
     return model
 
 
-def static_batch_model(path_or_model, batch_size):
+def static_batch_model(path_or_model, batch_size, split_concats=True):
     """The exported (dynamic-batch) ONNX model with its batch size fixed to ``batch_size`` and the
     SE scaling rewritten for the blocked layout (:func:`_blocked_se_scaling`): with static shapes
     onnxruntime's NCHWc transformer can prove the residual sums' and SE scalings' operands equal in
-    shape and keeps the whole network in its blocked layout (one reorder at the output). Returns an
-    ``onnx.ModelProto``; the function is unchanged."""
+    shape and keeps the whole network in its blocked layout (one reorder at the output).
+    AsymmNet's reuse concats still in the graph are rewritten for this batch size
+    (``split_concats``: True = :func:`reuse_concat_policy`, or a policy callable; concats the
+    export already rewrote stay as they are, so pass the graph exported with
+    ``split_concats=False`` -- ``export_onnx(keep_base=True)['base_model']`` -- to let the batch
+    size choose every rewrite). Returns an ``onnx.ModelProto``; the function is unchanged."""
     if batch_size is None or int(batch_size) < 1:
         raise ValueError("batch_size must be a positive integer, got %r" % (batch_size,))
     onnx = _import_onnx()
@@ -588,6 +603,9 @@ def static_batch_model(path_or_model, batch_size):
         model.CopyFrom(path_or_model)
     _set_batch(model, batch_size)
     _name_nodes(model)
+    if split_concats:
+        _split_reused_concats(model, policy=split_concats if callable(split_concats)
+                              else reuse_concat_policy)
     _blocked_se_scaling(model)
     return model
 
@@ -624,7 +642,7 @@ def _run_exporter(sym_file, par_file, shape, path, dynamic_batch):
 
 
 def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activations=True,
-                split_concats=True, verify=True, atol=1e-4, batch_sizes=(1, 2)):
+                split_concats=True, verify=True, atol=1e-4, batch_sizes=(1, 2), keep_base=False):
     """Export a (deployed, initialised) Gluon network to ONNX at ``path``.
 
     The exporter's graph is cleaned (weights out of the graph inputs, so onnxruntime folds BN into
@@ -637,7 +655,9 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     the same at load time from ``onnx_session(path, batch_size=N)`` / :class:`OnnxPredictor`.
     With ``verify`` the file is run in onnxruntime against MXNet on random inputs and
     :class:`ExportError` raised if the max abs difference exceeds ``atol``. Returns a dict with the
-    path, the rewrite counts and (if verified) ``max_abs_diff`` / ``max_abs_out``.
+    path, the rewrite counts and (if verified) ``max_abs_diff`` / ``max_abs_out``; with
+    ``keep_base`` also ``base_model``, the cleaned and fused graph before the concat and SE
+    rewrites (an ``onnx.ModelProto``, for :func:`static_batch_model`).
     """
     onnx = _import_onnx()
     shape = tuple(input_shape) if input_shape else default_input_shape(net)
@@ -648,6 +668,10 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     _strip_initializer_inputs(model)
     _name_nodes(model)
     fused = _fuse_hard_activations(model) if fuse_activations else 0
+    base = None
+    if keep_base:
+        base = onnx.ModelProto()
+        base.CopyFrom(model)
     if callable(split_concats):
         split = _split_reused_concats(model, policy=split_concats)
     else:
@@ -660,14 +684,16 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     if verify:
         info.update(verify_onnx(net, path, shape, atol=atol,
                                 batch_sizes=batch_sizes if dynamic_batch else (shape[0],)))
+    if keep_base:
+        info['base_model'] = base
     return info
 
 
 def onnx_session(path, threads=None, optimization='all', batch_size=None):
     """An onnxruntime CPU session with full graph optimisation and ``threads`` intra-op threads
-    (default: onnxruntime's choice = the number of physical cores). With ``batch_size`` the session
-    runs :func:`static_batch_model` (that batch size only, fully in the blocked layout: ~5% faster
-    than the dynamic-batch graph)."""
+    (default: onnxruntime's choice = the number of physical cores). ``path``: a file or an
+    ``onnx.ModelProto``. With ``batch_size`` the session runs :func:`static_batch_model` (that
+    batch size only, fully in the blocked layout, concat rewrites chosen for the batch size)."""
     ort = _import_ort()
     so = ort.SessionOptions()
     so.graph_optimization_level = {
@@ -681,7 +707,9 @@ def onnx_session(path, threads=None, optimization='all', batch_size=None):
         so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if batch_size is not None:
-        path = static_batch_model(path, batch_size).SerializeToString()
+        path = static_batch_model(path, batch_size)
+    if not isinstance(path, (str, os.PathLike)):
+        path = path.SerializeToString()
     return ort.InferenceSession(path, so, providers=['CPUExecutionProvider'])
 
 
@@ -718,11 +746,14 @@ class OnnxPredictor(object):
     With ``static_batch`` (default) each batch size gets its own session of
     :func:`static_batch_model`, created on first use (the ``max_sessions`` most recent are kept):
     static shapes let onnxruntime run the whole network in its blocked layout, like MXNet's
-    ``hybridize(static_shape=True)``. ``static_batch=False`` runs the file as exported (any batch
-    size, one session)."""
+    ``hybridize(static_shape=True)``, and AsymmNet's reuse-concat rewrites are chosen for the batch
+    size. They are built from ``source`` (default: the file; :func:`fastest_predictor` passes the
+    graph before the rewrites). ``static_batch=False`` runs the file as exported (any batch size,
+    one session)."""
 
-    def __init__(self, path, threads=None, info=None, static_batch=True, max_sessions=4):
+    def __init__(self, path, threads=None, info=None, static_batch=True, max_sessions=4, source=None):
         self.path = path
+        self.source = path if source is None else source  # what static sessions are built from
         self.threads = threads
         self.static_batch = bool(static_batch)
         self.max_sessions = max(1, int(max_sessions))
@@ -738,7 +769,7 @@ class OnnxPredictor(object):
             return self.session
         sess = self._sessions.pop(batch_size, None)
         if sess is None:
-            sess = onnx_session(self.path, threads=self.threads, batch_size=batch_size)
+            sess = onnx_session(self.source, threads=self.threads, batch_size=batch_size)
         self._sessions[batch_size] = sess
         while len(self._sessions) > self.max_sessions:
             self._sessions.popitem(last=False)
@@ -768,5 +799,6 @@ def fastest_predictor(net, input_shape=None, path=None, threads=None, verify=Tru
     if path is None:
         name = getattr(net, 'name_in_zoo', type(net).__name__.lower())
         path = os.path.join(tempfile.mkdtemp(prefix='asymmzoo-fast-'), name + '.onnx')
-    info = export_onnx(net, path, shape, verify=verify, atol=atol)
-    return OnnxPredictor(path, threads=threads, info=info, static_batch=static_batch)
+    info = export_onnx(net, path, shape, verify=verify, atol=atol, keep_base=True)
+    base = info.pop('base_model')
+    return OnnxPredictor(path, threads=threads, info=info, static_batch=static_batch, source=base)
