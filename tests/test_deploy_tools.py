@@ -249,6 +249,26 @@ def test_bench_two_tiny_models_table_and_json(tmp_path, capsys):
     assert sum('train_step' in r for r in rows) == 2
 
 
+def test_paired_bench_ratios(tmp_path, capsys):
+    """--paired: one ratio per round of a pair timed back to back; median with a 95% interval."""
+    out = tmp_path / 'p.json'
+    rc = main(['bench', 'asymmnet_small_0.35', 'mobilenetv3_large_1.25', '--paired', '--engines',
+               'onnxruntime', '--batch-sizes', '1', '4', '--rounds', '7', '--warmup', '1',
+               '--input-shape', '1', '3', '64', '64', '--json', str(out), '-q'])
+    assert rc == 0
+    assert 'ratio A/B' in capsys.readouterr().out
+    rows = json.loads(out.read_text())
+    assert [(r['a'], r['b'], r['batch']) for r in rows] == [
+        ('asymmnet_small_0.35', 'mobilenetv3_large_1.25', 1), ('asymmnet_small_0.35', 'mobilenetv3_large_1.25', 4)]
+    for r in rows:
+        assert r['rounds'] == 7 and r['ci95'][0] <= r['ratio'] <= r['ci95'][1]
+        assert r['ratio'] < 0.8    # ~14x fewer MAdds
+    # the interval of the median: order statistics 10 and 21 of 30 (binomial, 95%)
+    assert B._median_ci(np.arange(1, 31)) == (10.0, 21.0)
+    with pytest.raises(SystemExit, match='two by two'):
+        main(['bench', 'asymmnet_small_0.35', '--paired'])
+
+
 def test_bench_train_form_and_memory():
     rows = B.benchmark(['mobilenetv3_small_0.35'], forms=('deployed', 'train'), batch_sizes=(1,),
                        rounds=1, warmup=1, input_shape=(1, 3, 32, 32))

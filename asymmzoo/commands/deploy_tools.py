@@ -18,7 +18,7 @@ def _bench_argv(args):
     argv += ['--batch-sizes'] + [str(b) for b in args.batch_sizes]
     argv += ['--threads', str(args.threads), '--rounds', str(args.rounds), '--warmup', str(args.warmup),
              '--train-batch', str(args.train_batch)]
-    for flag in ('train_form', 'train_step', 'memory', 'quiet'):
+    for flag in ('train_form', 'train_step', 'memory', 'quiet', 'paired'):
         if getattr(args, flag):
             argv.append('--' + flag.replace('_', '-'))
     if args.input_shape:
@@ -43,11 +43,37 @@ def _bench(args):
         shape = tuple(args.input_shape)
     else:
         shape = None
+    if args.paired:
+        return _bench_paired(args, names, shape)
     res = benchmark(names, forms=forms, engines=args.engines, batch_sizes=args.batch_sizes,
                     rounds=args.rounds, warmup=args.warmup, train_step=args.train_step,
                     train_batch=args.train_batch, threads=args.threads, memory=args.memory,
                     input_shape=shape, progress=_progress(args.quiet))
     print(format_table(res, args.batch_sizes))
+    if args.json:
+        d = os.path.dirname(os.path.abspath(args.json))
+        os.makedirs(d, exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(res, f, indent=1)
+        print('wrote %s' % args.json, file=sys.stderr)
+    return 0
+
+
+def _bench_paired(args, names, shape):
+    from ..utils.benchmark import paired_ratios, format_ratios
+    if len(names) < 2 or len(names) % 2:
+        raise SystemExit("--paired times the models two by two (A1 B1 A2 B2 ...: ratio A/B); the "
+                         "patterns gave %d model(s): %s" % (len(names), ', '.join(names)))
+    if args.train_form or args.train_step or args.memory:
+        raise SystemExit("--paired compares deployed latency only; drop --train-form / --train-step "
+                         "/ --memory")
+    pairs = list(zip(names[::2], names[1::2]))
+    res = []
+    for engine in args.engines:
+        res += paired_ratios(pairs, engine=engine, batch_sizes=args.batch_sizes, rounds=args.rounds,
+                             warmup=args.warmup, threads=args.threads, input_shape=shape,
+                             progress=_progress(args.quiet))
+    print(format_ratios(res))
     if args.json:
         d = os.path.dirname(os.path.abspath(args.json))
         os.makedirs(d, exist_ok=True)
@@ -137,6 +163,9 @@ def add_commands(sub):
                    help='peak RSS of each model, measured in a fresh subprocess')
     p.add_argument('--input-shape', type=int, nargs=4, metavar=('N', 'C', 'H', 'W'))
     p.add_argument('--json', metavar='FILE', help='also write the results as JSON')
+    p.add_argument('--paired', action='store_true',
+                   help='latency ratios of consecutive models (A1 B1 A2 B2 ...: A/B), each pair timed '
+                        'back to back every round; median per-round ratio with a 95%% interval')
     p.add_argument('-q', '--quiet', action='store_true')
     p.set_defaults(func=_bench)
 

@@ -41,7 +41,8 @@ import time
 import mxnet as mx
 import numpy as np
 
-__all__ = ['benchmark', 'format_table', 'resolve_names', 'build_network', 'peak_rss_mb',
+__all__ = ['benchmark', 'paired_ratios', 'format_ratios', 'format_table', 'resolve_names', 'build_network',
+           'peak_rss_mb',
            'ENGINES', 'FORMS', 'BenchRunner']
 
 ENGINES = ('mxnet', 'onednn', 'onnxruntime', 'onnxruntime-plain')
@@ -285,6 +286,82 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
     return results
 
 
+def _median_ci(values, level=0.95):
+    """Distribution-free confidence interval of the median (binomial order statistics)."""
+    from scipy.stats import binom
+    v = np.sort(np.asarray(values, dtype=float))
+    n = v.size
+    if n < 6:
+        return float(v[0]), float(v[-1])
+    lo = int(binom.ppf((1 - level) / 2, n, 0.5))
+    hi = int(binom.ppf(1 - (1 - level) / 2, n, 0.5))
+    return float(v[max(lo - 1, 0)]), float(v[min(hi, n - 1)])
+
+
+def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, iters_per_round=None,
+                  warmup=3, threads=None, seed=0, input_shape=None, progress=None, settle=0.05):
+    """Latency ratio A / B for each ``(A, B)`` of ``pairs``, measured **in pairs**: every round
+    times A and B back to back (order alternating, ``settle`` idle before each), one ratio per
+    round; the result is the median of the per-round ratios with a 95% confidence interval.
+
+    On a shared machine the load changes from one second to the next; a ratio of two medians
+    taken from a long round-robin list (:func:`benchmark`) mixes minutes, while a pair timed in the
+    same half second shares its load. Returns one dict per (pair, batch size): ``ratio`` (median),
+    ``ci95``, ``cpu_ratio`` (median per-round ratio of process CPU time), ``a_ms`` / ``b_ms``
+    (medians) and ``rounds``."""
+    batch_sizes = tuple(int(b) for b in batch_sizes)
+    iters = {b: (5 if b <= 4 else 1) for b in batch_sizes}
+    iters.update(iters_per_round or {})
+    say = progress or (lambda msg: None)
+    runners = {}
+    for pair in pairs:
+        for name in pair:
+            if name not in runners:
+                say('building %s [deployed, %s]' % (name, engine))
+                runners[name] = BenchRunner(name, 'deployed', engine, batch_sizes, threads=threads,
+                                            seed=seed, input_shape=input_shape)
+    for r in runners.values():
+        for b in batch_sizes:
+            for _ in range(warmup):
+                r.run(b)
+    timer, cpu = time.perf_counter, time.process_time
+
+    def timed(r, b):
+        if settle:
+            time.sleep(settle)
+        ts, cs = [], []
+        for _ in range(iters[b]):
+            c0, t0 = cpu(), timer()
+            r.run(b)
+            ts.append(timer() - t0)
+            cs.append(cpu() - c0)
+        return float(np.median(ts)), float(np.median(cs))
+
+    samples = {(i, b): [] for i in range(len(pairs)) for b in batch_sizes}
+    for k in range(rounds):
+        say('paired round %d/%d' % (k + 1, rounds))
+        for i, (a, m) in enumerate(pairs):
+            for b in batch_sizes:
+                first, second = (a, m) if k % 2 == 0 else (m, a)
+                t1 = timed(runners[first], b)
+                t2 = timed(runners[second], b)
+                ta, tm = (t1, t2) if k % 2 == 0 else (t2, t1)
+                samples[(i, b)].append((ta[0], tm[0], ta[1], tm[1]))
+    out = []
+    for i, (a, m) in enumerate(pairs):
+        for b in batch_sizes:
+            s = np.asarray(samples[(i, b)])
+            ratios = s[:, 0] / s[:, 1]
+            out.append({'a': a, 'b': m, 'engine': engine, 'batch': b, 'rounds': rounds,
+                        'ratio': float(np.median(ratios)), 'ci95': _median_ci(ratios),
+                        'cpu_ratio': float(np.median(s[:, 2] / np.maximum(s[:, 3], 1e-9))),
+                        'a_ms': 1e3 * float(np.median(s[:, 0])),
+                        'b_ms': 1e3 * float(np.median(s[:, 1])),
+                        'threads': threads,
+                        'time_utc': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())})
+    return out
+
+
 _RSS_PROBE = r"""
 import json, sys
 def vm(key):
@@ -316,6 +393,19 @@ def peak_rss_mb(name, form='deployed', engine='mxnet', batch=32, threads=None, t
     except Exception:  # pragma: no cover - no /proc, crash, timeout
         return None
     return {'peak': peak, 'after_import': base}
+
+
+def format_ratios(rows):
+    """Markdown table of :func:`paired_ratios` results."""
+    if not rows:
+        return '(no results)'
+    lines = ['| A | B | engine | batch | A ms | B ms | ratio A/B (median of rounds) | 95% interval '
+             '| CPU-time ratio | rounds |', '|---|---|---|---:|---:|---:|---:|---|---:|---:|']
+    for r in rows:
+        lines.append('| %s | %s | %s | %d | %.2f | %.2f | %.3f | %.3f-%.3f | %.3f | %d |'
+                     % (r['a'], r['b'], r['engine'], r['batch'], r['a_ms'], r['b_ms'], r['ratio'],
+                        r['ci95'][0], r['ci95'][1], r['cpu_ratio'], r['rounds']))
+    return '\n'.join(lines)
 
 
 def format_table(results, batch_sizes=None):
