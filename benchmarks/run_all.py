@@ -377,6 +377,9 @@ def build_report():
                  '(`asymmzoo.utils.quantize.layer_sqnr`) is below %.0f dB (column "SQNR fallback"; in '
                  'brackets the lowest measured SQNR), ' % int8[0]['min_sqnr_db']
                  if int8[0].get('min_sqnr_db') is not None else '')
+              + ('and the concats / poolings next to an fp32 neighbour (`boundary_data_ops`: '
+                 'quantized, they would only add a rounding; "+N ops" in that column), '
+                 if any('fp32_boundary_ops' in r for r in int8) else '')
               + 'and evaluated on the 1000 held-out digits. Latency at 224x224, interleaved.', '',
               '| model | fp32 top-1 | int8 top-1 | change | agreement | SQNR fallback | b1 fp32 / int8 ms '
               '| b32 fp32 / int8 ms |',
@@ -388,6 +391,8 @@ def build_report():
             low = rep.get('low_sqnr_layers')
             fallback = '' if low is None else '%d layer%s' % (len(low), '' if len(low) == 1 else 's') + (
                 ' (%.1f dB)' % min(r['sqnr_db'] for r in low) if low else '')
+            if rep.get('fp32_boundary_ops'):
+                fallback += ' +%d ops' % len(rep['fp32_boundary_ops'])
             L.append('| %s | %.2f%% | %.2f%% | %+.2f | %.1f%% | %s | %s | %s |' % (
                 rep['model'], rep['fp32_top1'], rep['int8_top1'], rep['top1_change'],
                 rep['agreement'], fallback, cell('1'), cell('32')))
@@ -466,16 +471,37 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   Hence `reuse_concat_policy`: late concat in strided blocks, split in stride-1 blocks without SE, concat
   kept in stride-1 SE blocks. In paired runs (40 alternating rounds, 2 threads, batch 1) it took
   asymmnet_large_1.0 / mobilenetv3_large_1.0 from 1.16-1.17x (the previous split-everything-but-small-SE
-  rule) and 1.18-1.19x (no rewrite) to 1.09-1.10x; at batch 32 and for AsymmNet-S it changes little
-  (1.11-1.15x either way).
+  rule) and 1.18-1.19x (no rewrite) to 1.09-1.10x.
+* **Static shapes.** With a symbolic batch size onnxruntime's NCHWc transformer cannot prove that the
+  operands of the SE scaling `Mul(X, s)` (s broadcast over X's H x W) and of the residual sums have equal
+  shapes: it reorders X to plain NCHW and back around every SE scaling (16 full-map reorders in
+  MobileNetV3-L and AsymmNet-L alike) and runs the residual adds unfused. The predictor therefore runs
+  one session per batch size with the batch fixed (like MXNet's `static_shape`), and the SE scale goes
+  through a nearest `Resize` to H x W first (the same numbers), which onnxruntime runs as its blocked
+  `Upsample`: the whole network then stays in the blocked layout, one reorder in, one out, ~5% faster for
+  both families. The static graph also changed which concat rewrite wins, and the answer depends on the
+  batch (per-node kernel time, asymmnet_large_1.0, 2 threads): at batch 1 the per-block rule above
+  (5.6 ms; splitting everything: 6.3 ms, more nodes), at 4 and 8 all rules within 1%, at 16 splitting
+  everything (61 vs 65 ms) and at 32 too (131 vs 144 ms; MobileNetV3-L 124 ms): the copies then cost more
+  than the extra partial convs, and with the SE scaling blocked, splitting an SE block no longer costs
+  reorders. `reuse_concat_policy` splits every reuse concat from batch 16 on; the static sessions are built
+  from the graph before the rewrites so that each batch size gets its own.
+* **What remains** of AsymmNet's extra time is in its mathematics: equal MAdds, but the depthwise convs,
+  the SE convs and the projection see E + C channels instead of E (memory-bound kernels, ~+15% each),
+  which the narrower expansion (-10-15%) does not fully pay back; at batch 1 the extra nodes of the
+  rewrites cost their dispatch overhead too. The paper measured 1.16x on a phone.
 * **Measuring on this box.** The 2 vCPUs are shared: medians of the same graph vary by 20-50% between
   minutes. onnxruntime's and OpenMP's worker threads spin for a while after each call and steal a core from
   whatever runs next in the same process, so the benchmark idles 50 ms before each model's timed calls
-  (`settle`), alternates the order every round, and the ratios above come from pairs, not long lists
-  (in a list the two ends run twice in a row at each round boundary and get warm caches).
+  (`settle`), alternates the order every round, and the ratio targets come from pairs timed back to
+  back (`asymmzoo bench --paired`, `paired_ratios`: median of the per-round ratios with a 95% interval),
+  not from long lists, where a model and its partner run seconds apart (in a list the two ends also run
+  twice in a row at each round boundary and get warm caches). A deployed `_acb` model and its base are the
+  same graph: in a 40-runner list their ratio came out anywhere between 0.75x and 1.16x.
 * Hence the deploy path: `asymmzoo.deploy` (ACB / RotateConv -> plain convs) -> ONNX (weights moved out of
-  the graph inputs so onnxruntime can constant-fold them; h-swish fused) -> onnxruntime, wrapped by
-  `asymmzoo.utils.export.fastest_predictor`. The model mathematics are unchanged (every export is checked
+  the graph inputs so onnxruntime can constant-fold them; h-swish fused; reuse concats rewritten) ->
+  onnxruntime with one static-batch session per batch size (SE scaling blocked, rewrites chosen for the
+  batch), wrapped by `asymmzoo.utils.export.fastest_predictor`. The model mathematics are unchanged (every export is checked
   against MXNet on random inputs)."""
 
 

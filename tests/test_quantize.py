@@ -175,3 +175,40 @@ def test_min_sqnr_refuses_a_calibration_it_does_not_model():
     net, x = _amplified_channel_case()
     with pytest.raises(ValueError, match='min_sqnr=None'):
         quantize_net(net, x, calib_mode='entropy', min_sqnr=20)
+
+
+def test_boundary_data_ops_keep_concats_and_poolings_next_to_fp32_in_fp32():
+    """A concat / pooling stays int8 only inside an int8 region; next to an fp32 layer (or h-swish's
+    fp32 multiply) it is left in fp32, and the quantized graph has no quantized op there."""
+    import json
+    import asymmzoo
+    from asymmzoo.utils.quantize import boundary_data_ops, _graph
+    net = asymmzoo.get_model('asymmnet_large_0.35', classes=10)
+    net.initialize(mx.init.MSRAPrelu())
+    asymmzoo.deploy(net, probe=mx.nd.zeros((2, 3, 32, 32)))
+    nodes = _graph(net)[1]
+    convs = [n['name'] for n in nodes if n['op'] in ('Convolution', 'FullyConnected')]
+    data_ops = [n['name'] for n in nodes if n['op'] in ('Concat', 'Pooling', 'Flatten')]
+    blk = lambda k, what: [n for n in data_ops + convs if 'asymmbottleneck%d_' % k in n and what in n]
+    base = set(boundary_data_ops(net, []))
+    # ReLU blocks 1-5: concat and SE pooling between int8 convs stay int8
+    for k in range(1, 6):
+        assert not base & set(blk(k, 'concat')), k
+    assert not base & set(blk(4, 'pool'))
+    # h-swish blocks: the expansion's activation (an fp32 multiply) feeds the concat
+    assert set(blk(7, 'concat')) <= base and set(blk(12, 'pool')) <= base
+    # an fp32 depthwise conv makes its block's concat a boundary
+    dw4 = blk(4, 'convbnact1')[0]
+    assert set(blk(4, 'concat')) <= set(boundary_data_ops(net, [dw4]))
+    # every conv in fp32: no data op is worth quantizing
+    assert set(boundary_data_ops(net, convs)) == set(data_ops)
+    x = np.random.RandomState(0).standard_normal((16, 3, 32, 32)).astype(np.float32)
+    q = quantize_net(net, x, exclude_layers=[dw4])
+    assert set(q.boundary_ops) == set(boundary_data_ops(net, [dw4])) and blk(4, 'concat')[0] in q.boundary_ops
+    q(mx.nd.array(x[:2]))
+    qnodes = json.loads(q._cached_graph[1].tojson())['nodes']
+    quantized = {n['name'] for n in qnodes if n['op'].startswith('_contrib_quantized_')}
+    assert 'quantized_' + blk(4, 'concat')[0] not in quantized
+    assert 'quantized_' + blk(2, 'concat')[0] in quantized       # inside an int8 region
+    off = quantize_net(net, x, exclude_layers=[dw4], fp32_boundary=False)
+    assert off.boundary_ops == []

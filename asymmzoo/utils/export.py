@@ -9,9 +9,12 @@ The documented deploy path (see README "Performance")::
 ``fastest_predictor`` runs ``asymmzoo.deploy`` (ACB / RotateConv -> plain convs), exports with MXNet's
 ONNX exporter, cleans the graph so onnxruntime can constant-fold it (weights are moved out of the
 graph inputs; BN folds into the convs), rewrites MobileNetV3's four-op h-swish / h-sigmoid into ONNX's
-``HardSwish`` / ``HardSigmoid`` (the same function, one kernel instead of four), checks the result
-against MXNet and returns an onnxruntime session wrapped as a callable. On the 2-core box of this
-project this is 3-4x faster than MXNet's own executor at batch 1; see docs/performance.md.
+``HardSwish`` / ``HardSigmoid`` (the same function, one kernel instead of four), rewrites AsymmNet's
+feature-reuse concats (moved after the depthwise conv, or the projection split into partial sums),
+checks the result against MXNet and returns a callable that runs one static-batch onnxruntime session
+per batch size (SE scaling and residual sums then stay in onnxruntime's blocked layout; the concat
+rewrites are chosen for the batch size). On the 2-core box of this project this is 4-5x faster than
+MXNet's own executor; see docs/performance.md.
 
 Nothing here imports onnx / onnxruntime until it is needed: ``import asymmzoo`` stays light.
 Pinned versions: mxnet 1.9.1's exporter needs ``onnx==1.18.0`` (1.19+ fails its import check);

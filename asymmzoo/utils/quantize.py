@@ -32,7 +32,8 @@ import mxnet as mx
 import numpy as np
 
 __all__ = ['DEFAULT_EXCLUDED_OPERATORS', 'digits_arrays', 'train_on_digits', 'evaluate',
-           'quantize_net', 'quantize_report', 'format_report', 'layer_sqnr', 'DEFAULT_MIN_SQNR']
+           'quantize_net', 'quantize_report', 'format_report', 'layer_sqnr', 'DEFAULT_MIN_SQNR',
+           'boundary_data_ops']
 
 DEFAULT_EXCLUDED_OPERATORS = ('elemwise_mul', 'broadcast_mul', '_mul', '_Mul')
 DEFAULT_MIN_SQNR = 24.0
@@ -300,17 +301,79 @@ def layer_sqnr(net, calib_x, batch_size=100):
     return out
 
 
+_DATA_OPS = ('Concat', 'concat', 'Pooling', 'Flatten', 'flatten')
+
+
+def boundary_data_ops(net, fp32_layers, exclude_operators=DEFAULT_EXCLUDED_OPERATORS):
+    """Names of the data-movement ops (concat, pooling, flatten) of ``net`` that would sit on the
+    edge of an fp32 region if ``fp32_layers`` (conv / dense names) and ``exclude_operators`` stay
+    in fp32.
+
+    MXNet quantizes such an op whatever its neighbours: with an fp32 input it quantizes it first,
+    with an fp32 consumer it dequantizes after -- one more rounding and no int8 arithmetic saved.
+    A quantized concat is worse still: its inputs are rescaled to the widest input's range, so the
+    narrow ones (AsymmNet's reused features next to a wide expansion) lose their low bits. Only
+    ops whose producers and consumers all run in int8 stay quantized (a fixpoint over the graph;
+    oneDNN's conv fusion -- BatchNorm, ReLU, residual sum -- is looked through)."""
+    nodes = _graph(net)[1]
+    fp32_layers, excluded_ops = set(fp32_layers or ()), set(exclude_operators or ())
+    consumers = {}
+    for i, n in enumerate(nodes):
+        for j, _, _ in n['inputs']:
+            consumers.setdefault(j, []).append(i)
+    int8 = {}
+    for i, n in enumerate(nodes):
+        if n['op'] in ('Convolution', 'FullyConnected'):
+            int8[i] = n['name'] not in fp32_layers and n['op'] not in excluded_ops
+        elif n['op'] in _DATA_OPS:
+            int8[i] = n['op'] not in excluded_ops
+
+    def fused(i):
+        a = nodes[i].get('attrs', {})
+        return nodes[i]['op'] == 'BatchNorm' or nodes[i]['op'] in ('elemwise_add', '_Plus', '_plus') \
+            or (nodes[i]['op'] == 'Activation' and a.get('act_type') == 'relu')
+
+    def source(j):
+        """The op whose int8 / fp32 output reaches an input, through what oneDNN fuses."""
+        while fused(j):
+            j = nodes[j]['inputs'][0][0]
+        return int8.get(j, False)
+
+    def users(i):
+        out = []
+        for c in consumers.get(i, []):
+            if fused(c) and c not in int8:
+                out += users(c)
+            else:
+                out.append(int8.get(c, False))
+        return out or [False]   # a graph output is fp32
+
+    changed = True
+    while changed:
+        changed = False
+        for i, n in enumerate(nodes):
+            if n['op'] in _DATA_OPS and int8.get(i):
+                if not all(source(j) for j, _, _ in n['inputs']) or not all(users(i)):
+                    int8[i] = False
+                    changed = True
+    return [nodes[i]['name'] for i, v in int8.items() if nodes[i]['op'] in _DATA_OPS and not v
+            and nodes[i]['op'] not in excluded_ops]
+
+
 def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exclude_layers_match=None,
                  calib_mode='naive', quantized_dtype='auto', granularity='channel-wise', batch_size=50,
-                 exclude_first_last=False, exclude_layers=None, min_sqnr=None):
+                 exclude_first_last=False, exclude_layers=None, min_sqnr=None, fp32_boundary=True):
     """INT8 SymbolBlock of ``net`` (initialised, deployed) calibrated on ``calib_x`` (numpy NCHW).
     ``granularity`` 'channel-wise' (default: per-output-channel weight scales, which depthwise convs
     need) or 'tensor-wise'; ``exclude_first_last`` keeps the stem conv and the classifier in fp32
     (the usual practice: they are the most sensitive and the cheapest layers); ``min_sqnr`` (dB) keeps
-    in fp32 every layer whose :func:`layer_sqnr` on ``calib_x`` is below it.
+    in fp32 every layer whose :func:`layer_sqnr` on ``calib_x`` is below it; ``fp32_boundary`` also
+    keeps in fp32 the concats / poolings / flattens next to an fp32 neighbour
+    (:func:`boundary_data_ops`: quantized, they only add a rounding).
 
     The returned block carries ``fp32_layers`` (the layer names kept in fp32), ``low_sqnr_layers``
-    (those of them kept for their SQNR alone) and, with ``min_sqnr``, ``layer_sqnr`` (the measurement)."""
+    (those of them kept for their SQNR alone), ``boundary_ops`` (the data ops kept in fp32 for an
+    fp32 neighbour) and, with ``min_sqnr``, ``layer_sqnr`` (the measurement)."""
     if not isinstance(net, mx.gluon.HybridBlock):
         raise TypeError("quantize_net needs a HybridBlock, got %s" % type(net).__name__)
     exclude_layers = list(exclude_layers or [])
@@ -326,6 +389,9 @@ def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exc
         sqnr = layer_sqnr(net, calib_x, batch_size=max(batch_size, 1))
         low = [r['name'] for r in sqnr if r['sqnr_db'] < min_sqnr and r['name'] not in exclude_layers]
         exclude_layers += low
+    boundary = boundary_data_ops(net, exclude_layers, exclude_operators) if fp32_boundary else []
+    boundary = [b for b in boundary if b not in exclude_layers]
+    exclude_layers += boundary
     from mxnet.contrib import quantization as q
     it = mx.io.NDArrayIter(mx.nd.array(calib_x), batch_size=min(batch_size, len(calib_x)))
     logger = logging.getLogger('asymmzoo.quantize')
@@ -350,6 +416,7 @@ def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exc
     qnet.hybridize(static_alloc=True, static_shape=True)
     qnet.fp32_layers = exclude_layers
     qnet.low_sqnr_layers = low
+    qnet.boundary_ops = boundary
     qnet.layer_sqnr = sqnr
     return qnet
 
@@ -420,6 +487,7 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
               'excluded_operators': list(exclude_operators), 'calib_examples': int(len(xc)),
               'granularity': granularity, 'calib_mode': calib_mode,
               'fp32_layers': list(qnet.fp32_layers), 'min_sqnr_db': min_sqnr,
+              'fp32_boundary_ops': list(qnet.boundary_ops),
               'low_sqnr_layers': [{k: r[k] for k in ('name', 'sqnr_db', 'input_sqnr_db',
                                                      'weight_sqnr_db', 'output_sqnr_db')} for r in low],
               'latency': {}}
@@ -447,6 +515,9 @@ def format_report(rep):
                                 'output %.1f dB)' % (r['name'], r['sqnr_db'], r['input_sqnr_db'],
                                                      r['weight_sqnr_db'], r.get('output_sqnr_db', 0))
                                 for r in low)))
+    if rep.get('fp32_boundary_ops'):
+        lines.append('%d concat / pooling / flatten op(s) kept in fp32 next to fp32 neighbours'
+                     % len(rep['fp32_boundary_ops']))
     for b, t in sorted(rep['latency'].items(), key=lambda kv: int(kv[0])):
         lines.append('batch %s at 224x224: fp32 %.2f ms, int8 %.2f ms, speed-up %.2fx'
                      % (b, t['fp32_ms'], t['int8_ms'], t['speedup']))
