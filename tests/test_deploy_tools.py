@@ -330,6 +330,27 @@ def test_quantize_cli_end_to_end(tmp_path, capsys):
     assert not {r['name'] for r in low} & set(rep['fp32_layers'][:2])  # stem and classifier
     assert len(rep['fp32_layers']) == len(low) + 2
     assert 'speed-up' in capsys.readouterr().out
+    assert rep['output_sqnr_db'] > 0 and rep['tuning'] is None
+
+
+def test_quantize_cli_target_sqnr(tmp_path, capsys):
+    out = tmp_path / 'q.json'
+    rc = main(['quantize', 'mobilenetv3_small_0.35', '--epochs', '1', '--batch-sizes', '1',
+               '--rounds', '1', '--calib-examples', '200', '--target-sqnr', '80', '--json', str(out),
+               '-q'])
+    assert rc == 0
+    rep = json.loads(out.read_text())
+    # 80 dB of output SQNR is out of INT8's reach: the threshold climbs 2 dB a step until (nearly)
+    # every layer is in fp32 and the outputs match, or to its cap
+    steps = rep['tuning']
+    assert len(steps) > 1 and rep['target_sqnr_db'] == 80
+    assert [t['min_sqnr_db'] for t in steps] == [24.0 + 2 * k for k in range(len(steps))]
+    assert all(t['output_sqnr_db'] < 80 for t in steps[:-1])
+    assert steps[-1]['output_sqnr_db'] >= 80 or steps[-1]['min_sqnr_db'] + 2 > 60
+    assert len(rep['low_sqnr_layers']) == steps[-1]['fp32_layers']
+    assert 'tuned to an output SQNR of 80.0 dB' in capsys.readouterr().out
+    assert main(['quantize', 'mobilenetv3_small_0.35', '--min-sqnr', '0', '--target-sqnr', '30']) == 2
+    assert '--target-sqnr raises the per-layer --min-sqnr' in capsys.readouterr().err
 
 
 @pytest.mark.slow

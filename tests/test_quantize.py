@@ -212,3 +212,33 @@ def test_boundary_data_ops_keep_concats_and_poolings_next_to_fp32_in_fp32():
     assert 'quantized_' + blk(2, 'concat')[0] in quantized       # inside an int8 region
     off = quantize_net(net, x, exclude_layers=[dw4], fp32_boundary=False)
     assert off.boundary_ops == []
+
+
+def test_quantize_to_target_raises_the_threshold_until_the_output_is_clean():
+    """Accuracy-aware fallback: the per-layer threshold goes up until the network's output SQNR on the
+    tuning images reaches the target; a reachable target stops early, an unreachable one at max_db."""
+    import asymmzoo
+    from asymmzoo.utils.quantize import network_sqnr, quantize_to_target
+    net = asymmzoo.get_model('mobilenetv3_small_0.35', classes=10)
+    net.initialize(mx.init.MSRAPrelu())
+    asymmzoo.deploy(net, probe=mx.nd.zeros((2, 3, 32, 32)))
+    net.hybridize()
+    rng = np.random.RandomState(0)
+    x, tune = (rng.standard_normal((n, 3, 32, 32)).astype(np.float32) for n in (32, 32))
+    assert network_sqnr(net, net, tune) > 100
+    first = quantize_net(net, x, min_sqnr=24)
+    start = network_sqnr(net, first, tune)
+    q = quantize_to_target(net, x, tune, target_db=start + 10, min_sqnr=24, step_db=8, max_db=72)
+    steps = q.tuning
+    assert steps[0]['min_sqnr_db'] == 24 and steps[0]['output_sqnr_db'] == pytest.approx(start, abs=0.5)
+    assert [s['min_sqnr_db'] for s in steps] == [24 + 8 * k for k in range(len(steps))]
+    fp32 = [s['fp32_layers'] for s in steps]
+    assert fp32 == sorted(fp32) and fp32[-1] > fp32[0]
+    assert steps[-1]['output_sqnr_db'] >= start + 10 or steps[-1]['min_sqnr_db'] + 8 > 72
+    assert network_sqnr(net, q, tune) == pytest.approx(steps[-1]['output_sqnr_db'], abs=1e-6)
+    easy = quantize_to_target(net, x, tune, target_db=0, min_sqnr=24)
+    assert len(easy.tuning) == 1
+    with pytest.raises(ValueError, match='target_db'):
+        quantize_to_target(net, x, tune, target_db=None)
+    with pytest.raises(ValueError, match='non-empty'):
+        network_sqnr(net, q, tune[:0])

@@ -125,11 +125,15 @@ def _quantize(args):
     min_sqnr = args.min_sqnr
     if min_sqnr is None:  # the SQNR fallback models naive (min/max) calibration only
         min_sqnr = DEFAULT_MIN_SQNR if args.calib_mode == 'naive' else 0
+    if args.target_sqnr is not None and min_sqnr <= 0:
+        raise ValueError("--target-sqnr raises the per-layer --min-sqnr threshold: give it a start "
+                         "above 0 (and naive calibration)")
     rep = quantize_report(name, params=args.params, epochs=args.epochs, size=args.size,
                           calib_examples=args.calib_examples, bench_batches=args.batch_sizes,
                           rounds=args.rounds, calib_mode=args.calib_mode,
                           exclude_first_last=not args.quantize_first_last,
                           min_sqnr=min_sqnr if min_sqnr > 0 else None,
+                          target_sqnr=args.target_sqnr,
                           save_params=args.save_params,
                           log=None if args.quiet else (lambda m: print('[quantize] ' + m,
                                                                       file=sys.stderr, flush=True)))
@@ -197,6 +201,10 @@ def add_commands(sub):
                         'calibration images, is below DB (default: '
                         'asymmzoo.utils.quantize.DEFAULT_MIN_SQNR with naive calibration, 0 with '
                         'entropy; 0: no such fallback)')
+    p.add_argument('--target-sqnr', type=float, default=None, metavar='DB',
+                   help='accuracy-aware fallback: raise the --min-sqnr threshold 2 dB at a time until '
+                        'the int8 logits reach DB of signal-to-noise ratio against fp32 on training '
+                        'digits apart from the calibration ones (more layers in fp32: slower, closer)')
     p.add_argument('--save-params', default=None, help='save the briefly trained fp32 weights here')
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32],
                    help='batch sizes for the fp32 / int8 timing at 224x224')

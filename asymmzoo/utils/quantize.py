@@ -33,7 +33,7 @@ import numpy as np
 
 __all__ = ['DEFAULT_EXCLUDED_OPERATORS', 'digits_arrays', 'train_on_digits', 'evaluate',
            'quantize_net', 'quantize_report', 'format_report', 'layer_sqnr', 'DEFAULT_MIN_SQNR',
-           'boundary_data_ops']
+           'boundary_data_ops', 'network_sqnr', 'quantize_to_target']
 
 DEFAULT_EXCLUDED_OPERATORS = ('elemwise_mul', 'broadcast_mul', '_mul', '_Mul')
 DEFAULT_MIN_SQNR = 24.0
@@ -362,7 +362,8 @@ def boundary_data_ops(net, fp32_layers, exclude_operators=DEFAULT_EXCLUDED_OPERA
 
 def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exclude_layers_match=None,
                  calib_mode='naive', quantized_dtype='auto', granularity='channel-wise', batch_size=50,
-                 exclude_first_last=False, exclude_layers=None, min_sqnr=None, fp32_boundary=True):
+                 exclude_first_last=False, exclude_layers=None, min_sqnr=None, fp32_boundary=True,
+                 sqnr=None):
     """INT8 SymbolBlock of ``net`` (initialised, deployed) calibrated on ``calib_x`` (numpy NCHW).
     ``granularity`` 'channel-wise' (default: per-output-channel weight scales, which depthwise convs
     need) or 'tensor-wise'; ``exclude_first_last`` keeps the stem conv and the classifier in fp32
@@ -373,25 +374,26 @@ def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exc
 
     The returned block carries ``fp32_layers`` (the layer names kept in fp32), ``low_sqnr_layers``
     (those of them kept for their SQNR alone), ``boundary_ops`` (the data ops kept in fp32 for an
-    fp32 neighbour) and, with ``min_sqnr``, ``layer_sqnr`` (the measurement)."""
+    fp32 neighbour) and, with ``min_sqnr``, ``layer_sqnr`` (the measurement; pass a previous one as
+    ``sqnr`` to skip measuring again)."""
     if not isinstance(net, mx.gluon.HybridBlock):
         raise TypeError("quantize_net needs a HybridBlock, got %s" % type(net).__name__)
     exclude_layers = list(exclude_layers or [])
     if exclude_first_last:
         exclude_layers += [n for n in first_last_layers(net) if n not in exclude_layers]
-    sqnr, low = None, []
+    low = []
     if min_sqnr is not None:
         if calib_mode != 'naive' or granularity != 'channel-wise' or quantized_dtype != 'auto':
             raise ValueError("min_sqnr measures the rounding of naive min/max calibration with "
                              "channel-wise weights and quantized_dtype='auto'; got calib_mode=%r, "
                              "granularity=%r, quantized_dtype=%r: pass min_sqnr=None (CLI: --min-sqnr 0) "
                              "with these" % (calib_mode, granularity, quantized_dtype))
-        sqnr = layer_sqnr(net, calib_x, batch_size=max(batch_size, 1))
+        if sqnr is None:
+            sqnr = layer_sqnr(net, calib_x, batch_size=max(batch_size, 1))
         low = [r['name'] for r in sqnr if r['sqnr_db'] < min_sqnr and r['name'] not in exclude_layers]
         exclude_layers += low
     boundary = boundary_data_ops(net, exclude_layers, exclude_operators) if fp32_boundary else []
     boundary = [b for b in boundary if b not in exclude_layers]
-    exclude_layers += boundary
     from mxnet.contrib import quantization as q
     it = mx.io.NDArrayIter(mx.nd.array(calib_x), batch_size=min(batch_size, len(calib_x)))
     logger = logging.getLogger('asymmzoo.quantize')
@@ -402,7 +404,7 @@ def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exc
         try:
             qnet = q.quantize_net_v2(net, quantized_dtype=quantized_dtype, quantize_mode='full',
                                      quantize_granularity=granularity,
-                                     exclude_layers=exclude_layers,
+                                     exclude_layers=exclude_layers + boundary,
                                      exclude_layers_match=list(exclude_layers_match or []),
                                      exclude_operators=list(exclude_operators or []),
                                      calib_data=it, calib_mode=calib_mode,
@@ -417,7 +419,57 @@ def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exc
     qnet.fp32_layers = exclude_layers
     qnet.low_sqnr_layers = low
     qnet.boundary_ops = boundary
-    qnet.layer_sqnr = sqnr
+    qnet.layer_sqnr = sqnr if min_sqnr is not None else None
+    return qnet
+
+
+def network_sqnr(net, qnet, x, batch_size=250):
+    """Signal-to-noise ratio (dB) of ``qnet``'s outputs against ``net``'s on images ``x``: the
+    outputs centred per image (a softmax ignores a common shift), noise = their difference."""
+    if len(x) == 0:
+        raise ValueError("network_sqnr needs a non-empty batch of images")
+    sig = err = 0.0
+    with mx.autograd.predict_mode():
+        for i in range(0, len(x), batch_size):
+            xb = mx.nd.array(x[i:i + batch_size])
+            a, b = net(xb), qnet(xb)
+            a = (a[0] if isinstance(a, (list, tuple)) else a).asnumpy().astype(np.float64)
+            b = (b[0] if isinstance(b, (list, tuple)) else b).asnumpy().astype(np.float64)
+            a -= a.mean(axis=1, keepdims=True)
+            b -= b.mean(axis=1, keepdims=True)
+            sig += float((a ** 2).sum())
+            err += float(((a - b) ** 2).sum())
+    return 10.0 * np.log10(sig / max(err, 1e-30))
+
+
+def quantize_to_target(net, calib_x, tune_x, target_db, min_sqnr=DEFAULT_MIN_SQNR, step_db=2.0,
+                       max_db=60.0, log=None, **kwargs):
+    """Accuracy-aware fallback: quantize with ``min_sqnr``; while the network's output SQNR on the
+    tuning images ``tune_x`` (:func:`network_sqnr`; use images apart from ``calib_x``) is below
+    ``target_db``, raise the per-layer threshold by ``step_db`` (more of the noisiest layers stay
+    fp32) and quantize again, up to ``max_db``. Trades INT8 speed for fidelity with one
+    network-level number. Returns the first block that meets the target (else the last one tried);
+    it carries ``tuning``: ``[{'min_sqnr_db', 'fp32_layers', 'output_sqnr_db'}, ...]``.
+    ``kwargs`` go to :func:`quantize_net`."""
+    say = log or (lambda m: None)
+    if target_db is None or not np.isfinite(target_db):
+        raise ValueError("target_db must be a number of dB, got %r" % (target_db,))
+    if min_sqnr is None:
+        raise ValueError("quantize_to_target raises the per-layer threshold min_sqnr; it needs a "
+                         "starting value (default DEFAULT_MIN_SQNR = %.0f dB)" % DEFAULT_MIN_SQNR)
+    sqnr, trace, t = None, [], float(min_sqnr)
+    while True:
+        qnet = quantize_net(net, calib_x, min_sqnr=t, sqnr=sqnr, **kwargs)
+        sqnr = qnet.layer_sqnr
+        out_db = network_sqnr(net, qnet, tune_x)
+        trace.append({'min_sqnr_db': t, 'fp32_layers': len(qnet.low_sqnr_layers),
+                      'output_sqnr_db': out_db})
+        say('layers under %.0f dB in fp32 (%d): output SQNR %.1f dB (target %.1f)'
+            % (t, len(qnet.low_sqnr_layers), out_db, target_db))
+        if out_db >= target_db or t + step_db > max_db:
+            break
+        t += step_db
+    qnet.tuning = trace
     return qnet
 
 
@@ -441,9 +493,12 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
                     bench_shape=(3, 224, 224), bench_batches=(1, 32), rounds=8, seed=0, log=None,
                     exclude_operators=DEFAULT_EXCLUDED_OPERATORS, granularity='channel-wise',
                     calib_mode='naive', exclude_first_last=True, save_params=None,
-                    min_sqnr=DEFAULT_MIN_SQNR):
+                    min_sqnr=DEFAULT_MIN_SQNR, target_sqnr=None, tune_examples=1500):
     """Train (or load ``params``), deploy, quantize and compare. Returns a dict report.
-    ``min_sqnr=None`` quantizes every layer but the first and last (see :func:`quantize_net`)."""
+    ``min_sqnr=None`` quantizes every layer but the first and last (see :func:`quantize_net`).
+    ``target_sqnr`` (dB) tunes the fallback threshold up from ``min_sqnr`` until the output SQNR on
+    ``tune_examples`` training digits apart from the calibration ones reaches it
+    (:func:`quantize_to_target`)."""
     from ..registry import get_model
     from ..deploy import deploy
     say = log or (lambda m: None)
@@ -471,14 +526,22 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
             net.save_parameters(save_params)
     xv, yv = digits_arrays('val', size)
     xc, _ = digits_arrays('train', size, limit=None)
-    xc = xc[np.random.RandomState(seed).permutation(len(xc))[:calib_examples]]
+    order = np.random.RandomState(seed).permutation(len(xc))
+    xt = xc[order[calib_examples:calib_examples + tune_examples]]
+    xc = xc[order[:calib_examples]]
     deploy(net, verify=True, probe=mx.nd.array(xv[:4]))
     net.hybridize(static_alloc=True, static_shape=True)
     acc32, p32 = evaluate(net, xv, yv)
     say('quantizing (calibration on %d training digits)' % len(xc))
-    qnet = quantize_net(net, xc, exclude_operators=exclude_operators, granularity=granularity,
-                        calib_mode=calib_mode, exclude_first_last=exclude_first_last,
-                        min_sqnr=min_sqnr)
+    qkw = dict(exclude_operators=exclude_operators, granularity=granularity, calib_mode=calib_mode,
+               exclude_first_last=exclude_first_last)
+    if target_sqnr is not None:
+        if not len(xt):
+            raise ValueError("target_sqnr needs tuning digits apart from the %d calibration ones; "
+                             "lower calib_examples" % len(xc))
+        qnet = quantize_to_target(net, xc, xt, target_sqnr, min_sqnr=min_sqnr, log=say, **qkw)
+    else:
+        qnet = quantize_net(net, xc, min_sqnr=min_sqnr, **qkw)
     acc8, p8 = evaluate(qnet, xv, yv)
     low = [r for r in (qnet.layer_sqnr or []) if r['name'] in qnet.low_sqnr_layers]
     report = {'model': name, 'weights': trained, 'input_size': size, 'val_images': int(len(yv)),
@@ -488,6 +551,8 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
               'granularity': granularity, 'calib_mode': calib_mode,
               'fp32_layers': list(qnet.fp32_layers), 'min_sqnr_db': min_sqnr,
               'fp32_boundary_ops': list(qnet.boundary_ops),
+              'output_sqnr_db': network_sqnr(net, qnet, xv), 'target_sqnr_db': target_sqnr,
+              'tuning': getattr(qnet, 'tuning', None),
               'low_sqnr_layers': [{k: r[k] for k in ('name', 'sqnr_db', 'input_sqnr_db',
                                                      'weight_sqnr_db', 'output_sqnr_db')} for r in low],
               'latency': {}}
@@ -507,6 +572,14 @@ def format_report(rep):
                                                rep['top1_change'], rep['agreement']),
              'fp32 operators kept: %s; calibrated on %d training digits'
              % (', '.join(rep['excluded_operators']), rep['calib_examples'])]
+    if rep.get('output_sqnr_db') is not None:
+        lines.append('output SQNR (int8 vs fp32 logits) on the held-out digits: %.1f dB'
+                     % rep['output_sqnr_db'])
+    if rep.get('tuning'):
+        lines.append('tuned to an output SQNR of %.1f dB on training digits apart from the calibration '
+                     'ones: %s' % (rep['target_sqnr_db'], '; '.join(
+                         '%.0f dB -> %.1f dB' % (t['min_sqnr_db'], t['output_sqnr_db'])
+                         for t in rep['tuning'])))
     if rep.get('min_sqnr_db') is not None:
         low = rep.get('low_sqnr_layers', [])
         lines.append('%d layer(s) kept in fp32 for an INT8 SQNR below %.0f dB%s'
