@@ -232,7 +232,7 @@ def test_quantize_to_target_raises_the_threshold_until_the_output_is_clean():
     steps = q.tuning
     assert steps[0]['min_sqnr_db'] == 24 and steps[0]['output_sqnr_db'] == pytest.approx(start, abs=0.5)
     assert [s['min_sqnr_db'] for s in steps] == [24 + 8 * k for k in range(len(steps))]
-    fp32 = [s['fp32_layers'] for s in steps]
+    fp32 = [s['low_sqnr_layers'] for s in steps]
     assert fp32 == sorted(fp32) and fp32[-1] > fp32[0]
     assert steps[-1]['output_sqnr_db'] >= start + 10 or steps[-1]['min_sqnr_db'] + 8 > 72
     assert network_sqnr(net, q, tune) == pytest.approx(steps[-1]['output_sqnr_db'], abs=1e-6)

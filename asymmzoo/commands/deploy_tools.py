@@ -37,7 +37,16 @@ def _bench(args):
         cmd = [sys.executable, '-m', 'asymmzoo.cli'] + _bench_argv(args)
         return subprocess.call(cmd, env=env)
     from ..utils.benchmark import benchmark, format_table, resolve_names
-    names = resolve_names(args.patterns)
+    if args.paired:
+        names = []
+        for pat in args.patterns:   # in order, duplicates kept: A1 B1 A2 B2 ...
+            found = resolve_names([pat])
+            if len(found) != 1:
+                raise ValueError("--paired needs one model per name (A1 B1 A2 B2 ...); %r matches %d: %s"
+                                 % (pat, len(found), ', '.join(found[:8])))
+            names += found
+    else:
+        names = resolve_names(args.patterns)
     forms = ['deployed'] + (['train'] if args.train_form else [])
     if args.input_shape:
         shape = tuple(args.input_shape)
@@ -50,22 +59,25 @@ def _bench(args):
                     train_batch=args.train_batch, threads=args.threads, memory=args.memory,
                     input_shape=shape, progress=_progress(args.quiet))
     print(format_table(res, args.batch_sizes))
-    if args.json:
-        d = os.path.dirname(os.path.abspath(args.json))
-        os.makedirs(d, exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(res, f, indent=1)
-        print('wrote %s' % args.json, file=sys.stderr)
+    _write_json(args.json, res)
     return 0
+
+
+def _write_json(path, data):
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(data, f, indent=1)
+        print('wrote %s' % path, file=sys.stderr)
 
 
 def _bench_paired(args, names, shape):
     from ..utils.benchmark import paired_ratios, format_ratios
     if len(names) < 2 or len(names) % 2:
-        raise SystemExit("--paired times the models two by two (A1 B1 A2 B2 ...: ratio A/B); the "
-                         "patterns gave %d model(s): %s" % (len(names), ', '.join(names)))
+        raise ValueError("--paired times the models two by two (A1 B1 A2 B2 ...: ratio A/B); got %d "
+                         "model(s): %s" % (len(names), ', '.join(names)))
     if args.train_form or args.train_step or args.memory:
-        raise SystemExit("--paired compares deployed latency only; drop --train-form / --train-step "
+        raise ValueError("--paired compares deployed latency only; drop --train-form / --train-step "
                          "/ --memory")
     pairs = list(zip(names[::2], names[1::2]))
     res = []
@@ -74,12 +86,7 @@ def _bench_paired(args, names, shape):
                              warmup=args.warmup, threads=args.threads, input_shape=shape,
                              progress=_progress(args.quiet))
     print(format_ratios(res))
-    if args.json:
-        d = os.path.dirname(os.path.abspath(args.json))
-        os.makedirs(d, exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(res, f, indent=1)
-        print('wrote %s' % args.json, file=sys.stderr)
+    _write_json(args.json, res)
     return 0
 
 
@@ -138,9 +145,7 @@ def _quantize(args):
                           log=None if args.quiet else (lambda m: print('[quantize] ' + m,
                                                                       file=sys.stderr, flush=True)))
     print(format_report(rep))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(rep, f, indent=1)
+    _write_json(args.json, rep)
     return 0
 
 

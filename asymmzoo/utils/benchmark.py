@@ -118,7 +118,7 @@ class BenchRunner(object):
                        for b in batch_sizes}
         self.check = None
         if engine.startswith('onnxruntime'):
-            from .export import export_onnx, onnx_session
+            from .export import export_onnx, onnx_session, verify_onnx
             import tempfile
             d = onnx_dir or tempfile.mkdtemp(prefix='asymmzoo-bench-')
             path = os.path.join(d, name.replace(':', '_') + '.onnx')
@@ -128,10 +128,18 @@ class BenchRunner(object):
                                      keep_base=True)
             base = self.check.pop('base_model')
             # the fastest path runs one static-shape session per batch size, its rewrites chosen
-            # for that size (as fastest_predictor does); the plain export runs as MXNet's exporter
-            # wrote it, dynamic batch
-            self.sessions = {b: onnx_session(path, threads=threads) if plain else
-                             onnx_session(base, threads=threads, batch_size=b) for b in batch_sizes}
+            # for that size (as fastest_predictor does), each checked against MXNet; the plain
+            # export runs as MXNet's exporter wrote it, dynamic batch
+            if plain:
+                one = onnx_session(path, threads=threads)
+                self.sessions = {b: one for b in batch_sizes}
+            else:
+                self.sessions = {}
+                for b in batch_sizes:
+                    self.sessions[b] = onnx_session(base, threads=threads, batch_size=b)
+                    diff = verify_onnx(net, path, self.input_shape, batch_sizes=(b,),
+                                       session=self.sessions[b])['max_abs_diff']
+                    self.check['max_abs_diff'] = max(self.check['max_abs_diff'], diff)
             self.iname = self.sessions[batch_sizes[0]].get_inputs()[0].name
         else:
             self.nd_inputs = {b: mx.nd.array(x) for b, x in self.inputs.items()}
@@ -287,7 +295,8 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
 
 
 def _median_ci(values, level=0.95):
-    """Distribution-free confidence interval of the median (binomial order statistics)."""
+    """Distribution-free confidence interval of the median (binomial order statistics); with fewer
+    than 6 values the whole range (below 95%: use more rounds)."""
     from scipy.stats import binom
     v = np.sort(np.asarray(values, dtype=float))
     n = v.size

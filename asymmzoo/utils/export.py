@@ -550,6 +550,8 @@ def _blocked_se_scaling(model):
     export. Returns the number of rewritten Muls."""
     from onnx import helper, numpy_helper
     g = model.graph
+    if not any(o.domain in ('', 'ai.onnx') and o.version >= 13 for o in model.opset_import):
+        return 0   # Resize without a roi input needs opset 13
     shapes = _inferred_shapes(model)
     new_nodes, new_inits, count = [], [], 0
     for n in g.node:
@@ -576,12 +578,21 @@ def _blocked_se_scaling(model):
 
 
 def _set_batch(model, batch_size):
-    """Fix the batch dimension of every graph input and output to ``batch_size``."""
-    for vi in list(model.graph.input) + list(model.graph.output):
+    """Fix the symbolic batch dimension of the graph's data inputs and outputs to ``batch_size``
+    (a file exported with a fixed batch must be asked for that batch)."""
+    inits = {i.name for i in model.graph.initializer}
+    for vi in [v for v in model.graph.input if v.name not in inits] + list(model.graph.output):
         dims = vi.type.tensor_type.shape.dim
-        if len(dims):
-            dims[0].Clear()
-            dims[0].dim_value = int(batch_size)
+        if not len(dims):
+            continue
+        if dims[0].HasField('dim_value'):
+            if dims[0].dim_value != int(batch_size):
+                raise ValueError("%r has a fixed batch size of %d, not %d: export with a dynamic batch "
+                                 "(export_onnx's default) to run other batch sizes"
+                                 % (vi.name, dims[0].dim_value, batch_size))
+            continue
+        dims[0].Clear()
+        dims[0].dim_value = int(batch_size)
     del model.graph.value_info[:]  # re-inferred by onnxruntime for the fixed batch
     return model
 
@@ -747,24 +758,43 @@ class OnnxPredictor(object):
     returns a numpy array (or a list for multi-output nets).
 
     With ``static_batch`` (default) each batch size gets its own session of
-    :func:`static_batch_model`, created on first use (the ``max_sessions`` most recent are kept):
-    static shapes let onnxruntime run the whole network in its blocked layout, like MXNet's
-    ``hybridize(static_shape=True)``, and AsymmNet's reuse-concat rewrites are chosen for the batch
-    size. They are built from ``source`` (default: the file; :func:`fastest_predictor` passes the
-    graph before the rewrites). ``static_batch=False`` runs the file as exported (any batch size,
-    one session)."""
+    :func:`static_batch_model`, created on first use: static shapes let onnxruntime run the whole
+    network in its blocked layout, like MXNet's ``hybridize(static_shape=True)``, and AsymmNet's
+    reuse-concat rewrites are chosen for the batch size. They are built from ``source`` (default: the
+    file; :func:`fastest_predictor` passes the graph before the rewrites). Building one takes
+    onnxruntime's full optimisation (a second or two); the ``max_sessions`` most recently used are
+    kept. With ``check`` (default) each new session is compared, on a random batch of its size, with
+    the file at ``path`` (which :func:`export_onnx` verified against MXNet): :class:`ExportError` if
+    they differ by more than ``atol``. ``static_batch=False`` runs the file as exported (any batch
+    size, one session: ``self.session``). Not thread-safe: give each thread its own predictor."""
 
-    def __init__(self, path, threads=None, info=None, static_batch=True, max_sessions=4, source=None):
+    def __init__(self, path, threads=None, info=None, static_batch=True, max_sessions=4, source=None,
+                 check=True, atol=1e-4):
         self.path = path
         self.source = path if source is None else source  # what static sessions are built from
         self.threads = threads
         self.static_batch = bool(static_batch)
         self.max_sessions = max(1, int(max_sessions))
+        self.check, self.atol = bool(check), float(atol)
         self.info = dict(info or {})
         self._sessions = collections.OrderedDict()
         self.session = None if self.static_batch else onnx_session(path, threads=threads)
-        probe = self.session or onnx_session(path, threads=threads, optimization='none')
-        self.input_name = probe.get_inputs()[0].name
+        self._reference = self.session
+        model = _import_onnx().load(path, load_external_data=False)
+        inits = {i.name for i in model.graph.initializer}
+        self.input_name = [i.name for i in model.graph.input if i.name not in inits][0]
+
+    def _check(self, sess, batch_size):
+        if self._reference is None:
+            self._reference = onnx_session(self.path, threads=self.threads)
+        shape = [batch_size] + [d if isinstance(d, int) else 1 for d in sess.get_inputs()[0].shape[1:]]
+        x = np.random.RandomState(batch_size).standard_normal(shape).astype(np.float32)
+        got = sess.run(None, {self.input_name: x})
+        ref = self._reference.run(None, {self.input_name: x})
+        worst = max(float(np.abs(a - b).max()) for a, b in zip(got, ref))
+        if not worst <= self.atol:
+            raise ExportError("the batch-%d session of %s differs from the verified file by %.3g "
+                              "(> %.1g)" % (batch_size, self.path, worst, self.atol))
 
     def session_for(self, batch_size):
         """The onnxruntime session that runs batches of ``batch_size``."""
@@ -773,6 +803,8 @@ class OnnxPredictor(object):
         sess = self._sessions.pop(batch_size, None)
         if sess is None:
             sess = onnx_session(self.source, threads=self.threads, batch_size=batch_size)
+            if self.check:
+                self._check(sess, batch_size)
         self._sessions[batch_size] = sess
         while len(self._sessions) > self.max_sessions:
             self._sessions.popitem(last=False)

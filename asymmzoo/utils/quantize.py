@@ -392,7 +392,12 @@ def quantize_net(net, calib_x, exclude_operators=DEFAULT_EXCLUDED_OPERATORS, exc
             sqnr = layer_sqnr(net, calib_x, batch_size=max(batch_size, 1))
         low = [r['name'] for r in sqnr if r['sqnr_db'] < min_sqnr and r['name'] not in exclude_layers]
         exclude_layers += low
-    boundary = boundary_data_ops(net, exclude_layers, exclude_operators) if fp32_boundary else []
+    matched = []
+    if exclude_layers_match:
+        matched = [n['name'] for n in _graph(net)[1] if n['op'] in ('Convolution', 'FullyConnected')
+                   and any(m in n['name'] for m in exclude_layers_match)]
+    boundary = boundary_data_ops(net, exclude_layers + matched, exclude_operators) \
+        if fp32_boundary else []
     boundary = [b for b in boundary if b not in exclude_layers]
     from mxnet.contrib import quantization as q
     it = mx.io.NDArrayIter(mx.nd.array(calib_x), batch_size=min(batch_size, len(calib_x)))
@@ -439,6 +444,8 @@ def network_sqnr(net, qnet, x, batch_size=250):
             b -= b.mean(axis=1, keepdims=True)
             sig += float((a ** 2).sum())
             err += float(((a - b) ** 2).sum())
+    if sig == 0:
+        raise ValueError("network_sqnr: the reference outputs are constant over these images")
     return 10.0 * np.log10(sig / max(err, 1e-30))
 
 
@@ -449,7 +456,8 @@ def quantize_to_target(net, calib_x, tune_x, target_db, min_sqnr=DEFAULT_MIN_SQN
     ``target_db``, raise the per-layer threshold by ``step_db`` (more of the noisiest layers stay
     fp32) and quantize again, up to ``max_db``. Trades INT8 speed for fidelity with one
     network-level number. Returns the first block that meets the target (else the last one tried);
-    it carries ``tuning``: ``[{'min_sqnr_db', 'fp32_layers', 'output_sqnr_db'}, ...]``.
+    it carries ``tuning``: ``[{'min_sqnr_db', 'low_sqnr_layers', 'output_sqnr_db'}, ...]`` (the
+    threshold, how many layers it kept in fp32, the output SQNR reached).
     ``kwargs`` go to :func:`quantize_net`."""
     say = log or (lambda m: None)
     if target_db is None or not np.isfinite(target_db):
@@ -462,7 +470,7 @@ def quantize_to_target(net, calib_x, tune_x, target_db, min_sqnr=DEFAULT_MIN_SQN
         qnet = quantize_net(net, calib_x, min_sqnr=t, sqnr=sqnr, **kwargs)
         sqnr = qnet.layer_sqnr
         out_db = network_sqnr(net, qnet, tune_x)
-        trace.append({'min_sqnr_db': t, 'fp32_layers': len(qnet.low_sqnr_layers),
+        trace.append({'min_sqnr_db': t, 'low_sqnr_layers': len(qnet.low_sqnr_layers),
                       'output_sqnr_db': out_db})
         say('layers under %.0f dB in fp32 (%d): output SQNR %.1f dB (target %.1f)'
             % (t, len(qnet.low_sqnr_layers), out_db, target_db))
@@ -549,7 +557,9 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
               'agreement': 100.0 * float((p32 == p8).mean()),
               'excluded_operators': list(exclude_operators), 'calib_examples': int(len(xc)),
               'granularity': granularity, 'calib_mode': calib_mode,
-              'fp32_layers': list(qnet.fp32_layers), 'min_sqnr_db': min_sqnr,
+              'fp32_layers': list(qnet.fp32_layers),
+              'min_sqnr_db': qnet.tuning[-1]['min_sqnr_db'] if getattr(qnet, 'tuning', None)
+              else min_sqnr, 'min_sqnr_start_db': min_sqnr,
               'fp32_boundary_ops': list(qnet.boundary_ops),
               'output_sqnr_db': network_sqnr(net, qnet, xv), 'target_sqnr_db': target_sqnr,
               'tuning': getattr(qnet, 'tuning', None),
