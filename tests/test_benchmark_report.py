@@ -1,0 +1,60 @@
+"""The benchmark report writer: README numbers come from the stored results, never typed in."""
+import importlib.util
+import json
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def run_all():
+    spec = importlib.util.spec_from_file_location('run_all', os.path.join(ROOT, 'benchmarks', 'run_all.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _results(name):
+    path = os.path.join(ROOT, 'benchmarks', 'results', name + '.json')
+    if not os.path.exists(path):
+        pytest.skip('no stored %s results' % name)
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_readme_section_matches_results(run_all):
+    main, pairs = _results('main'), _results('pairs')
+    lines = run_all._readme_section(main, pairs, None, None, None)
+    mx = next(r for r in main if r['model'] == 'asymmnet_large_1.0' and r['engine'] == 'mxnet')
+    ort = next(r for r in main if r['model'] == 'asymmnet_large_1.0' and r['engine'] == 'onnxruntime')
+    row = next(l for l in lines if l.startswith('| asymmnet_large_1.0 |'))
+    assert row.split(' | ')[2] == '%.1f' % mx['batch']['1']['median_ms']
+    assert row.split(' | ')[3] == '%.2f' % ort['batch']['1']['median_ms']
+    pair = next(p for p in pairs if p['a'] == 'asymmnet_large_1.0' and p['engine'] == 'onnxruntime'
+                and p['batch'] == 1)
+    text = '\n'.join(lines)
+    verdict = 'met' if pair['ratio'] <= 1.10 else '**missed**'
+    assert 'asymmnet_large_1.0 / mobilenetv3_large_1.0, batch 1: %.3fx [%.3f-%.3f] %s' % (
+        pair['ratio'], pair['ci95'][0], pair['ci95'][1], verdict) in text
+
+
+def test_write_readme_replaces_only_the_marked_block(run_all, tmp_path, monkeypatch):
+    readme = tmp_path / 'README.md'
+    readme.write_text('# head\n%s\nold numbers\n%s\n## tail\n' % (run_all.README_BEGIN, run_all.README_END))
+    monkeypatch.setattr(run_all, 'README', str(readme))
+    run_all._write_readme(['| new | table |'])
+    assert readme.read_text() == '# head\n%s\n| new | table |\n%s\n## tail\n' % (run_all.README_BEGIN,
+                                                                                 run_all.README_END)
+    unmarked = tmp_path / 'plain.md'
+    unmarked.write_text('# no markers\n')
+    monkeypatch.setattr(run_all, 'README', str(unmarked))
+    run_all._write_readme(['x'])
+    assert unmarked.read_text() == '# no markers\n'
+
+
+def test_repo_readme_has_the_markers(run_all):
+    with open(os.path.join(ROOT, 'README.md')) as f:
+        text = f.read()
+    assert text.count(run_all.README_BEGIN) == 1 and text.count(run_all.README_END) == 1
