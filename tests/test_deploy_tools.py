@@ -331,7 +331,8 @@ def test_quantize_net_agrees_with_fp32():
 def test_quantize_cli_end_to_end(tmp_path, capsys):
     out = tmp_path / 'q.json'
     rc = main(['quantize', 'mobilenetv3_small_0.35', '--epochs', '1', '--batch-sizes', '1',
-               '--rounds', '2', '--calib-examples', '200', '--min-sqnr', '40', '--json', str(out), '-q'])
+               '--rounds', '2', '--calib-examples', '200', '--min-sqnr', '40', '--target-sqnr', '0',
+               '--json', str(out), '-q'])
     assert rc == 0
     rep = json.loads(out.read_text())
     assert rep['agreement'] >= 80 and abs(rep['top1_change']) <= 10
@@ -344,6 +345,31 @@ def test_quantize_cli_end_to_end(tmp_path, capsys):
     assert len(rep['fp32_layers']) == len(low) + 2
     assert 'speed-up' in capsys.readouterr().out
     assert rep['output_sqnr_db'] > 0 and rep['tuning'] is None
+
+
+def test_quantize_cli_sqnr_defaults():
+    """The CLI's default is the accuracy-aware fallback; each flag turns its part off with 0."""
+    import argparse
+    from asymmzoo.commands.deploy_tools import _sqnr_settings
+    from asymmzoo.utils.quantize import DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR
+
+    def settings(min_sqnr=None, target_sqnr=None, calib_mode='naive'):
+        return _sqnr_settings(argparse.Namespace(min_sqnr=min_sqnr, target_sqnr=target_sqnr,
+                                                 calib_mode=calib_mode))
+    assert settings() == (DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR)
+    assert settings(target_sqnr=0) == (DEFAULT_MIN_SQNR, None)
+    assert settings(min_sqnr=30) == (30, DEFAULT_TARGET_SQNR)
+    assert settings(min_sqnr=0) == (None, None)
+    assert settings(calib_mode='entropy') == (None, None)
+    assert settings(target_sqnr=31) == (DEFAULT_MIN_SQNR, 31)
+    with pytest.raises(ValueError, match='--target-sqnr 0'):
+        settings(min_sqnr=0, target_sqnr=30)
+
+
+def test_quantize_report_refuses_a_target_without_a_threshold():
+    from asymmzoo.utils.quantize import quantize_report
+    with pytest.raises(ValueError, match='target_sqnr=None'):
+        quantize_report('mobilenetv3_small_0.35', min_sqnr=None)
 
 
 @pytest.mark.slow

@@ -125,22 +125,33 @@ def _export(args):
     return 0
 
 
+def _sqnr_settings(args):
+    """(min_sqnr, target_sqnr) for quantize_report from the CLI flags: by default the accuracy-aware
+    fallback (DEFAULT_MIN_SQNR raised until DEFAULT_TARGET_SQNR); ``--target-sqnr 0`` keeps the fixed
+    ``--min-sqnr`` threshold, ``--min-sqnr 0`` turns the SQNR fallback off (and the tuning with it);
+    entropy calibration has no SQNR model, so both default to off there."""
+    from ..utils.quantize import DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR
+    naive = args.calib_mode == 'naive'
+    min_sqnr = args.min_sqnr if args.min_sqnr is not None else (DEFAULT_MIN_SQNR if naive else 0)
+    target = args.target_sqnr
+    if target is not None and target > 0 and min_sqnr <= 0:
+        raise ValueError("--target-sqnr raises the per-layer --min-sqnr threshold: give it a start "
+                         "above 0 (and naive calibration), or pass --target-sqnr 0")
+    if target is None:
+        target = DEFAULT_TARGET_SQNR if min_sqnr > 0 else 0
+    return (min_sqnr if min_sqnr > 0 else None), (target if target > 0 else None)
+
+
 def _quantize(args):
     from ..utils.benchmark import resolve_names
-    from ..utils.quantize import quantize_report, format_report, DEFAULT_MIN_SQNR
+    from ..utils.quantize import quantize_report, format_report
     name = resolve_names([args.name])[0]
-    min_sqnr = args.min_sqnr
-    if min_sqnr is None:  # the SQNR fallback models naive (min/max) calibration only
-        min_sqnr = DEFAULT_MIN_SQNR if args.calib_mode == 'naive' else 0
-    if args.target_sqnr is not None and min_sqnr <= 0:
-        raise ValueError("--target-sqnr raises the per-layer --min-sqnr threshold: give it a start "
-                         "above 0 (and naive calibration)")
+    min_sqnr, target_sqnr = _sqnr_settings(args)
     rep = quantize_report(name, params=args.params, epochs=args.epochs, size=args.size,
                           calib_examples=args.calib_examples, bench_batches=args.batch_sizes,
                           rounds=args.rounds, calib_mode=args.calib_mode,
                           exclude_first_last=not args.quantize_first_last,
-                          min_sqnr=min_sqnr if min_sqnr > 0 else None,
-                          target_sqnr=args.target_sqnr,
+                          min_sqnr=min_sqnr, target_sqnr=target_sqnr,
                           save_params=args.save_params,
                           log=None if args.quiet else (lambda m: print('[quantize] ' + m,
                                                                       file=sys.stderr, flush=True)))
@@ -209,7 +220,9 @@ def add_commands(sub):
     p.add_argument('--target-sqnr', type=float, default=None, metavar='DB',
                    help='accuracy-aware fallback: raise the --min-sqnr threshold 2 dB at a time until '
                         'the int8 logits reach DB of signal-to-noise ratio against fp32 on training '
-                        'digits apart from the calibration ones (more layers in fp32: slower, closer)')
+                        'digits apart from the calibration ones (higher: more layers in fp32, slower, '
+                        'closer; default asymmzoo.utils.quantize.DEFAULT_TARGET_SQNR = 25 when the '
+                        'SQNR fallback is on; 0: keep the fixed --min-sqnr threshold)')
     p.add_argument('--save-params', default=None, help='save the briefly trained fp32 weights here')
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32],
                    help='batch sizes for the fp32 / int8 timing at 224x224')
