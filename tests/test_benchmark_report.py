@@ -54,7 +54,24 @@ def test_write_readme_replaces_only_the_marked_block(run_all, tmp_path, monkeypa
     assert unmarked.read_text() == '# no markers\n'
 
 
-def test_repo_readme_has_the_markers(run_all):
+def test_repo_readme_block_is_the_generated_one(run_all):
+    """The committed README block is exactly what the stored results give (nothing typed in, nothing
+    stale): re-run ``benchmarks/run_all.py --report-only`` after new results."""
     with open(os.path.join(ROOT, 'README.md')) as f:
         text = f.read()
     assert text.count(run_all.README_BEGIN) == 1 and text.count(run_all.README_END) == 1
+    block = text.split(run_all.README_BEGIN, 1)[1].split(run_all.README_END, 1)[0].strip('\n')
+    load = run_all._load
+    expected = run_all._readme_section(_results('main'), load('pairs') or [], load('zoo'), load('int8'),
+                                       load('int8tuned'), load('pairs1t'))
+    assert block == '\n'.join(expected)
+    assert any(l.startswith('* INT8') for l in expected) and any('ONNX export' in l for l in expected)
+
+
+def test_write_readme_needs_the_markers_in_order(run_all, tmp_path, monkeypatch):
+    readme = tmp_path / 'README.md'
+    original = '%s\nx\n%s\n' % (run_all.README_END, run_all.README_BEGIN)
+    readme.write_text(original)
+    monkeypatch.setattr(run_all, 'README', str(readme))
+    run_all._write_readme(['y'])
+    assert readme.read_text() == original

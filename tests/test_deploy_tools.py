@@ -364,12 +364,27 @@ def test_quantize_cli_sqnr_defaults():
     assert settings(target_sqnr=31) == (DEFAULT_MIN_SQNR, 31)
     with pytest.raises(ValueError, match='--target-sqnr 0'):
         settings(min_sqnr=0, target_sqnr=30)
+    with pytest.raises(ValueError, match='--min-sqnr 0'):
+        settings(min_sqnr=24, calib_mode='entropy')
+    for bad in (-5.0, float('nan'), float('inf')):
+        with pytest.raises(ValueError, match='finite number of dB'):
+            settings(target_sqnr=bad)
+        with pytest.raises(ValueError, match='finite number of dB'):
+            settings(min_sqnr=bad)
 
 
-def test_quantize_report_refuses_a_target_without_a_threshold():
-    from asymmzoo.utils.quantize import quantize_report
-    with pytest.raises(ValueError, match='target_sqnr=None'):
-        quantize_report('mobilenetv3_small_0.35', min_sqnr=None)
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(min_sqnr=None), 'target_sqnr=None'),
+    (dict(calib_mode='entropy'), 'naive'),
+    (dict(calib_examples=4000), 'lower calib_examples'),
+    (dict(target_sqnr=float('inf')), 'finite'),
+    (dict(min_sqnr=-1.0), 'finite'),
+])
+def test_quantize_report_refuses_bad_sqnr_settings_before_training(kwargs, match, monkeypatch):
+    import asymmzoo.utils.quantize as q
+    monkeypatch.setattr(q, 'train_on_digits', lambda *a, **k: pytest.fail('trained before refusing'))
+    with pytest.raises(ValueError, match=match):
+        q.quantize_report('mobilenetv3_small_0.35', **kwargs)
 
 
 @pytest.mark.slow

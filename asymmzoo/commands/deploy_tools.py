@@ -130,11 +130,18 @@ def _sqnr_settings(args):
     fallback (DEFAULT_MIN_SQNR raised until DEFAULT_TARGET_SQNR); ``--target-sqnr 0`` keeps the fixed
     ``--min-sqnr`` threshold, ``--min-sqnr 0`` turns the SQNR fallback off (and the tuning with it);
     entropy calibration has no SQNR model, so both default to off there."""
+    import math
     from ..utils.quantize import DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR
+    for flag, v in (('--min-sqnr', args.min_sqnr), ('--target-sqnr', args.target_sqnr)):
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise ValueError("%s %s: give a finite number of dB, or 0 to turn it off" % (flag, v))
     naive = args.calib_mode == 'naive'
+    if not naive and args.min_sqnr:
+        raise ValueError("--min-sqnr models naive (min/max) calibration; with --calib-mode %s leave it "
+                         "out or pass --min-sqnr 0" % args.calib_mode)
     min_sqnr = args.min_sqnr if args.min_sqnr is not None else (DEFAULT_MIN_SQNR if naive else 0)
     target = args.target_sqnr
-    if target is not None and target > 0 and min_sqnr <= 0:
+    if target and min_sqnr <= 0:
         raise ValueError("--target-sqnr raises the per-layer --min-sqnr threshold: give it a start "
                          "above 0 (and naive calibration), or pass --target-sqnr 0")
     if target is None:
@@ -213,10 +220,11 @@ def add_commands(sub):
     p.add_argument('--quantize-first-last', action='store_true',
                    help='quantize the stem conv and the classifier too (default: kept in fp32)')
     p.add_argument('--min-sqnr', type=float, default=None, metavar='DB',
-                   help='keep in fp32 the layers whose INT8 signal-to-noise ratio, measured on the '
-                        'calibration images, is below DB (default: '
-                        'asymmzoo.utils.quantize.DEFAULT_MIN_SQNR with naive calibration, 0 with '
-                        'entropy; 0: no such fallback)')
+                   help='per-layer SQNR fallback: layers whose INT8 signal-to-noise ratio, measured on the '
+                        'calibration images, is below DB stay in fp32; DB is where the accuracy-aware '
+                        'fallback starts (see --target-sqnr), or the fixed threshold with --target-sqnr 0 '
+                        '(default: asymmzoo.utils.quantize.DEFAULT_MIN_SQNR = 24 with naive calibration; '
+                        '0: no SQNR fallback, which entropy calibration requires)')
     p.add_argument('--target-sqnr', type=float, default=None, metavar='DB',
                    help='accuracy-aware fallback: raise the --min-sqnr threshold 2 dB at a time until '
                         'the int8 logits reach DB of signal-to-noise ratio against fp32 on training '

@@ -503,6 +503,29 @@ def _time_interleaved(nets, x, rounds=10, iters=3, warmup=3):
     return [1e3 * float(np.median(s)) for s in samples]
 
 
+def _check_sqnr_settings(min_sqnr, target_sqnr, calib_mode, calib_examples):
+    """Refuse, before any training, SQNR settings that would fail after it."""
+    import math
+    from ..data import load_digits
+    for what, v in (('min_sqnr', min_sqnr), ('target_sqnr', target_sqnr)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError("%s=%r: give a finite number of dB above 0, or None to turn it off "
+                             "(CLI: --%s 0)" % (what, v, what.replace('_', '-')))
+    if min_sqnr is not None and calib_mode != 'naive':
+        raise ValueError("the SQNR fallback models naive (min/max) calibration; with calib_mode=%r pass "
+                         "min_sqnr=None and target_sqnr=None (CLI: --min-sqnr 0)" % (calib_mode,))
+    if target_sqnr is not None:
+        if min_sqnr is None:
+            raise ValueError("target_sqnr=%r raises the per-layer threshold min_sqnr, but min_sqnr is None "
+                             "(no SQNR fallback): give min_sqnr a start (default %.0f dB) or pass "
+                             "target_sqnr=None (CLI: --target-sqnr 0)" % (target_sqnr, DEFAULT_MIN_SQNR))
+        n_train = len(load_digits('train')[1])
+        if calib_examples >= n_train:
+            raise ValueError("target_sqnr tunes on training digits apart from the %d calibration ones, but "
+                             "there are only %d: lower calib_examples (CLI: --calib-examples) or pass "
+                             "target_sqnr=None (CLI: --target-sqnr 0)" % (calib_examples, n_train))
+
+
 def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=500,
                     bench_shape=(3, 224, 224), bench_batches=(1, 32), rounds=8, seed=0, log=None,
                     exclude_operators=DEFAULT_EXCLUDED_OPERATORS, granularity='channel-wise',
@@ -516,10 +539,7 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
     ``min_sqnr`` threshold."""
     from ..registry import get_model
     from ..deploy import deploy
-    if target_sqnr is not None and min_sqnr is None:
-        raise ValueError("target_sqnr=%r raises the per-layer threshold min_sqnr, but min_sqnr is None "
-                         "(no SQNR fallback): give min_sqnr a start (default %.0f dB) or pass "
-                         "target_sqnr=None" % (target_sqnr, DEFAULT_MIN_SQNR))
+    _check_sqnr_settings(min_sqnr, target_sqnr, calib_mode, calib_examples)
     say = log or (lambda m: None)
     mx.random.seed(seed)
     np.random.seed(seed)
