@@ -5,6 +5,7 @@ Files live in ``$MXNET_HOME/models`` (default ``~/.mxnet/models``) or a ``root``
 before loading, so a truncated or corrupted download is refused instead of half-loaded.
 Nothing here downloads: ``asymmzoo store add FILE --model NAME`` puts a file in place.
 """
+import contextlib
 import glob
 import hashlib
 import json
@@ -15,7 +16,8 @@ import warnings
 import mxnet as mx
 
 __all__ = ['store_root', 'sha1_of', 'find_pretrained', 'add_to_store', 'load_pretrained',
-           'load_params_into', 'convert_official', 'atomic_save_params', 'StoreError']
+           'load_params_into', 'convert_official', 'atomic_target', 'atomic_save_params', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_write_json', 'StoreError']
 
 _EXPECTED_KEYS_JSON = 'released_asymmnet_large_1.0_keys.json'
 
@@ -66,20 +68,51 @@ def add_to_store(path, name, root=None):
     root = store_root(root)
     os.makedirs(root, exist_ok=True)
     dst = os.path.join(root, '%s-%s.params' % (name, sha1_of(path)[:8]))
-    tmp = dst + '.part'
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, dst)
+    with atomic_target(dst) as tmp:
+        shutil.copyfile(path, tmp)
     return dst
+
+
+@contextlib.contextmanager
+def atomic_target(path):
+    """Yield a temporary name in ``path``'s folder (created if missing) to write to; on success it is
+    renamed onto ``path`` (atomic: a reader sees the old file or the new one, never half of one), on
+    any error it is removed and ``path`` is left as it was."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, '.%s.tmp-%d' % (os.path.basename(path), os.getpid()))
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def atomic_save_params(arrays, path):
     """``mx.nd.save`` through a temporary file and an atomic rename: never a half-written file."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, '.%s.tmp-%d' % (os.path.basename(path), os.getpid()))
-    mx.nd.save(tmp, arrays)
-    os.replace(tmp, path)
+    with atomic_target(path) as tmp:
+        mx.nd.save(tmp, arrays)
     return path
+
+
+def atomic_write_bytes(data, path):
+    """Write ``data`` to ``path`` through a flushed temporary file and an atomic rename."""
+    with atomic_target(path) as tmp:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return path
+
+
+def atomic_write_text(text, path):
+    return atomic_write_bytes(text.encode('utf8'), path)
+
+
+def atomic_write_json(obj, path, indent=2, sort_keys=True):
+    return atomic_write_text(json.dumps(obj, indent=indent, sort_keys=sort_keys), path)
 
 
 def load_params_into(net, path, ctx=None, classifier_prefix='output.'):

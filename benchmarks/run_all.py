@@ -69,9 +69,8 @@ def _existing(names):
 
 
 def _save(part, data):
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, part + '.json'), 'w') as f:
-        json.dump(data, f, indent=1)
+    from asymmzoo.store import atomic_write_json
+    atomic_write_json(data, os.path.join(RESULTS, part + '.json'), indent=1, sort_keys=False)
 
 
 def _load(part):
@@ -399,10 +398,8 @@ def _write_readme(lines):
         log('README.md: the performance end marker comes before the begin marker; not updated')
         return
     tail = rest.split(README_END, 1)[1]
-    tmp = README + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write(head + README_BEGIN + '\n' + '\n'.join(lines) + '\n' + README_END + tail)
-    os.replace(tmp, README)
+    from asymmzoo.store import atomic_write_text
+    atomic_write_text(head + README_BEGIN + '\n' + '\n'.join(lines) + '\n' + README_END + tail, README)
     log('wrote the Performance numbers of %s' % README)
 
 
@@ -618,8 +615,8 @@ def build_report():
                   'many predictions near a decision boundary: the change varies by a few tenths between '
                   'training runs.', '']
     L += ['## Where the time goes', '', WHERE_TIME_GOES, '']
-    with open(DOC, 'w') as f:
-        f.write('\n'.join(L))
+    from asymmzoo.store import atomic_write_text
+    atomic_write_text('\n'.join(L), DOC)
     log('wrote %s' % DOC)
     if main:
         _write_readme(_readme_section(main, pairs or [], zoo, int8, _load('int8tuned'), _load('pairs1t')))

@@ -7,7 +7,7 @@ import numpy as np
 import mxnet as mx
 from mxnet import gluon
 
-from asymmzoo.store import atomic_save_params
+from asymmzoo.store import atomic_save_params, atomic_target, atomic_write_json
 
 __all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts']
 
@@ -45,13 +45,9 @@ class Checkpoint(object):
 
     def save(self, net, trainer, meta):
         save_params(net, self.params)
-        tmp = '%s.tmp-%d' % (self.states, os.getpid())
-        trainer.save_states(tmp)
-        os.replace(tmp, self.states)
-        tmp = '%s.tmp-%d' % (self.meta, os.getpid())
-        with open(tmp, 'w') as f:
-            json.dump(meta, f)
-        os.replace(tmp, self.meta)
+        with atomic_target(self.states) as tmp:
+            trainer.save_states(tmp)
+        atomic_write_json(meta, self.meta, indent=None, sort_keys=False)
 
     def load_meta(self):
         with open(self.meta) as f:

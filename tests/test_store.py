@@ -193,3 +193,26 @@ def test_convert_official_bad_files(tmp_path):
                         str(tmp_path / 'o2.params')], capture_output=True, text=True)
     assert r.returncode == 2 and 'not a readable MXNet params file' in r.stderr
     assert not os.path.exists(str(tmp_path / 'o2.params'))
+
+
+def test_atomic_writes_replace_whole_files_or_nothing(tmp_path, monkeypatch):
+    from asymmzoo.store import atomic_save_params, atomic_write_json, atomic_write_text
+    path = str(tmp_path / 'sub' / 'results.json')   # the folder is created
+    atomic_write_json({'b': 1, 'a': [1, 2]}, path, indent=1, sort_keys=False)
+    with open(path) as f:
+        assert f.read() == json.dumps({'b': 1, 'a': [1, 2]}, indent=1)
+    # a write that dies before its rename leaves the previous file whole
+    def dies(src, dst):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(os, 'replace', dies)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_text('half', path)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save_params({'w': mx.nd.ones((2,))}, str(tmp_path / 'sub' / 'w.params'))
+    monkeypatch.undo()
+    with open(path) as f:
+        assert json.load(f) == {'b': 1, 'a': [1, 2]}
+    assert sorted(os.listdir(str(tmp_path / 'sub'))) == ['results.json']   # no temporaries left
+    atomic_write_text('whole', path)
+    assert open(path).read() == 'whole'
+    assert sorted(os.listdir(str(tmp_path / 'sub'))) == ['results.json']

@@ -1,5 +1,4 @@
 """`asymmzoo bench`, `asymmzoo export`, `asymmzoo quantize`."""
-import json
 import os
 import subprocess
 import sys
@@ -65,9 +64,8 @@ def _bench(args):
 
 def _write_json(path, data):
     if path:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, 'w') as f:
-            json.dump(data, f, indent=1)
+        from ..store import atomic_write_json
+        atomic_write_json(data, path, indent=1, sort_keys=False)
         print('wrote %s' % path, file=sys.stderr)
 
 

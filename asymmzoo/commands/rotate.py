@@ -12,7 +12,6 @@ rotate. Angles get no weight decay. The trained rotated nets are deployed (plain
 re-evaluated. The paper's SN has no BN and neither has ``rotate_sn``: with momentum SGD its rotated
 versions sit on the initial loss plateau much longer than the 3x3 version, Adam trains all three.
 """
-import json
 import os
 import sys
 import time
@@ -166,8 +165,9 @@ def train_rotate_mnist(out_dir='rotate_mnist_out', epochs=10, batch_size=64, lr=
     settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                     theta_lr_mult=theta_lr_mult, eps=eps,
                     seed=seed, train_samples=len(xtr), val_samples=len(xva))
-    with open(os.path.join(out_dir, 'results.json'), 'w') as f:
-        json.dump(dict(settings=settings, results=results), f, indent=1)
+    from ..store import atomic_write_json
+    atomic_write_json(dict(settings=settings, results=results), os.path.join(out_dir, 'results.json'),
+                      indent=1, sort_keys=False)
     if any('angles' in r for r in results):
         plot_angles(results, os.path.join(out_dir, 'angles.png'))
     return results

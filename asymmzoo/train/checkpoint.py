@@ -17,7 +17,7 @@ import random
 
 import numpy as np
 
-from ..store import atomic_save_params, sha1_of
+from ..store import atomic_save_params, atomic_target, atomic_write_bytes, atomic_write_json, sha1_of
 
 __all__ = ['CheckpointError', 'net_arrays', 'save_checkpoint', 'load_resume', 'atomic_write_bytes',
            'atomic_write_json', 'RESUME_FILE']
@@ -27,22 +27,6 @@ RESUME_FILE = 'resume.json'
 
 class CheckpointError(ValueError):
     """A checkpoint to resume from is missing, truncated or does not fit."""
-
-
-def atomic_write_bytes(data, path):
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, '.%s.tmp-%d' % (os.path.basename(path), os.getpid()))
-    with open(tmp, 'wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
-
-
-def atomic_write_json(obj, path):
-    return atomic_write_bytes(json.dumps(obj, indent=2, sort_keys=True).encode('utf8'), path)
 
 
 def net_arrays(net):
@@ -56,9 +40,8 @@ def save_checkpoint(save_dir, epoch, net, trainer, info, keep=0):
     per-epoch checkpoints beyond the newest ``keep`` (the best checkpoint is a separate file)."""
     base = os.path.join(save_dir, 'epoch%04d' % epoch)
     atomic_save_params(net_arrays(net), base + '.params')
-    tmp = os.path.join(save_dir, '.epoch%04d.states.tmp-%d' % (epoch, os.getpid()))
-    trainer.save_states(tmp)
-    os.replace(tmp, base + '.states')
+    with atomic_target(base + '.states') as tmp:
+        trainer.save_states(tmp)
     import mxnet as mx  # noqa: F401
     rng = dict(python=random.getstate(), numpy=np.random.get_state(), mx_seed=info.get('mx_seed'))
     atomic_write_bytes(pickle.dumps(rng), base + '.rng')
