@@ -17,6 +17,8 @@ Parts (each saves benchmarks/results/<part>.json; the page is built from whateve
   pairs  the ratio targets, measured in pairs (each pair back to back every round, median of the
          per-round ratios with a 95% interval) on MXNet, MXNet+oneDNN and the fastest path
   pairs1t  the same on the fastest path with one thread (phone-like single core)
+  ops    onnxruntime's per-operator profile of the fastest path (AsymmNet-L/S and MobileNetV3-L/S 1.0,
+         batch 1 and 32, all cores and one thread): where the time goes
   zoo    every AsymmNet / MobileNetV3 backbone (all widths, pruned too) at batch 1, MXNet vs onnxruntime,
          each ONNX export verified to 1e-4 at 224x224 -> the latency-vs-MAdds plot
   int8   oneDNN INT8 of every AsymmNet / MobileNetV3 backbone (30), each trained briefly on the
@@ -212,8 +214,24 @@ def part_int8(args):
     return _int8_run(args, _int8_models(args), args.save_as or 'int8', target_sqnr=None)
 
 
-PARTS = {'main': part_main, 'pairs': part_pairs, 'pairs1t': part_pairs1t, 'main1t': part_main1t, 'train': part_train, 'zoo': part_zoo,
-         'int8': part_int8, 'int8tuned': part_int8tuned}
+OPS = ['asymmnet_large_1.0', 'mobilenetv3_large_1.0', 'asymmnet_small_1.0', 'mobilenetv3_small_1.0']
+
+
+def part_ops(args):
+    """Where the fastest path's time goes: onnxruntime's per-operator profile of AsymmNet-L/S 1.0 and
+    MobileNetV3-L/S 1.0 (:func:`asymmzoo.utils.benchmark.op_profile`), batch 1 and 32, with all cores
+    and with one thread (onnxruntime's thread count is per session: one process does both)."""
+    from asymmzoo.utils.benchmark import op_profile
+    rows = []
+    for threads in (args.threads, 1):
+        log('operator profile, %s thread(s)' % (threads or 'all'))
+        rows += op_profile(_existing(OPS), batch_sizes=(1, 32), threads=threads, rounds=args.rounds,
+                           progress=log)
+    return rows
+
+
+PARTS = {'main': part_main, 'pairs': part_pairs, 'pairs1t': part_pairs1t, 'main1t': part_main1t,
+         'train': part_train, 'zoo': part_zoo, 'ops': part_ops, 'int8': part_int8, 'int8tuned': part_int8tuned}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -615,6 +633,7 @@ def build_report():
                   'many predictions near a decision boundary: the change varies by a few tenths between '
                   'training runs.', '']
     L += ['## Where the time goes', '', WHERE_TIME_GOES, '']
+    L += _ops_section(_load('ops'))
     from asymmzoo.store import atomic_write_text
     atomic_write_text('\n'.join(L), DOC)
     log('wrote %s' % DOC)
@@ -652,6 +671,36 @@ wide expansion, lose their low bits. `boundary_data_ops` keeps those in fp32 (an
 all its producers and consumers do): over the 30 backbones the fp32 / INT8 disagreements fell from 386 to
 324 images of 30,000 and the lowest agreement rose from 97.7% to 98.1%; with every conv in fp32 the pruned
 AsymmNets had still lost 0.4-0.7 points to those ops alone."""
+
+
+def _ops_section(ops):
+    """The per-operator profile tables and, per (batch, threads), what AsymmNet adds over MobileNetV3."""
+    if not ops:
+        return []
+    from asymmzoo.utils.benchmark import format_op_profile
+    L = ['### Per-operator profile of the fastest path', '',
+         'onnxruntime\'s profiler, deployed models, static-batch sessions as `fastest_predictor` runs them '
+         '(`asymmzoo bench NAMES --op-profile`; run part `ops`, %s UTC). Each cell: nodes x summed median '
+         'kernel time in µs. *Between kernels* is the rest of a run: dispatch, thread-pool '
+         'synchronisation, memory planning. Profiling slows every run a little: compare within a table.'
+         % ops[0]['time_utc'], '', format_op_profile(ops), '']
+    by = {(r['model'], r['batch'], r['threads']): r for r in ops}
+    for fam in ('large', 'small'):
+        for (m, b, t), a in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][2] or 0)):
+            ref = by.get(('mobilenetv3_%s_1.0' % fam, b, t))
+            if m != 'asymmnet_%s_1.0' % fam or ref is None:
+                continue
+            extra = {op: a['ops'].get(op, {'us': 0})['us'] - ref['ops'].get(op, {'us': 0})['us']
+                     for op in set(a['ops']) | set(ref['ops'])}
+            big = sorted(extra.items(), key=lambda kv: -abs(kv[1]))[:3]
+            L.append('* %s over %s, batch %d, %s: %+.0f µs per run (%.2fx as profiled; %d vs %d '
+                     'nodes): %s, between kernels %+.0f.'
+                     % (m, ref['model'], b, 'all cores' if not t else '%d thread%s' % (t, 's' * (t > 1)),
+                        a['run_us'] - ref['run_us'],
+                        a['run_us'] / ref['run_us'], a['nodes'], ref['nodes'],
+                        ', '.join('%s %+.0f' % kv for kv in big), a['between_us'] - ref['between_us']))
+    L.append('')
+    return L
 
 
 WHERE_TIME_GOES = """\
@@ -699,7 +748,14 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
 * **What remains** of AsymmNet's extra time is in its mathematics: equal MAdds, but the depthwise convs,
   the SE convs and the projection see E + C channels instead of E (memory-bound kernels, ~+15% each),
   which the narrower expansion (-10-15%) does not fully pay back; at batch 1 the extra nodes of the
-  rewrites cost their dispatch overhead too. The paper measured 1.16x on a phone.
+  rewrites cost their dispatch overhead too, and onnxruntime's `Concat` is a copy on one thread: it
+  takes as long with two threads as with one, while the convolutions almost halve (the profile below).
+  Two more rewrites were timed and dropped: splitting the strided blocks without SE instead of moving
+  their concat (no gain, 1.18-1.21x against 1.17x in one paired run) and starting a split block's running
+  sum with its residual, so that onnxruntime fuses that Add too (the separate `Add`s of the profile below
+  disappear, but the convs that then take the residual as their sum input get slower by as much: 0.97-1.03x
+  of the current rewrite at batch 1 and 32, one and two threads, in paired runs). The paper
+  measured 1.16x on a phone.
 * **Measuring on this box.** The 2 vCPUs are shared: medians of the same graph vary by 20-50% between
   minutes. onnxruntime's and OpenMP's worker threads spin for a while after each call and steal a core from
   whatever runs next in the same process, so the benchmark idles 50 ms before each model's timed calls

@@ -75,3 +75,19 @@ def test_write_readme_needs_the_markers_in_order(run_all, tmp_path, monkeypatch)
     monkeypatch.setattr(run_all, 'README', str(readme))
     run_all._write_readme(['y'])
     assert readme.read_text() == original
+
+
+def test_ops_section_is_computed_from_the_profile(run_all):
+    ops = _results('ops')
+    lines = run_all._ops_section(ops)
+    assert lines[0] == '### Per-operator profile of the fastest path'
+    by = {(r['model'], r['batch'], r['threads']): r for r in ops}
+    a, m = by[('asymmnet_large_1.0', 1, 1)], by[('mobilenetv3_large_1.0', 1, 1)]
+    line = next(l for l in lines if l.startswith('* asymmnet_large_1.0 over mobilenetv3_large_1.0, batch 1, 1 thread:'))
+    assert '%+.0f µs per run (%.2fx as profiled; %d vs %d nodes)' % (
+        a['run_us'] - m['run_us'], a['run_us'] / m['run_us'], a['nodes'], m['nodes']) in line
+    assert 'Concat %+.0f' % a['ops']['Concat']['us'] in line   # MobileNetV3 has no concat
+    assert run_all._ops_section(None) == []
+    with open(os.path.join(ROOT, 'docs', 'performance.md')) as f:
+        doc = f.read()
+    assert '\n'.join(lines) in doc   # the page holds what the stored profile gives

@@ -282,6 +282,38 @@ def test_paired_bench_ratios(tmp_path, capsys):
     assert 'one model per name' in capsys.readouterr().err
 
 
+
+def test_op_profile_per_operator(tmp_path, capfd):
+    """--op-profile: onnxruntime's profiler on the fastest path, per operator type, models side by side
+    (with --threads the command re-runs itself in a fresh process: capfd sees the child's output)."""
+    out = tmp_path / 'ops.json'
+    rc = main(['bench', 'asymmnet_small_0.35', 'mobilenetv3_small_0.35', '--op-profile', '--batch-sizes', '1',
+               '2', '--rounds', '2', '--warmup', '1', '--threads', '1', '--input-shape', '1', '3', '64', '64',
+               '--json', str(out), '-q'])
+    assert rc == 0
+    text = capfd.readouterr().out
+    assert 'between kernels' in text and '| asymmnet_small_0.35 | mobilenetv3_small_0.35 |' in text
+    rows = json.loads(out.read_text())
+    assert [(r['model'], r['batch']) for r in rows] == [
+        ('asymmnet_small_0.35', 1), ('asymmnet_small_0.35', 2), ('mobilenetv3_small_0.35', 1),
+        ('mobilenetv3_small_0.35', 2)]
+    for r in rows:
+        assert r['runs'] == 2 * 5 and r['threads'] == 1
+        assert sum(o['count'] for o in r['ops'].values()) == r['nodes']
+        assert abs(sum(o['us'] for o in r['ops'].values()) - r['kernel_us']) < 1e-6
+        assert abs(r['run_us'] - r['kernel_us'] - r['between_us']) < 1e-6
+        assert r['ops']['Conv']['count'] >= 20 and r['kernel_us'] > 0
+        # onnxruntime folded every BatchNorm and fused every activation into the convs
+        assert not set(r['ops']) & {'BatchNormalization', 'HardSwish', 'Relu'}
+    by = {(r['model'], r['batch']): r for r in rows}
+    # AsymmNet keeps its reuse concats in the stride-1 SE blocks at small batches; MobileNetV3 has none
+    assert by[('asymmnet_small_0.35', 1)]['ops']['Concat']['count'] > 0
+    assert 'Concat' not in by[('mobilenetv3_small_0.35', 1)]['ops']
+    assert by[('asymmnet_small_0.35', 1)]['nodes'] > by[('mobilenetv3_small_0.35', 1)]['nodes']
+    assert not list(tmp_path.glob('*profile*'))
+    assert main(['bench', 'asymmnet_small_0.35', 'mobilenetv3_small_0.35', '--op-profile', '--paired']) == 2
+    assert '--paired and --op-profile' in capfd.readouterr().err
+
 def test_bench_train_form_and_memory():
     rows = B.benchmark(['mobilenetv3_small_0.35'], forms=('deployed', 'train'), batch_sizes=(1,),
                        rounds=1, warmup=1, input_shape=(1, 3, 32, 32))

@@ -17,7 +17,7 @@ def _bench_argv(args):
     argv += ['--batch-sizes'] + [str(b) for b in args.batch_sizes]
     argv += ['--threads', str(args.threads), '--rounds', str(args.rounds), '--warmup', str(args.warmup),
              '--train-batch', str(args.train_batch)]
-    for flag in ('train_form', 'train_step', 'memory', 'quiet', 'paired'):
+    for flag in ('train_form', 'train_step', 'memory', 'quiet', 'paired', 'op_profile'):
         if getattr(args, flag):
             argv.append('--' + flag.replace('_', '-'))
     if args.input_shape:
@@ -36,6 +36,8 @@ def _bench(args):
         cmd = [sys.executable, '-m', 'asymmzoo.cli'] + _bench_argv(args)
         return subprocess.call(cmd, env=env)
     from ..utils.benchmark import benchmark, format_table, resolve_names
+    if args.paired and args.op_profile:
+        raise ValueError("--paired and --op-profile are separate runs: give one of them")
     if args.paired:
         names = []
         for pat in args.patterns:   # in order, duplicates kept: A1 B1 A2 B2 ...
@@ -53,6 +55,13 @@ def _bench(args):
         shape = None
     if args.paired:
         return _bench_paired(args, names, shape)
+    if args.op_profile:
+        from ..utils.benchmark import op_profile, format_op_profile
+        rows = op_profile(names, batch_sizes=args.batch_sizes, threads=args.threads, rounds=args.rounds,
+                          warmup=args.warmup, input_shape=shape, progress=_progress(args.quiet))
+        print(format_op_profile(rows))
+        _write_json(args.json, rows)
+        return 0
     res = benchmark(names, forms=forms, engines=args.engines, batch_sizes=args.batch_sizes,
                     rounds=args.rounds, warmup=args.warmup, train_step=args.train_step,
                     train_batch=args.train_batch, threads=args.threads, memory=args.memory,
@@ -191,6 +200,9 @@ def add_commands(sub):
     p.add_argument('--paired', action='store_true',
                    help='latency ratios of consecutive models (A1 B1 A2 B2 ...: A/B), each pair timed '
                         'back to back every round; median per-round ratio with a 95%% interval')
+    p.add_argument('--op-profile', action='store_true',
+                   help="where the fastest path's time goes: onnxruntime's profiler, time per operator "
+                        'type of each model (deployed, static-batch sessions), models side by side')
     p.add_argument('-q', '--quiet', action='store_true')
     p.set_defaults(func=_bench)
 

@@ -9,6 +9,9 @@ median and p90 latency at each batch size, throughput (images/s from the median)
 peak resident memory measured in a fresh subprocess per model (a process-wide peak cannot be split
 between models that share one process).
 
+:func:`op_profile` runs the fastest path under onnxruntime's profiler (interleaved the same way) and
+reports each model's kernel time per operator type, and the time between kernels.
+
 Besides wall-clock latency each entry records ``cpu_median_ms``, the median process CPU time per
 call (all threads): with one thread it is a load-robust measure of the work done, while wall time is
 what a user waits for; with several threads it includes the runtimes' spin-waiting.
@@ -41,7 +44,8 @@ import time
 import mxnet as mx
 import numpy as np
 
-__all__ = ['benchmark', 'paired_ratios', 'format_ratios', 'format_table', 'resolve_names', 'build_network',
+__all__ = ['benchmark', 'paired_ratios', 'format_ratios', 'format_table', 'op_profile', 'format_op_profile',
+           'resolve_names', 'build_network',
            'peak_rss_mb',
            'ENGINES', 'FORMS', 'BenchRunner']
 
@@ -101,7 +105,7 @@ class BenchRunner(object):
     """One (model, form, engine): ``run(batch)`` executes one synchronous forward pass."""
 
     def __init__(self, name, form, engine, batch_sizes, threads=None, seed=0, input_shape=None,
-                 onnx_dir=None):
+                 onnx_dir=None, profile=False):
         from .counting import count_params, count_madds
         if engine not in ENGINES:
             raise ValueError("engine must be one of %s, got %r" % (ENGINES, engine))
@@ -136,7 +140,10 @@ class BenchRunner(object):
             else:
                 self.sessions = {}
                 for b in batch_sizes:
-                    self.sessions[b] = onnx_session(base, threads=threads, batch_size=b)
+                    prefix = os.path.join(d, '%s-b%d-profile' % (name.replace(':', '_'), b)) \
+                        if profile else None
+                    self.sessions[b] = onnx_session(base, threads=threads, batch_size=b,
+                                                    profile_prefix=prefix)
                     diff = verify_onnx(net, path, self.input_shape, batch_sizes=(b,),
                                        session=self.sessions[b])['max_abs_diff']
                     self.check['max_abs_diff'] = max(self.check['max_abs_diff'], diff)
@@ -369,6 +376,118 @@ def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, i
                         'threads': threads,
                         'time_utc': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())})
     return out
+
+
+
+def _profiled_nodes(session, keep_runs):
+    """End ``session``'s onnxruntime profile and read its last ``keep_runs`` runs: ``({node: [µs per
+    run]}, {node: op type}, [run µs])``. The profile file is removed."""
+    path = session.end_profiling()
+    try:
+        with open(path) as f:
+            events = json.load(f)
+    finally:
+        os.remove(path)
+    runs = sorted((e for e in events if e.get('cat') == 'Session' and e.get('name') == 'model_run'),
+                  key=lambda e: e['ts'])
+    if len(runs) < keep_runs:
+        raise RuntimeError("the profile of %s holds %d runs, %d expected" % (path, len(runs), keep_runs))
+    start = runs[-keep_runs]['ts']
+    times, ops = {}, {}
+    for e in events:
+        if e.get('cat') == 'Node' and e['name'].endswith('_kernel_time') and e['ts'] >= start:
+            node = e['name'][:-len('_kernel_time')]
+            times.setdefault(node, []).append(e['dur'])
+            ops[node] = e.get('args', {}).get('op_name', '?')
+    return times, ops, [e['dur'] for e in runs[-keep_runs:]]
+
+
+def op_profile(names, batch_sizes=(1,), threads=None, rounds=10, calls=5, warmup=5, seed=0,
+               input_shape=None, progress=None, settle=0.05):
+    """Where the time of the fastest path goes, operator by operator: every model of ``names`` runs
+    deployed in onnxruntime (static-batch sessions, exactly as :func:`benchmark`'s ``onnxruntime``
+    engine and ``fastest_predictor`` run it) with onnxruntime's profiler on, interleaved round-robin
+    like :func:`benchmark` (``rounds`` rounds of ``calls`` calls per model and batch size).
+
+    Returns one dict per (model, batch size): ``ops`` ``{op type: {'count': nodes, 'us': sum over
+    the nodes of each node's median kernel time}}``, ``kernel_us`` (their sum), ``run_us`` (median
+    run as the profiler saw it) and ``between_us`` = run - kernels: dispatch, thread-pool
+    synchronisation and memory planning between the kernels. The profiler's own bookkeeping makes
+    runs slower than unprofiled ones: compare models within one profile, and take latencies from
+    :func:`benchmark`."""
+    batch_sizes = tuple(int(b) for b in batch_sizes)
+    say = progress or (lambda msg: None)
+    runners = []
+    for name in names:
+        say('building %s [deployed, onnxruntime, profiled]' % name)
+        runners.append(BenchRunner(name, 'deployed', 'onnxruntime', batch_sizes, threads=threads,
+                                   seed=seed, input_shape=input_shape, profile=True))
+    for r in runners:
+        for b in batch_sizes:
+            for _ in range(warmup):
+                r.run(b)
+    for k in range(rounds):
+        say('profiled round %d/%d' % (k + 1, rounds))
+        order = runners[::-1] if k % 2 else runners
+        for b in batch_sizes:
+            for r in order:
+                if settle:
+                    time.sleep(settle)
+                for _ in range(calls):
+                    r.run(b)
+    out = []
+    stamp = time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())
+    for r in runners:
+        for b in batch_sizes:
+            times, node_ops, runs = _profiled_nodes(r.sessions[b], rounds * calls)
+            ops = {}
+            for node, ts in times.items():
+                o = ops.setdefault(node_ops[node], {'count': 0, 'us': 0.0})
+                o['count'] += 1
+                o['us'] += float(np.median(ts))
+            kernel = sum(o['us'] for o in ops.values())
+            run = float(np.median(runs))
+            out.append({'model': r.name, 'batch': b, 'threads': threads, 'runs': len(runs),
+                        'nodes': len(times), 'run_us': run, 'kernel_us': kernel,
+                        'between_us': run - kernel, 'ops': ops, 'time_utc': stamp})
+    return out
+
+
+def _threads_label(threads):
+    return '%d thread%s' % (threads, 's' if threads > 1 else '') if threads else \
+        "onnxruntime's default threads (one per core)"
+
+
+def format_op_profile(rows):
+    """Markdown tables of :func:`op_profile` results, one per (batch size, threads), models side by
+    side: each operator type's node count and time (µs), then the kernel sum, the time between
+    kernels and the run."""
+    if not rows:
+        return '(no results)'
+    tables = []
+    groups = []
+    for r in rows:
+        if (r['batch'], r['threads']) not in groups:
+            groups.append((r['batch'], r['threads']))
+    for batch, threads in groups:
+        part = [r for r in rows if (r['batch'], r['threads']) == (batch, threads)]
+        types = sorted({t for r in part for t in r['ops']},
+                       key=lambda t: -max(r['ops'].get(t, {'us': 0})['us'] for r in part))
+        lines = ['batch %d, %s, onnxruntime profiler (µs, median per node, summed):'
+                 % (batch, _threads_label(threads)), '',
+                 '| operator | ' + ' | '.join(r['model'] for r in part) + ' |',
+                 '|---|' + '---:|' * len(part)]
+        for t in types:
+            cells = ['%d x %.0f' % (r['ops'][t]['count'], r['ops'][t]['us']) if t in r['ops'] else '-'
+                     for r in part]
+            lines.append('| %s | %s |' % (t, ' | '.join(cells)))
+        for label, key in (('kernels', 'kernel_us'), ('between kernels', 'between_us'),
+                           ('run (profiled)', 'run_us')):
+            cells = ['%.0f' % r[key] if key != 'kernel_us' else '%d nodes, %.0f' % (r['nodes'], r[key])
+                     for r in part]
+            lines.append('| %s | %s |' % (label, ' | '.join(cells)))
+        tables.append('\n'.join(lines))
+    return '\n\n'.join(tables)
 
 
 _RSS_PROBE = r"""

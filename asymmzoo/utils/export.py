@@ -703,11 +703,13 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     return info
 
 
-def onnx_session(path, threads=None, optimization='all', batch_size=None):
+def onnx_session(path, threads=None, optimization='all', batch_size=None, profile_prefix=None):
     """An onnxruntime CPU session with full graph optimisation and ``threads`` intra-op threads
     (default: onnxruntime's choice = the number of physical cores). ``path``: a file or an
     ``onnx.ModelProto``. With ``batch_size`` the session runs :func:`static_batch_model` (that
-    batch size only, fully in the blocked layout, concat rewrites chosen for the batch size)."""
+    batch size only, fully in the blocked layout, concat rewrites chosen for the batch size). With
+    ``profile_prefix`` onnxruntime's profiler records every run (``session.end_profiling()`` writes
+    ``{profile_prefix}_{date}.json``)."""
     ort = _import_ort()
     so = ort.SessionOptions()
     so.graph_optimization_level = {
@@ -720,6 +722,9 @@ def onnx_session(path, threads=None, optimization='all', batch_size=None):
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = str(profile_prefix)
     if batch_size is not None:
         path = static_batch_model(path, batch_size)
     if not isinstance(path, (str, os.PathLike)):
