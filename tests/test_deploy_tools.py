@@ -310,7 +310,11 @@ def test_op_profile_per_operator(tmp_path, capfd):
     assert by[('asymmnet_small_0.35', 1)]['ops']['Concat']['count'] > 0
     assert 'Concat' not in by[('mobilenetv3_small_0.35', 1)]['ops']
     assert by[('asymmnet_small_0.35', 1)]['nodes'] > by[('mobilenetv3_small_0.35', 1)]['nodes']
-    assert not list(tmp_path.glob('*profile*'))
+    # the library call: profiles are read and removed, only the exported files stay
+    one = B.op_profile(['mobilenetv3_small_0.35'], rounds=1, calls=3, warmup=1, input_shape=(1, 3, 32, 32),
+                       onnx_dir=str(tmp_path / 'onnx'))
+    assert one[0]['runs'] == 3 and one[0]['threads'] is None
+    assert sorted(os.listdir(str(tmp_path / 'onnx'))) == ['mobilenetv3_small_0.35.onnx']
     assert main(['bench', 'asymmnet_small_0.35', 'mobilenetv3_small_0.35', '--op-profile', '--paired']) == 2
     assert '--paired and --op-profile' in capfd.readouterr().err
 

@@ -403,7 +403,7 @@ def _profiled_nodes(session, keep_runs):
 
 
 def op_profile(names, batch_sizes=(1,), threads=None, rounds=10, calls=5, warmup=5, seed=0,
-               input_shape=None, progress=None, settle=0.05):
+               input_shape=None, progress=None, settle=0.05, onnx_dir=None):
     """Where the time of the fastest path goes, operator by operator: every model of ``names`` runs
     deployed in onnxruntime (static-batch sessions, exactly as :func:`benchmark`'s ``onnxruntime``
     engine and ``fastest_predictor`` run it) with onnxruntime's profiler on, interleaved round-robin
@@ -414,14 +414,16 @@ def op_profile(names, batch_sizes=(1,), threads=None, rounds=10, calls=5, warmup
     run as the profiler saw it) and ``between_us`` = run - kernels: dispatch, thread-pool
     synchronisation and memory planning between the kernels. The profiler's own bookkeeping makes
     runs slower than unprofiled ones: compare models within one profile, and take latencies from
-    :func:`benchmark`."""
+    :func:`benchmark`. ``onnx_dir``: where the exported files and the (removed after reading)
+    profiles go; default a fresh temporary folder."""
     batch_sizes = tuple(int(b) for b in batch_sizes)
     say = progress or (lambda msg: None)
     runners = []
     for name in names:
         say('building %s [deployed, onnxruntime, profiled]' % name)
         runners.append(BenchRunner(name, 'deployed', 'onnxruntime', batch_sizes, threads=threads,
-                                   seed=seed, input_shape=input_shape, profile=True))
+                                   seed=seed, input_shape=input_shape, profile=True,
+                                   onnx_dir=onnx_dir))
     for r in runners:
         for b in batch_sizes:
             for _ in range(warmup):
