@@ -11,12 +11,14 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import warnings
 
 import mxnet as mx
 
 __all__ = ['store_root', 'sha1_of', 'find_pretrained', 'add_to_store', 'load_pretrained',
-           'load_params_into', 'convert_official', 'atomic_target', 'atomic_save_params', 'atomic_write_bytes',
+           'load_params_into', 'convert_official', 'atomic_target', 'atomic_save_params',
+           'atomic_save_parameters', 'atomic_export', 'atomic_savefig', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_write_json', 'StoreError']
 
 _EXPECTED_KEYS_JSON = 'released_asymmnet_large_1.0_keys.json'
@@ -76,18 +78,37 @@ def add_to_store(path, name, root=None):
 @contextlib.contextmanager
 def atomic_target(path):
     """Yield a temporary name in ``path``'s folder (created if missing) to write to; on success it is
-    renamed onto ``path`` (atomic: a reader sees the old file or the new one, never half of one), on
-    any error it is removed and ``path`` is left as it was."""
-    d = os.path.dirname(os.path.abspath(path))
+    flushed to disk and renamed onto ``path`` (atomic: a reader sees the old file or the new one,
+    never half of one), on any error it is removed and ``path`` is left as it was. The temporary
+    keeps ``path``'s extension (writers that infer the format from it work); a symlink ``path`` is
+    written through, and a file replaced keeps its permission bits."""
+    path = os.path.realpath(path)
+    d = os.path.dirname(path)
     os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, '.%s.tmp-%d' % (os.path.basename(path), os.getpid()))
+    stem, ext = os.path.splitext(os.path.basename(path))
+    tmp = os.path.join(d, '.%s.tmp-%d%s' % (stem, os.getpid(), ext))
     try:
         yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if os.path.exists(path):
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    try:  # make the rename itself durable
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def atomic_save_params(arrays, path):
@@ -97,13 +118,45 @@ def atomic_save_params(arrays, path):
     return path
 
 
+def atomic_save_parameters(block, path):
+    """``block.save_parameters(path)`` (the same file) through :func:`atomic_target`."""
+    with atomic_target(path) as tmp:
+        block.save_parameters(tmp)
+    return path
+
+
+def atomic_export(block, prefix, epoch=0):
+    """``block.export(prefix, epoch)`` (a hybridized block run once) with each of the two files,
+    ``prefix-symbol.json`` and ``prefix-%04d.params``, written through :func:`atomic_target`.
+    Returns their paths."""
+    import tempfile
+    d = os.path.dirname(os.path.abspath(prefix))
+    os.makedirs(d, exist_ok=True)
+    out = [prefix + '-symbol.json', '%s-%04d.params' % (prefix, epoch)]
+    with tempfile.TemporaryDirectory(prefix='.export-', dir=d) as tmpdir:
+        block.export(os.path.join(tmpdir, 'net'), epoch=epoch)
+        for src, dst in zip([os.path.join(tmpdir, 'net-symbol.json'),
+                             os.path.join(tmpdir, 'net-%04d.params' % epoch)], out):
+            with atomic_target(dst) as tmp:
+                os.replace(src, tmp)
+    return out
+
+
+def atomic_savefig(fig, path, close=True, **kwargs):
+    """``fig.savefig(path, **kwargs)`` through :func:`atomic_target`; closes ``fig`` unless told not."""
+    with atomic_target(path) as tmp:
+        fig.savefig(tmp, **kwargs)
+    if close:
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+    return path
+
+
 def atomic_write_bytes(data, path):
-    """Write ``data`` to ``path`` through a flushed temporary file and an atomic rename."""
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
     with atomic_target(path) as tmp:
         with open(tmp, 'wb') as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
     return path
 
 

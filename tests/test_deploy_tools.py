@@ -1,6 +1,8 @@
 """bench / export / quantize: the tools behind `asymmzoo bench|export|quantize` (issue 8)."""
 import json
 import os
+import re
+import tempfile
 
 import mxnet as mx
 import numpy as np
@@ -191,6 +193,19 @@ def test_onnx_unsupported_op_is_named(tmp_path):
     net.initialize()
     with pytest.raises(E.ExportError, match="erfinv"):
         E.export_onnx(net, str(tmp_path / 'odd.onnx'), (1, 3, 8, 8))
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_onnx_file_failing_verification_replaces_nothing(tmp_path):
+    net, shape = E.prepare_model('mobilenetv3_small_0.35', input_shape=(1, 3, 32, 32))
+    path = str(tmp_path / 'm.onnx')
+    E.export_onnx(net, path, shape)
+    before = open(path, 'rb').read()
+    # a tolerance nothing can meet: the verification fails, the verified file stays as it was
+    with pytest.raises(E.ExportError, match=r"differs from MXNet by .* for %s" % re.escape(path)):
+        E.export_onnx(net, path, shape, fuse_activations=False, atol=-1.0)
+    assert open(path, 'rb').read() == before
+    assert os.listdir(str(tmp_path)) == ['m.onnx']
 
 
 def test_symbol_export_round_trip(tmp_path, capsys):
@@ -283,7 +298,7 @@ def test_paired_bench_ratios(tmp_path, capsys):
 
 
 
-def test_op_profile_per_operator(tmp_path, capfd):
+def test_op_profile_per_operator(tmp_path, capfd, monkeypatch):
     """--op-profile: onnxruntime's profiler on the fastest path, per operator type, models side by side
     (with --threads the command re-runs itself in a fresh process: capfd sees the child's output)."""
     out = tmp_path / 'ops.json'
@@ -299,6 +314,7 @@ def test_op_profile_per_operator(tmp_path, capfd):
         ('mobilenetv3_small_0.35', 2)]
     for r in rows:
         assert r['runs'] == 2 * 5 and r['threads'] == 1
+        assert r['samples_per_node'] == [r['runs']]   # warm-up and verification runs left out
         assert sum(o['count'] for o in r['ops'].values()) == r['nodes']
         assert abs(sum(o['us'] for o in r['ops'].values()) - r['kernel_us']) < 1e-6
         assert abs(r['run_us'] - r['kernel_us'] - r['between_us']) < 1e-6
@@ -313,10 +329,26 @@ def test_op_profile_per_operator(tmp_path, capfd):
     # the library call: profiles are read and removed, only the exported files stay
     one = B.op_profile(['mobilenetv3_small_0.35'], rounds=1, calls=3, warmup=1, input_shape=(1, 3, 32, 32),
                        onnx_dir=str(tmp_path / 'onnx'))
-    assert one[0]['runs'] == 3 and one[0]['threads'] is None
+    assert one[0]['runs'] == 3 and one[0]['threads'] is None and one[0]['samples_per_node'] == [3]
     assert sorted(os.listdir(str(tmp_path / 'onnx'))) == ['mobilenetv3_small_0.35.onnx']
+    # a run that fails half-way leaves no profile behind either
+    with pytest.raises(ValueError):
+        B.op_profile(['mobilenetv3_small_0.35', 'no_such_model'], rounds=1, calls=1, warmup=1,
+                     input_shape=(1, 3, 32, 32), onnx_dir=str(tmp_path / 'onnx2'))
+    assert sorted(os.listdir(str(tmp_path / 'onnx2'))) == ['mobilenetv3_small_0.35.onnx']
     assert main(['bench', 'asymmnet_small_0.35', 'mobilenetv3_small_0.35', '--op-profile', '--paired']) == 2
     assert '--paired and --op-profile' in capfd.readouterr().err
+    assert main(['bench', 'mobilenetv3_small_0.35', '--op-profile', '--engines', 'mxnet']) == 2
+    assert 'deployed onnxruntime path only' in capfd.readouterr().err
+    # without onnx_dir the exported files live in a temporary folder that is removed
+    tmp = tmp_path / 'tmp'
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp))
+    B.op_profile(['mobilenetv3_small_0.35'], rounds=1, calls=1, warmup=1, input_shape=(1, 3, 32, 32))
+    runner = B.BenchRunner('mobilenetv3_small_0.35', 'deployed', 'onnxruntime', (1,),
+                           input_shape=(1, 3, 32, 32))
+    runner.run(1)
+    assert os.listdir(str(tmp)) == []
 
 def test_bench_train_form_and_memory():
     rows = B.benchmark(['mobilenetv3_small_0.35'], forms=('deployed', 'train'), batch_sizes=(1,),

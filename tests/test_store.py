@@ -216,3 +216,51 @@ def test_atomic_writes_replace_whole_files_or_nothing(tmp_path, monkeypatch):
     atomic_write_text('whole', path)
     assert open(path).read() == 'whole'
     assert sorted(os.listdir(str(tmp_path / 'sub'))) == ['results.json']
+
+
+def test_atomic_target_keeps_mode_follows_links_and_serves_every_writer(tmp_path):
+    from asymmzoo.store import (atomic_export, atomic_save_parameters, atomic_savefig, atomic_target,
+                                atomic_write_text)
+    real = tmp_path / 'real.txt'
+    atomic_write_text('v1', str(real))
+    os.chmod(str(real), 0o600)
+    link = tmp_path / 'link.txt'
+    os.symlink(str(real), str(link))
+    atomic_write_text('v2', str(link))
+    assert os.path.islink(str(link)) and real.read_text() == 'v2'   # written through the link
+    assert os.stat(str(real)).st_mode & 0o777 == 0o600               # its permissions kept
+    # the temporary keeps the extension (writers that infer the format from it work)
+    with atomic_target(str(tmp_path / 'a.npy')) as tmp:
+        assert tmp.endswith('.npy') and os.path.dirname(tmp) == str(tmp_path)
+        np.save(tmp, np.arange(3))
+    assert np.load(str(tmp_path / 'a.npy')).tolist() == [0, 1, 2]
+    # nothing written is an error, not an empty file
+    with pytest.raises(FileNotFoundError):
+        with atomic_target(str(tmp_path / 'never.txt')):
+            pass
+    assert not os.path.exists(str(tmp_path / 'never.txt'))
+    # a figure, a block's parameters, a symbol export
+    import matplotlib
+    matplotlib.use('Agg', force=False)
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    atomic_savefig(fig, str(tmp_path / 'f.png'))
+    assert (tmp_path / 'f.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert not plt.fignum_exists(fig.number)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(3, in_units=4))
+    net.initialize()
+    atomic_save_parameters(net, str(tmp_path / 'n.params'))
+    assert sorted(mx.nd.load(str(tmp_path / 'n.params'))) == ['0.bias', '0.weight']
+    net.hybridize()
+    net(mx.nd.ones((1, 4)))
+    sym, par = atomic_export(net, str(tmp_path / 'exp' / 'net'), epoch=3)
+    assert (sym, par) == (str(tmp_path / 'exp' / 'net-symbol.json'), str(tmp_path / 'exp' / 'net-0003.params'))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)  # "Cannot decide type for data": float32
+        back = mx.gluon.SymbolBlock.imports(sym, ['data'], par)
+    assert np.allclose(back(mx.nd.ones((1, 4))).asnumpy(), net(mx.nd.ones((1, 4))).asnumpy())
+    assert sorted(os.listdir(str(tmp_path / 'exp'))) == ['net-0003.params', 'net-symbol.json']
+    assert sorted(p for p in os.listdir(str(tmp_path)) if p.startswith('.')) == []   # no temporaries

@@ -72,6 +72,7 @@ def plot_kernel_matrix(matrices, path, titles=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from ..store import atomic_savefig
     if isinstance(matrices, np.ndarray):
         matrices = [matrices]
     titles = titles or [''] * len(matrices)
@@ -85,6 +86,5 @@ def plot_kernel_matrix(matrices, path, titles=None):
         ax.set_yticks([])
         ax.set_title(t, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    atomic_savefig(fig, path, dpi=120)
     return path

@@ -96,6 +96,7 @@ def plot_pruning_curves(groups, path, titles=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from ..store import atomic_savefig
     titles = titles or [''] * len(groups)
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False)
     for ax, rows, t in zip(axes[0], groups, titles):
@@ -114,6 +115,5 @@ def plot_pruning_curves(groups, path, titles=None):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    atomic_savefig(fig, path, dpi=120)
     return path

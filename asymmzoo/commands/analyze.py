@@ -55,16 +55,17 @@ def _load_models(args, need_data=True):
 
 def _write_table(rows, header, out, stem):
     import csv
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, stem + '.csv'), 'w', newline='') as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
+    import io
+    from ..store import atomic_write_text
+    buf = io.StringIO(newline='')
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    atomic_write_text(buf.getvalue(), os.path.join(out, stem + '.csv'))
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     lines += ['| ' + ' | '.join(str(c) for c in r) + ' |' for r in rows]
     md = '\n'.join(lines) + '\n'
-    with open(os.path.join(out, stem + '.md'), 'w') as f:
-        f.write(md)
+    atomic_write_text(md, os.path.join(out, stem + '.md'))
     return md
 
 
@@ -118,6 +119,7 @@ def _rotation(args):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from ..store import atomic_savefig
     import numpy as np
     fig, ax = plt.subplots(figsize=(1.6 + 1.6 * len(TRANSFORMS), 3.2))
     w = 0.8 / len(models)
@@ -129,8 +131,7 @@ def _rotation(args):
     ax.legend(fontsize=8)
     fig.tight_layout()
     png = os.path.join(args.out, 'rotation.png')
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    atomic_savefig(fig, png, dpi=120)
     print("wrote %s (.csv, .md)" % png)
 
 

@@ -13,7 +13,7 @@ def _progress(quiet):
 
 
 def _bench_argv(args):
-    argv = ['bench'] + list(args.patterns) + ['--engines'] + list(args.engines)
+    argv = ['bench'] + list(args.patterns) + (['--engines'] + list(args.engines) if args.engines else [])
     argv += ['--batch-sizes'] + [str(b) for b in args.batch_sizes]
     argv += ['--threads', str(args.threads), '--rounds', str(args.rounds), '--warmup', str(args.warmup),
              '--train-batch', str(args.train_batch)]
@@ -57,12 +57,16 @@ def _bench(args):
         return _bench_paired(args, names, shape)
     if args.op_profile:
         from ..utils.benchmark import op_profile, format_op_profile
+        other_engine = (args.engines or ['onnxruntime']) != ['onnxruntime']
+        if args.train_form or args.train_step or args.memory or other_engine:
+            raise ValueError("--op-profile profiles the deployed onnxruntime path only; drop --engines / "
+                             "--train-form / --train-step / --memory")
         rows = op_profile(names, batch_sizes=args.batch_sizes, threads=args.threads, rounds=args.rounds,
                           warmup=args.warmup, input_shape=shape, progress=_progress(args.quiet))
         print(format_op_profile(rows))
         _write_json(args.json, rows)
         return 0
-    res = benchmark(names, forms=forms, engines=args.engines, batch_sizes=args.batch_sizes,
+    res = benchmark(names, forms=forms, engines=args.engines or ['mxnet'], batch_sizes=args.batch_sizes,
                     rounds=args.rounds, warmup=args.warmup, train_step=args.train_step,
                     train_batch=args.train_batch, threads=args.threads, memory=args.memory,
                     input_shape=shape, progress=_progress(args.quiet))
@@ -88,7 +92,7 @@ def _bench_paired(args, names, shape):
                          "/ --memory")
     pairs = list(zip(names[::2], names[1::2]))
     res = []
-    for engine in args.engines:
+    for engine in args.engines or ['mxnet']:
         res += paired_ratios(pairs, engine=engine, batch_sizes=args.batch_sizes, rounds=args.rounds,
                              warmup=args.warmup, threads=args.threads, input_shape=shape,
                              progress=_progress(args.quiet))
@@ -180,11 +184,11 @@ def add_commands(sub):
                    "'gluoncv:NAME' for a GluonCV model (e.g. gluoncv:mobilenetv3_large)")
     p.add_argument('--train-form', action='store_true',
                    help='also time the train form (default: the deployed form only)')
-    p.add_argument('--engines', nargs='+', default=['mxnet'],
+    p.add_argument('--engines', nargs='+', default=None,
                    choices=['mxnet', 'onednn', 'onnxruntime', 'onnxruntime-plain'],
                    help='mxnet (hybridized, static alloc/shape), onednn (optimize_for MKLDNN), '
                         'onnxruntime (exported, verified, graph rewrites: the fastest path), '
-                        'onnxruntime-plain (without the rewrites)')
+                        'onnxruntime-plain (without the rewrites); default mxnet')
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32])
     p.add_argument('--threads', type=int, default=None,
                    help='threads (MXNet: OMP_NUM_THREADS in a fresh process; onnxruntime intra-op)')

@@ -39,10 +39,9 @@ def _check_image(path):
 
 
 def _save(ax, out):
-    import matplotlib.pyplot as plt
+    from ..store import atomic_savefig
     ax.axis('off')
-    ax.figure.savefig(out, bbox_inches='tight', dpi=100)
-    plt.close(ax.figure)
+    atomic_savefig(ax.figure, out, bbox_inches='tight', dpi=100)
     print("wrote %s" % out)
 
 

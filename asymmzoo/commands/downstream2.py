@@ -26,7 +26,10 @@ def _embed(args):
     load_weights(net, args, mx.init.MSRAPrelu(), 'random weights, the embeddings mean nothing')
     emb = embed_images(net, list(args.images), flip=not args.no_flip)
     if args.output:
-        np.save(args.output, emb.astype('float32'))
+        from ..store import atomic_target
+        out = args.output if args.output.endswith('.npy') else args.output + '.npy'  # as np.save names it
+        with atomic_target(out) as tmp:
+            np.save(tmp, emb.astype('float32'))
     for p, e in zip(args.images, emb):
         print("%s\t%d-d\t%s ..." % (p, e.size, ' '.join('%+.4f' % v for v in e[:4])))
     if len(args.images) > 1:

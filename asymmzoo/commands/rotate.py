@@ -121,6 +121,7 @@ def plot_angles(results, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from ..store import atomic_savefig
     import numpy as np
     rot = [r for r in results if 'angles' in r]
     fig, axes = plt.subplots(1, len(rot), figsize=(5.5 * len(rot), 3.8), squeeze=False)
@@ -136,8 +137,7 @@ def plot_angles(results, path):
         ax.set_ylabel('kernels')
         ax.legend(loc='upper right', fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    atomic_savefig(fig, path, dpi=110)
     return path
 
 

@@ -127,8 +127,8 @@ def export_deployed(net, save_dir, name, input_shape, probe=None):
     with mx.autograd.predict_mode():
         net(probe)
     prefix = os.path.join(save_dir, '%s-deploy' % name)
-    net.export(prefix, epoch=0)
-    sym_file, params_file = prefix + '-symbol.json', prefix + '-0000.params'
+    from ..store import atomic_export
+    sym_file, params_file = atomic_export(net, prefix, epoch=0)
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)  # "Cannot decide type for data": it is float32

@@ -4,7 +4,7 @@ import io
 import logging
 import os
 
-from ..store import atomic_write_bytes
+from ..store import atomic_savefig, atomic_write_bytes
 
 __all__ = ['CSV_FIELDS', 'setup_logger', 'write_csv', 'plot_curves']
 
@@ -64,7 +64,4 @@ def plot_curves(history, path, title=''):
     a2.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), '.curve.tmp-%d.png' % os.getpid())
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
+    atomic_savefig(fig, path, dpi=90, format='png')

@@ -35,8 +35,10 @@ Model names are registry names, or ``gluoncv:NAME`` for a GluonCV model-zoo netw
 ``pretrained=False`` (``gluoncv:mobilenetv3_large`` / ``gluoncv:mobilenetv3_small`` use
 ``gluoncv.model_zoo.mobilenetv3.get_mobilenet_v3``).
 """
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -45,7 +47,7 @@ import mxnet as mx
 import numpy as np
 
 __all__ = ['benchmark', 'paired_ratios', 'format_ratios', 'format_table', 'op_profile', 'format_op_profile',
-           'resolve_names', 'build_network',
+           'resolve_names', 'build_network', 'remove_profiles',
            'peak_rss_mb',
            'ENGINES', 'FORMS', 'BenchRunner']
 
@@ -106,6 +108,10 @@ class BenchRunner(object):
 
     def __init__(self, name, form, engine, batch_sizes, threads=None, seed=0, input_shape=None,
                  onnx_dir=None, profile=False):
+        """``onnx_dir``: where onnxruntime engines write their exported files (kept); default a
+        temporary folder, removed once the sessions are loaded. ``profile``: run the static-batch
+        sessions under onnxruntime's profiler, writing ``{name}-b{batch}-profile_*.json`` there on
+        ``session.end_profiling()`` (:func:`op_profile` reads and removes them)."""
         from .counting import count_params, count_madds
         if engine not in ENGINES:
             raise ValueError("engine must be one of %s, got %r" % (ENGINES, engine))
@@ -121,33 +127,19 @@ class BenchRunner(object):
         self.inputs = {b: rng.standard_normal((b,) + self.input_shape[1:]).astype(np.float32)
                        for b in batch_sizes}
         self.check = None
+        self._tmp_dir = None
         if engine.startswith('onnxruntime'):
-            from .export import export_onnx, onnx_session, verify_onnx
             import tempfile
             d = onnx_dir or tempfile.mkdtemp(prefix='asymmzoo-bench-')
-            path = os.path.join(d, name.replace(':', '_') + '.onnx')
-            plain = engine == 'onnxruntime-plain'
-            self.check = export_onnx(net, path, self.input_shape, verify=True,
-                                     fuse_activations=not plain, split_concats=not plain,
-                                     keep_base=True)
-            base = self.check.pop('base_model')
-            # the fastest path runs one static-shape session per batch size, its rewrites chosen
-            # for that size (as fastest_predictor does), each checked against MXNet; the plain
-            # export runs as MXNet's exporter wrote it, dynamic batch
-            if plain:
-                one = onnx_session(path, threads=threads)
-                self.sessions = {b: one for b in batch_sizes}
-            else:
-                self.sessions = {}
-                for b in batch_sizes:
-                    prefix = os.path.join(d, '%s-b%d-profile' % (name.replace(':', '_'), b)) \
-                        if profile else None
-                    self.sessions[b] = onnx_session(base, threads=threads, batch_size=b,
-                                                    profile_prefix=prefix)
-                    diff = verify_onnx(net, path, self.input_shape, batch_sizes=(b,),
-                                       session=self.sessions[b])['max_abs_diff']
-                    self.check['max_abs_diff'] = max(self.check['max_abs_diff'], diff)
-            self.iname = self.sessions[batch_sizes[0]].get_inputs()[0].name
+            self._tmp_dir = None if onnx_dir else d
+            try:
+                self._build_sessions(net, d, batch_sizes, threads, profile)
+            except BaseException:
+                remove_profiles(getattr(self, 'sessions', {}).values() if profile else ())
+                self.close()
+                raise
+            if not profile:
+                self.close()  # the sessions hold the models: the files are not needed
         else:
             self.nd_inputs = {b: mx.nd.array(x) for b, x in self.inputs.items()}
             if engine == 'onednn':
@@ -155,6 +147,39 @@ class BenchRunner(object):
                                  static_alloc=True, static_shape=True)
             else:
                 net.hybridize(static_alloc=True, static_shape=True)
+
+    def _build_sessions(self, net, d, batch_sizes, threads, profile):
+        from .export import export_onnx, onnx_session, verify_onnx
+        name = self.name
+        path = os.path.join(d, name.replace(':', '_') + '.onnx')
+        plain = self.engine == 'onnxruntime-plain'
+        self.check = export_onnx(net, path, self.input_shape, verify=True,
+                                 fuse_activations=not plain, split_concats=not plain,
+                                 keep_base=True)
+        base = self.check.pop('base_model')
+        # the fastest path runs one static-shape session per batch size, its rewrites chosen
+        # for that size (as fastest_predictor does), each checked against MXNet; the plain
+        # export runs as MXNet's exporter wrote it, dynamic batch
+        self.sessions = {}
+        if plain:
+            one = onnx_session(path, threads=threads)
+            self.sessions = {b: one for b in batch_sizes}
+        else:
+            for b in batch_sizes:
+                prefix = os.path.join(d, '%s-b%d-profile' % (name.replace(':', '_'), b)) \
+                    if profile else None
+                self.sessions[b] = onnx_session(base, threads=threads, batch_size=b,
+                                                profile_prefix=prefix)
+                diff = verify_onnx(net, path, self.input_shape, batch_sizes=(b,),
+                                   session=self.sessions[b])['max_abs_diff']
+                self.check['max_abs_diff'] = max(self.check['max_abs_diff'], diff)
+        self.iname = self.sessions[batch_sizes[0]].get_inputs()[0].name
+
+    def close(self):
+        """Remove the temporary folder of the exported files (when no ``onnx_dir`` was given)."""
+        if self._tmp_dir:
+            shutil.rmtree(self._tmp_dir, ignore_errors=True)
+            self._tmp_dir = None
 
     @property
     def label(self):
@@ -379,6 +404,18 @@ def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, i
 
 
 
+def remove_profiles(sessions):
+    """End the profiling of onnxruntime ``sessions`` not yet ended and delete what it writes
+    (cleanup on failure: a profiled session left alone writes its file when it is destroyed)."""
+    for s in {id(s): s for s in sessions}.values():
+        try:
+            path = s.end_profiling()
+            if path and os.path.exists(path):
+                os.remove(path)
+        except Exception:  # best effort: never hide the error being handled
+            pass
+
+
 def _profiled_nodes(session, keep_runs):
     """End ``session``'s onnxruntime profile and read its last ``keep_runs`` runs: ``({node: [µs per
     run]}, {node: op type}, [run µs])``. The profile file is removed."""
@@ -414,16 +451,29 @@ def op_profile(names, batch_sizes=(1,), threads=None, rounds=10, calls=5, warmup
     run as the profiler saw it) and ``between_us`` = run - kernels: dispatch, thread-pool
     synchronisation and memory planning between the kernels. The profiler's own bookkeeping makes
     runs slower than unprofiled ones: compare models within one profile, and take latencies from
-    :func:`benchmark`. ``onnx_dir``: where the exported files and the (removed after reading)
-    profiles go; default a fresh temporary folder."""
+    :func:`benchmark`. ``samples_per_node``: the distinct numbers of kernel timings read per node
+    (``[runs]`` when every node ran once per kept run). ``onnx_dir``: where the exported files
+    and the profiles go (every profile is removed after reading, or on error); default a
+    temporary folder, removed at the end."""
     batch_sizes = tuple(int(b) for b in batch_sizes)
     say = progress or (lambda msg: None)
-    runners = []
-    for name in names:
-        say('building %s [deployed, onnxruntime, profiled]' % name)
-        runners.append(BenchRunner(name, 'deployed', 'onnxruntime', batch_sizes, threads=threads,
-                                   seed=seed, input_shape=input_shape, profile=True,
-                                   onnx_dir=onnx_dir))
+    runners, pending = [], []
+    try:
+        for name in names:
+            say('building %s [deployed, onnxruntime, profiled]' % name)
+            runners.append(BenchRunner(name, 'deployed', 'onnxruntime', batch_sizes, threads=threads,
+                                       seed=seed, input_shape=input_shape, profile=True,
+                                       onnx_dir=onnx_dir))
+            pending.extend(runners[-1].sessions.values())
+        return _op_profile_runs(runners, pending, batch_sizes, threads, rounds, calls, warmup, say,
+                                settle)
+    finally:
+        remove_profiles(pending)  # what an error or interruption left unread
+        for r in runners:
+            r.close()
+
+
+def _op_profile_runs(runners, pending, batch_sizes, threads, rounds, calls, warmup, say, settle):
     for r in runners:
         for b in batch_sizes:
             for _ in range(warmup):
@@ -442,6 +492,7 @@ def op_profile(names, batch_sizes=(1,), threads=None, rounds=10, calls=5, warmup
     for r in runners:
         for b in batch_sizes:
             times, node_ops, runs = _profiled_nodes(r.sessions[b], rounds * calls)
+            pending.remove(r.sessions[b])
             ops = {}
             for node, ts in times.items():
                 o = ops.setdefault(node_ops[node], {'count': 0, 'us': 0.0})
@@ -450,7 +501,9 @@ def op_profile(names, batch_sizes=(1,), threads=None, rounds=10, calls=5, warmup
             kernel = sum(o['us'] for o in ops.values())
             run = float(np.median(runs))
             out.append({'model': r.name, 'batch': b, 'threads': threads, 'runs': len(runs),
-                        'nodes': len(times), 'run_us': run, 'kernel_us': kernel,
+                        'nodes': len(times),
+                        'samples_per_node': sorted({len(ts) for ts in times.values()}),
+                        'run_us': run, 'kernel_us': kernel,
                         'between_us': run - kernel, 'ops': ops, 'time_utc': stamp})
     return out
 

@@ -140,12 +140,10 @@ def _as_numpy_list(out):
 def export_symbol(net, prefix, input_shape=None, epoch=0):
     """Hybridize, run once and write ``prefix-symbol.json`` / ``prefix-%04d.params``.
     Returns the two paths."""
+    from ..store import atomic_export
     shape = tuple(input_shape) if input_shape else default_input_shape(net)
-    d = os.path.dirname(os.path.abspath(prefix))
-    os.makedirs(d, exist_ok=True)
     _hybrid_forward_once(net, shape)
-    net.export(prefix, epoch=epoch)
-    return prefix + '-symbol.json', '%s-%04d.params' % (prefix, epoch)
+    return tuple(atomic_export(net, prefix, epoch=epoch))
 
 
 def load_symbol(symbol_file, params_file, ctx=None):
@@ -668,17 +666,19 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     scaling for onnxruntime's blocked layout (:func:`_blocked_se_scaling`); the dynamic file gets
     the same at load time from ``onnx_session(path, batch_size=N)`` / :class:`OnnxPredictor`.
     With ``verify`` the file is run in onnxruntime against MXNet on random inputs and
-    :class:`ExportError` raised if the max abs difference exceeds ``atol``. Returns a dict with the
+    :class:`ExportError` raised if the max abs difference exceeds ``atol`` (``path`` is then left
+    as it was: the file is written atomically, after it passed). Returns a dict with the
     path, the rewrite counts and (if verified) ``max_abs_diff`` / ``max_abs_out``; with
     ``keep_base`` also ``base_model``, the cleaned and fused graph before the concat and SE
     rewrites (an ``onnx.ModelProto``, for :func:`static_batch_model`).
     """
     onnx = _import_onnx()
     shape = tuple(input_shape) if input_shape else default_input_shape(net)
+    from ..store import atomic_target
     with tempfile.TemporaryDirectory(prefix='asymmzoo-onnx-') as tmp:
         sym_file, par_file = export_symbol(net, os.path.join(tmp, 'net'), (1,) + shape[1:])
-        _run_exporter(sym_file, par_file, shape, path, dynamic_batch)
-    model = onnx.load(path)
+        _run_exporter(sym_file, par_file, shape, os.path.join(tmp, 'net.onnx'), dynamic_batch)
+        model = onnx.load(os.path.join(tmp, 'net.onnx'))
     _strip_initializer_inputs(model)
     _name_nodes(model)
     fused = _fuse_hard_activations(model) if fuse_activations else 0
@@ -692,12 +692,13 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
         split = _split_reused_concats(model) if split_concats else 0
     blocked_se = 0 if dynamic_batch else _blocked_se_scaling(model)
     onnx.checker.check_model(model)
-    onnx.save(model, path)
     info = {'path': path, 'fused_activations': fused, 'split_concats': split, 'input_shape': shape,
             'blocked_se': blocked_se}
-    if verify:
-        info.update(verify_onnx(net, path, shape, atol=atol,
-                                batch_sizes=batch_sizes if dynamic_batch else (shape[0],)))
+    with atomic_target(path) as tmp_path:  # a file that fails verification replaces nothing
+        onnx.save(model, tmp_path)
+        if verify:
+            info.update(verify_onnx(net, path, shape, atol=atol, session=onnx_session(tmp_path),
+                                    batch_sizes=batch_sizes if dynamic_batch else (shape[0],)))
     if keep_base:
         info['base_model'] = base
     return info

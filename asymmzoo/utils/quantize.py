@@ -562,7 +562,8 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
         train_on_digits(net, epochs=epochs, size=size, seed=seed, log=say)
         trained = 'trained %d epochs on the embedded digits in %.0f s' % (epochs, time.time() - t0)
         if save_params:
-            net.save_parameters(save_params)
+            from ..store import atomic_save_parameters
+            atomic_save_parameters(net, save_params)
     xv, yv = digits_arrays('val', size)
     xc, _ = digits_arrays('train', size, limit=None)
     order = np.random.RandomState(seed).permutation(len(xc))

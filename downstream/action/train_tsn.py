@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from .._precise_bn import recalibrate_bn, take_inputs
-from .._train_common import StepLog
+from .._train_common import StepLog, save_params
 
 __all__ = ['build_parser', 'train', 'evaluate', 'main']
 
@@ -151,7 +151,7 @@ def train(args):
         if steps.done:
             break
     if args.save_prefix:
-        net.save_parameters(args.save_prefix + '.params')
+        save_params(net, args.save_prefix + '.params')
     return dict(losses=steps.losses, val_accuracy=val_history, steps=steps.step, net=net,
                 skipped=list(train_ds.skipped) + (list(val_ds.skipped) if val_ds else []),
                 failed=train_ds.failed + (val_ds.failed if val_ds else 0))

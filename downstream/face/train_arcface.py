@@ -10,13 +10,12 @@ embedding and margin head are saved as ``PREFIX-embed.params`` / ``PREFIX-margin
 import argparse
 import json
 import logging
-import os
 import sys
 
 import numpy as np
 
 from .._precise_bn import recalibrate_bn, take_inputs
-from .._train_common import StepLog
+from .._train_common import StepLog, save_params
 
 __all__ = ['build_parser', 'train', 'recalibrate_bn', 'main']
 
@@ -116,9 +115,8 @@ def train(args):
         if steps.done:
             break
     if args.save_prefix:
-        os.makedirs(os.path.dirname(os.path.abspath(args.save_prefix)), exist_ok=True)
-        net.save_parameters(args.save_prefix + '-embed.params')
-        head.save_parameters(args.save_prefix + '-margin.params')
+        save_params(net, args.save_prefix + '-embed.params')
+        save_params(head, args.save_prefix + '-margin.params')
     return dict(losses=steps.losses, verification=history, steps=steps.step, net=net, head=head,
                 num_classes=ds.num_classes)
 
