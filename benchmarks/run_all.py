@@ -754,8 +754,10 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   their concat (no gain, 1.18-1.21x against 1.17x in one paired run) and starting a split block's running
   sum with its residual, so that onnxruntime fuses that Add too (the separate `Add`s of the profile below
   disappear, but the convs that then take the residual as their sum input get slower by as much: 0.97-1.03x
-  of the current rewrite at batch 1 and 32, one and two threads, in paired runs). The paper
-  measured 1.16x on a phone.
+  of the current rewrite at batch 1 and 32, one and two threads, in paired runs). Another runtime was
+  tried once and dropped: OpenVINO 2026.4's CPU plugin ran the same static files, interleaved with
+  onnxruntime, 55-60% slower for both networks on this box (8.4 vs 5.4 ms for AsymmNet-L at batch 1);
+  it is not a dependency. The paper measured 1.16x on a phone.
 * **Measuring on this box.** The 2 vCPUs are shared: medians of the same graph vary by 20-50% between
   minutes. onnxruntime's and OpenMP's worker threads spin for a while after each call and steal a core from
   whatever runs next in the same process, so the benchmark idles 50 ms before each model's timed calls
