@@ -7,7 +7,7 @@ import numpy as np
 import mxnet as mx
 from mxnet import gluon
 
-from asymmzoo.store import atomic_save_params, atomic_target, atomic_write_json
+from asymmzoo.store import atomic_save_parameters, atomic_target, atomic_write_json
 
 __all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts']
 
@@ -24,7 +24,7 @@ def contexts(gpus):
 
 def save_params(net, path):
     """``net.save_parameters`` through a temporary file and an atomic rename."""
-    atomic_save_params({k: v._reduce() for k, v in net._collect_params_with_prefix().items()}, path)
+    atomic_save_parameters(net, path)
 
 
 class Checkpoint(object):

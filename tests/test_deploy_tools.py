@@ -297,7 +297,6 @@ def test_paired_bench_ratios(tmp_path, capsys):
     assert 'one model per name' in capsys.readouterr().err
 
 
-
 def test_op_profile_per_operator(tmp_path, capfd, monkeypatch):
     """--op-profile: onnxruntime's profiler on the fastest path, per operator type, models side by side
     (with --threads the command re-runs itself in a fresh process: capfd sees the child's output)."""
@@ -349,6 +348,7 @@ def test_op_profile_per_operator(tmp_path, capfd, monkeypatch):
                            input_shape=(1, 3, 32, 32))
     runner.run(1)
     assert os.listdir(str(tmp)) == []
+
 
 def test_bench_train_form_and_memory():
     rows = B.benchmark(['mobilenetv3_small_0.35'], forms=('deployed', 'train'), batch_sizes=(1,),

@@ -35,7 +35,6 @@ Model names are registry names, or ``gluoncv:NAME`` for a GluonCV model-zoo netw
 ``pretrained=False`` (``gluoncv:mobilenetv3_large`` / ``gluoncv:mobilenetv3_small`` use
 ``gluoncv.model_zoo.mobilenetv3.get_mobilenet_v3``).
 """
-import glob
 import json
 import os
 import shutil
@@ -401,7 +400,6 @@ def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, i
                         'threads': threads,
                         'time_utc': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())})
     return out
-
 
 
 def remove_profiles(sessions):

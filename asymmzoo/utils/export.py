@@ -632,7 +632,6 @@ def _run_exporter(sym_file, par_file, shape, path, dynamic_batch):
     kw = dict(dynamic=bool(dynamic_batch))
     if dynamic_batch:
         kw['dynamic_input_shapes'] = [(None,) + shape[1:]]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     import logging
     logger = logging.getLogger()
     level = logger.level
@@ -672,9 +671,9 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     ``keep_base`` also ``base_model``, the cleaned and fused graph before the concat and SE
     rewrites (an ``onnx.ModelProto``, for :func:`static_batch_model`).
     """
+    from ..store import atomic_target
     onnx = _import_onnx()
     shape = tuple(input_shape) if input_shape else default_input_shape(net)
-    from ..store import atomic_target
     with tempfile.TemporaryDirectory(prefix='asymmzoo-onnx-') as tmp:
         sym_file, par_file = export_symbol(net, os.path.join(tmp, 'net'), (1,) + shape[1:])
         _run_exporter(sym_file, par_file, shape, os.path.join(tmp, 'net.onnx'), dynamic_batch)
