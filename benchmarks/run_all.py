@@ -726,8 +726,8 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   batch 32 (12.7 ms of 151 ms with late concats; without it the two nets are within 1%: AsymmNet's 1x1
   convs are 5% cheaper, its wider depthwise convs 15% dearer); splitting an SE block costs more than it
   saves, because onnxruntime scales each part outside its blocked layout (two reorders per part).
-  Hence `reuse_concat_policy`: late concat in strided blocks, split in stride-1 blocks without SE, concat
-  kept in stride-1 SE blocks. In paired runs (40 alternating rounds, 2 threads, batch 1) it took
+  Hence the first `reuse_concat_policy`: late concat in strided blocks, split in stride-1 blocks without
+  SE, concat kept in stride-1 SE blocks. In paired runs (40 alternating rounds, 2 threads, batch 1) it took
   asymmnet_large_1.0 / mobilenetv3_large_1.0 from 1.16-1.17x (the previous split-everything-but-small-SE
   rule) and 1.18-1.19x (no rewrite) to 1.09-1.10x -- measured then with a symbolic batch size; the
   static-shape sessions below made both nets faster and the paired ratio is now the one in the targets.
@@ -745,6 +745,19 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   than the extra partial convs, and with the SE scaling blocked, splitting an SE block no longer costs
   reorders. `reuse_concat_policy` splits every reuse concat from batch 16 on; the static sessions are built
   from the graph before the rewrites so that each batch size gets its own.
+* **Per-block choice, static shapes.** Below batch 16 the rewrite was then chosen again block by block:
+  asymmnet_large_1.0 with every concat moved, every concat split and every concat kept, profiled
+  interleaved (2 threads, batch 1, 25th percentile of 150 calls per node, summed per block). Strided blocks
+  are cheapest moved (late), SE blocks kept, and now the stride-1 blocks without SE too: kept, the
+  projection is one conv that onnxruntime fuses with the residual sum, where split it is three partial
+  convs and a separate `Add` (14x14 blocks: 198-213 us in 4 nodes kept vs 221-235 us in 8 split; the
+  56x56 block 433 vs 438 us, 4 vs 8 nodes). So `reuse_concat_policy` is now: late in strided blocks, keep
+  in stride-1 blocks, split everything from batch 16. In paired runs (2 threads, 60-100 alternating
+  rounds, a busy hour of this box) it took asymmnet_large_1.0 / mobilenetv3_large_1.0 at batch 1 from
+  1.17-1.20x to 1.13x and asymmnet_small_1.0 / mobilenetv3_small_1.0 from 1.27-1.31x to 1.14-1.15x
+  (paired medians; the 10th percentiles 1.13-1.27x -> 1.11x and 1.17-1.19x -> 1.09-1.12x); at batch 4
+  1.11x -> 1.09x (L), at batch 8 1.13x -> 1.04x (S) and 1.10x either way (L); with the symbolic batch
+  1.13x -> 1.11x (L) and 1.20x -> 1.04x (S); with one thread both rules are equal (1.07-1.09x).
 * **What remains** of AsymmNet's extra time is in its mathematics: equal MAdds, but the depthwise convs,
   the SE convs and the projection see E + C channels instead of E (memory-bound kernels, ~+15% each),
   which the narrower expansion (-10-15%) does not fully pay back; at batch 1 the extra nodes of the

@@ -86,8 +86,10 @@ def test_graph_rewrites_keep_function(tmp_path, name):
                 if n.op_type == 'Concat' and len(n.input) == 2)
         elif tag == 'split':  # no feature-reuse concat left (SE inputs are re-joined, tiny)
             assert fast['split_concats'] == n_reuse
-        else:
-            assert 0 < fast['split_concats'] <= n_reuse and ops.count('Concat') < n_reuse
+        else:                # strided blocks: late concat; stride-1 blocks keep theirs
+            assert 0 < fast['split_concats'] < n_reuse and ops.count('Concat') == n_reuse
+            assert 0 < sum(n.name.endswith('_late') for n in onnx.load(fast['path']).graph.node) \
+                == fast['split_concats']
         b = E.OnnxPredictor(fast['path'], static_batch=False)(x)
         assert np.abs(a - b).max() <= 1e-5, tag
         c = E.OnnxPredictor(fast['path'])(x)      # static batch: SE blocked, remaining concats rewritten
@@ -150,8 +152,11 @@ def test_static_batch_sessions_keep_the_blocked_layout(tmp_path):
     big = E.static_batch_model(base, E.SPLIT_ALL_FROM_BATCH)
     small = E.static_batch_model(base, 1)
     file_ops = [n.op_type for n in onnx.load(info['path']).graph.node]
-    # batch 1 takes the per-block choice, like the dynamic file: some concats left, not all
-    assert [n.op_type for n in small.graph.node].count('Concat') == file_ops.count('Concat') < n_cat
+    # batch 1 takes the per-block choice, like the dynamic file: the strided blocks' concats move
+    # after the depthwise conv, the stride-1 blocks keep theirs
+    small_cats = [n.name for n in small.graph.node if n.op_type == 'Concat']
+    assert len(small_cats) == file_ops.count('Concat') == n_cat
+    assert 0 < sum(c.endswith('_late') for c in small_cats) < n_cat
     big_shapes = E._inferred_shapes(big)
     cats = [n for n in big.graph.node if n.op_type == 'Concat']
     assert cats and all(big_shapes[c.output[0]][2:] == [1, 1] for c in cats)
@@ -178,7 +183,8 @@ def test_static_batch_sessions_keep_the_blocked_layout(tmp_path):
 def test_reuse_concat_policy():
     for n in (None, 1, 8):   # symbolic or small batch: chosen per block
         assert E.reuse_concat_policy([2, 2], [n, 96, 28, 28], True) == 'late'
-        assert E.reuse_concat_policy([1, 1], [n, 96, 56, 56], False) == 'split'
+        assert E.reuse_concat_policy([1, 1], [n, 96, 56, 56], False) == 'keep'
+        assert E.reuse_concat_policy([2, 2], [n, 96, 28, 28], False) == 'late'
         assert E.reuse_concat_policy([1, 1], [n, 160, 28, 28], True) == 'keep'
     assert E.reuse_concat_policy([1, 1], None, True) == 'keep'
     for strides, se in (([2, 2], True), ([1, 1], True), ([1, 1], False)):   # large batch: no copy

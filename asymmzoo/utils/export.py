@@ -281,25 +281,27 @@ def reuse_concat_policy(strides, shape, has_se):
 
     ``shape`` is the depthwise output's inferred shape (N, C, H, W); N is known when the batch size
     is fixed (:func:`static_batch_model`, ``export_onnx(dynamic_batch=False)``), else None.
+    ``has_se`` is kept in the signature for policies of your own (the default no longer needs it).
 
     * N >= ``SPLIT_ALL_FROM_BATCH`` (16) -> ``'split'`` everywhere: at large batches the copies
       cost more than the extra partial convs (per-node kernel time of asymmnet_large_1.0 at batch
       32, static shapes: 131 ms split vs 144 ms with the small-batch rule; 61 vs 65 ms at 16;
       equal at 4 and 8);
-    * otherwise (batch 1, or a symbolic batch), per block:
+    * otherwise (batch 1 to 15, or a symbolic batch), per block:
 
       * strided depthwise -> ``'late'``: the concat moves after the depthwise conv, onto maps 4x
         smaller (most of the copy's cost is the 112x112 / 56x56 block inputs);
-      * stride 1 without SE -> ``'split'``: no copy at all, the projection is summed from its parts
-        (onnxruntime fuses each partial 1x1 conv with the running sum);
-      * stride 1 with SE -> ``'keep'``: splitting splits the SE pooling and scaling too, and at
-        small batches the extra nodes cost more than the copy they save.
+      * stride 1 -> ``'keep'``: one copy, and the projection stays one conv that onnxruntime fuses
+        with the residual sum. Splitting (no copy, the projection summed from its parts) costs
+        four more nodes per block and a separate residual ``Add``; in the static-shape sessions
+        that is more than the copy it saves (asymmnet_large_1.0, batch 1, 2 threads, profiled
+        kernel time of the three 14x14 stride-1 blocks without SE: 198-213 us kept in 4 nodes vs
+        221-235 us split in 8; the whole network was 2-3% faster in paired runs at batch 1, 4
+        and 8, asymmnet_small_1.0 5-10%, equal with one thread).
     """
     if shape and shape[0] and shape[0] >= SPLIT_ALL_FROM_BATCH:
         return 'split'
-    if list(strides or [1, 1]) != [1, 1]:
-        return 'late'
-    return 'keep' if has_se else 'split'
+    return 'late' if list(strides or [1, 1]) != [1, 1] else 'keep'
 
 
 def _split_reused_concats(model, policy=reuse_concat_policy):
