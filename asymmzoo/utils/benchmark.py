@@ -139,6 +139,10 @@ class BenchRunner(object):
                 raise
             if not profile:
                 self.close()  # the sessions hold the models: the files are not needed
+            # the sessions do not need the MXNet network: release it and the buffers its
+            # static-shape graph kept for every verified batch size (~1 GB at batch 32; a
+            # benchmark of ten models on four engines otherwise ran out of 24 GiB)
+            self.net = net = None
         else:
             self.nd_inputs = {b: mx.nd.array(x) for b, x in self.inputs.items()}
             if engine == 'onednn':
