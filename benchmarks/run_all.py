@@ -83,13 +83,6 @@ def _load(part):
         return json.load(f)
 
 
-def _pairs_when():
-    """' of <time> UTC' for the stored paired run (the table and the pairs can be measured apart)."""
-    rows = _load('pairs') or []
-    times = sorted(r['time_utc'] for r in rows if r.get('time_utc'))
-    return ' of %s UTC' % times[-1] if times else ''
-
-
 def part_main(args):
     from asymmzoo.utils.benchmark import benchmark
     return benchmark(_existing(MAIN), forms=('deployed',),
@@ -355,6 +348,12 @@ def _is_default_target(db):
     return db == DEFAULT_TARGET_SQNR
 
 
+def _pairs_when(pairs):
+    """' of <time> UTC' for the paired run (the table and the pairs can be measured apart)."""
+    times = sorted(r['time_utc'] for r in pairs or [] if r.get('time_utc'))
+    return ' of %s UTC' % times[-1] if times else ''
+
+
 def _readme_section(main, pairs, zoo, int8, tuned, pairs1=None):
     """The README's Performance table and target summary, computed from the results files."""
     env = main[0]['env']
@@ -372,7 +371,7 @@ def _readme_section(main, pairs, zoo, int8, tuned, pairs1=None):
           '`_acb` model and its base) can differ by 10-20%%. Against issue 8\'s '
           'targets (ratios from the paired run%s: both models back to back every round, median of the per-round '
           'ratios and its 95%% interval):' % (env['time_utc'], env['rounds'], env.get('loadavg_1min') or 0,
-                                              _pairs_when()), '']
+                                              _pairs_when(pairs)), '']
     fast = _row(main, 'asymmnet_large_1.0', 'onnxruntime')
     mx_ = _row(main, 'asymmnet_large_1.0', 'mxnet')
     if fast and mx_:

@@ -121,7 +121,7 @@ class BenchRunner(object):
         self.input_shape = (1,) + tuple(shape[1:])
         self.params = count_params(net)
         self.madds = count_madds(net, self.input_shape)
-        self.net = net
+        self.net = None  # the MXNet network, for the MXNet engines only
         rng = np.random.RandomState(seed)
         self.inputs = {b: rng.standard_normal((b,) + self.input_shape[1:]).astype(np.float32)
                        for b in batch_sizes}
@@ -139,11 +139,11 @@ class BenchRunner(object):
                 raise
             if not profile:
                 self.close()  # the sessions hold the models: the files are not needed
-            # the sessions do not need the MXNet network: release it and the buffers its
-            # static-shape graph kept for every verified batch size (~1 GB at batch 32; a
-            # benchmark of ten models on four engines otherwise ran out of 24 GiB)
-            self.net = net = None
+            # not kept: the sessions do not need the network, and its static-shape graph holds
+            # buffers for every verified batch size (~1 GB at batch 32; a benchmark of ten models
+            # on four engines ran out of 24 GiB while the runners kept them)
         else:
+            self.net = net
             self.nd_inputs = {b: mx.nd.array(x) for b, x in self.inputs.items()}
             if engine == 'onednn':
                 net.optimize_for(self.nd_inputs[batch_sizes[0]], backend='MKLDNN',
