@@ -699,7 +699,7 @@ def _ops_section(ops):
                 continue
             extra = {op: a['ops'].get(op, {'us': 0})['us'] - ref['ops'].get(op, {'us': 0})['us']
                      for op in set(a['ops']) | set(ref['ops'])}
-            big = sorted(extra.items(), key=lambda kv: -abs(kv[1]))[:3]
+            big = sorted(extra.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[:3]  # ties: by name
             L.append('* %s over %s, batch %d, %s: %+.0f µs per run (%.2fx as profiled; %d vs %d '
                      'nodes): %s, between kernels %+.0f.'
                      % (m, ref['model'], b, 'all cores' if not t else '%d thread%s' % (t, 's' * (t > 1)),
