@@ -349,13 +349,17 @@ def _is_default_target(db):
 
 
 def _pairs_when(pairs):
-    """' of <time> UTC' for the paired run (the table and the pairs can be measured apart)."""
+    """' of <time> UTC; host float32 matmul ... GFLOP/s' for the paired run (the table and the pairs
+    can be measured apart; runs before the host probe existed have no GFLOP/s)."""
+    from asymmzoo.utils.benchmark import host_note
     times = sorted(r['time_utc'] for r in pairs or [] if r.get('time_utc'))
-    return ' of %s UTC' % times[-1] if times else ''
+    probes = [p for r in pairs or [] for p in (r.get('host_gflops') or [])]
+    return (' of %s UTC' % times[-1] if times else '') + host_note(probes)
 
 
 def _readme_section(main, pairs, zoo, int8, tuned, pairs1=None):
     """The README's Performance table and target summary, computed from the results files."""
+    from asymmzoo.utils.benchmark import host_note
     env = main[0]['env']
     threads = env.get('onnxruntime_threads') or env.get('cpus')
     L = ['| model (deployed, 224x224, %s thread%s) | MAdds | MXNet b1 ms | onnxruntime b1 ms | MXNet b32 img/s '
@@ -366,11 +370,13 @@ def _readme_section(main, pairs, zoo, int8, tuned, pairs1=None):
             L.append('| %s | %.0fM | %.1f | %.2f | %.0f | %.0f |' % (
                 m, mx_['madds'] / 1e6, _ms(mx_, 1), _ms(ort, 1),
                 mx_['batch']['32']['throughput_ips'], ort['batch']['32']['throughput_ips']))
-    L += ['', 'Measured %s UTC in one interleaved run (%d rounds; 1-min load average %.1f). A table like this '
+    L += ['', 'Measured %s UTC in one interleaved run (%d rounds; 1-min load average %.1f%s). A table like this '
           'mixes the load of different seconds on a shared machine: rows that run the same graph (a deployed '
           '`_acb` model and its base) can differ by 10-20%%. Against issue 8\'s '
           'targets (ratios from the paired run%s: both models back to back every round, median of the per-round '
           'ratios and its 95%% interval):' % (env['time_utc'], env['rounds'], env.get('loadavg_1min') or 0,
+                                              host_note([env.get('host_gflops_before'),
+                                                         env.get('host_gflops_after')]),
                                               _pairs_when(pairs)), '']
     fast = _row(main, 'asymmnet_large_1.0', 'onnxruntime')
     mx_ = _row(main, 'asymmnet_large_1.0', 'mxnet')
@@ -449,8 +455,10 @@ def build_report():
     if pairs:
         targets.append(('(ratio targets: timed in pairs, back to back every round; median of the '
                         'per-round ratios, in square brackets its 95%% interval, in round brackets the '
-                        'CPU-time ratio; %d rounds on onnxruntime, %d on MXNet / oneDNN; 2 threads)'
-                        % (max(r['rounds'] for r in pairs), min(r['rounds'] for r in pairs)), '', '', ''))
+                        'CPU-time ratio; %d rounds on onnxruntime, %d on MXNet / oneDNN; 2 threads; '
+                        'measured%s)'
+                        % (max(r['rounds'] for r in pairs), min(r['rounds'] for r in pairs), _pairs_when(pairs)),
+                        '', '', ''))
         targets += _pair_targets(pairs)
         pairs1 = _load('pairs1t')
         if pairs1:
@@ -791,7 +799,14 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   back (`asymmzoo bench --paired`, `paired_ratios`: median of the per-round ratios with a 95% interval),
   not from long lists, where a model and its partner run seconds apart (in a list the two ends also run
   twice in a row at each round boundary and get warm caches). A deployed `_acb` model and its base are the
-  same graph: in a 40-runner list their ratio came out anywhere between 0.75x and 1.16x.
+  same graph: in a 40-runner list their ratio came out anywhere between 0.75x and 1.16x. The load
+  that matters most comes from the other guests of the host and does not show in this machine's load
+  average, so every benchmark also probes the float32 rate of a 1024x1024 matrix product before and after
+  its rounds (`host_gflops`; ~240 GFLOP/s idle here, 100-150 when the host is busy) and prints it under
+  its table: figures measured at 130 GFLOP/s are not comparable with figures measured at 240. A busy host
+  also widens AsymmNet's ratio at batch 1 with two threads: its extra nodes are extra points where the two
+  threads wait for each other, and each wait grows when a vCPU is descheduled (with one thread the ratio
+  hardly moves with the load).
 * Hence the deploy path: `asymmzoo.deploy` (ACB / RotateConv -> plain convs) -> ONNX (weights moved out of
   the graph inputs so onnxruntime can constant-fold them; h-swish fused; reuse concats rewritten) ->
   onnxruntime with one static-batch session per batch size (SE scaling blocked, rewrites chosen for the

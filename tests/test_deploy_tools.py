@@ -271,12 +271,30 @@ def test_bench_two_tiny_models_table_and_json(tmp_path, capsys):
             assert 0 < s['min_ms'] <= s['median_ms'] <= s['p90_ms']
             assert s['throughput_ips'] == pytest.approx(int(b) * 1e3 / s['median_ms'])
         assert r['batch']['1']['n'] == 2 * 5 and r['batch']['8']['n'] == 2
+        assert r['env']['host_gflops_before'] > 1 and r['env']['host_gflops_after'] > 1
         if r['engine'] == 'onnxruntime':
             assert r['onnx_max_abs_diff'] <= 1e-4
     # asymmnet has more MAdds than mobilenetv3 at the same width (the reused features)
     madds = {r['model']: r['madds'] for r in rows}
     assert madds['asymmnet_small_0.35'] > madds['mobilenetv3_small_0.35']
     assert sum('train_step' in r for r in rows) == 2
+
+
+def test_host_probe_and_its_note(monkeypatch):
+    # a rate in GFLOP/s, measured (bounds wide enough for any machine this runs on)
+    g = B.host_gflops(size=128, calls=3, repeats=2)
+    assert 0.1 < g < 1e5
+    assert B.host_note([]) == '' and B.host_note([None, None]) == ''
+    assert B.host_note([131.2, 150.4]).startswith('; host float32 matmul 131-150 GFLOP/s')
+    assert '; host float32 matmul 240 GFLOP/s' in B.host_note([240.2, 239.8])
+    # a table made without the probe (older results) has no host note
+    monkeypatch.setattr(B, 'host_gflops', lambda *a, **k: 100.0)
+    rows = B.benchmark(['mobilenetv3_small_0.35'], batch_sizes=(1,), rounds=1, warmup=1,
+                       input_shape=(1, 3, 32, 32), probe_host=False)
+    assert rows[0]['env']['host_gflops_before'] is None and 'GFLOP/s' not in B.format_table(rows)
+    rows = B.benchmark(['mobilenetv3_small_0.35'], batch_sizes=(1,), rounds=1, warmup=1,
+                       input_shape=(1, 3, 32, 32))
+    assert 'host float32 matmul 100 GFLOP/s' in B.format_table(rows)
 
 
 def test_paired_bench_ratios(tmp_path, capsys):
@@ -286,13 +304,15 @@ def test_paired_bench_ratios(tmp_path, capsys):
                'onnxruntime', '--batch-sizes', '1', '4', '--rounds', '7', '--warmup', '1',
                '--input-shape', '1', '3', '64', '64', '--json', str(out), '-q'])
     assert rc == 0
-    assert 'ratio A/B' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert 'ratio A/B' in printed and 'GFLOP/s' in printed
     rows = json.loads(out.read_text())
     assert [(r['a'], r['b'], r['batch']) for r in rows] == [
         ('asymmnet_small_0.35', 'mobilenetv3_large_1.25', 1), ('asymmnet_small_0.35', 'mobilenetv3_large_1.25', 4)]
     for r in rows:
         assert r['rounds'] == 7 and r['ci95'][0] <= r['ratio'] <= r['ci95'][1]
         assert r['a_ms'] > 0 and r['b_ms'] > 0 and r['cpu_ratio'] > 0
+        assert len(r['host_gflops']) == 2 and min(r['host_gflops']) > 1  # probed before and after
     # the interval of the median: order statistics 10 and 21 of 30 (binomial, 95%)
     assert B._median_ci(np.arange(1, 31)) == (10.0, 21.0)
     capsys.readouterr()

@@ -230,7 +230,7 @@ def _stats(samples):
 
 def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32), rounds=10,
               iters_per_round=None, warmup=3, train_step=False, train_batch=32, threads=None,
-              memory=False, seed=0, input_shape=None, progress=None, settle=0.05):
+              memory=False, seed=0, input_shape=None, progress=None, settle=0.05, probe_host=True):
     """Time every (name, form, engine) round-robin; return a list of result dicts (one per runner).
 
     Parameters
@@ -247,6 +247,7 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
     settle : seconds of idle before each runner's timed calls, so the thread pools of the runner
         before it (onnxruntime and OpenMP spin-wait after a call) have gone to sleep and do not
         steal a core from it
+    probe_host : record :func:`host_gflops` just before and after the rounds (``env``)
     """
     batch_sizes = tuple(int(b) for b in batch_sizes)
     iters = {b: (5 if b <= 4 else 1) for b in batch_sizes}
@@ -274,6 +275,7 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
     for _, step in steps:
         for _ in range(2):
             step()
+    host_before = host_gflops() if probe_host else None
     samples = {(i, b): [] for i in range(len(runners)) for b in batch_sizes}
     csamples = {(i, b): [] for i in range(len(runners)) for b in batch_sizes}
     tsamples = {i: [] for i in range(len(steps))}
@@ -323,10 +325,44 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
            'onnxruntime_threads': threads, 'cpus': os.cpu_count(), 'rounds': rounds,
            'iters_per_round': {str(b): n for b, n in iters.items()},
            'time_utc': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime()),
-           'loadavg_1min': os.getloadavg()[0] if hasattr(os, 'getloadavg') else None}
+           'loadavg_1min': os.getloadavg()[0] if hasattr(os, 'getloadavg') else None,
+           'host_gflops_before': host_before, 'host_gflops_after': host_gflops() if probe_host else None}
     for row in results:
         row['env'] = env
     return results
+
+
+def host_gflops(size=1024, calls=10, repeats=3):
+    """How much arithmetic this machine gives the process right now: the float32 rate, in GFLOP/s, of
+    numpy's ``size x size`` matrix product (its BLAS, all cores), best of ``repeats`` timings of
+    ``calls`` products (~0.3 s on an idle 2-core box).
+
+    On a shared virtual machine a neighbour's load does not show in the load average (it is the
+    host's, not this guest's), but it does slow every kernel: the benchmarks record this probe before
+    and after their rounds, so a table measured while the host was busy says so. Compare it with the
+    same probe on the idle machine (this project's 2-vCPU box: ~240 GFLOP/s idle, 100-150 busy)."""
+    rng = np.random.RandomState(0)
+    a = rng.standard_normal((size, size)).astype(np.float32)
+    b = rng.standard_normal((size, size)).astype(np.float32)
+    np.dot(a, b)  # first call: BLAS threads start, buffers allocated
+    best = float('inf')
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            np.dot(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * size ** 3 * calls / best / 1e9
+
+
+def host_note(probes):
+    """'; host float32 matmul ... GFLOP/s' for a table footer, from :func:`host_gflops` probes
+    (empty when none was measured)."""
+    probes = [float(p) for p in probes if p is not None]
+    if not probes:
+        return ''
+    lo, hi = min(probes), max(probes)
+    return '; host float32 matmul %s GFLOP/s (`host_gflops`, before / after the rounds)' % (
+        '%.0f' % lo if round(lo) == round(hi) else '%.0f-%.0f' % (lo, hi))
 
 
 def _median_ci(values, level=0.95):
@@ -343,7 +379,8 @@ def _median_ci(values, level=0.95):
 
 
 def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, iters_per_round=None,
-                  warmup=3, threads=None, seed=0, input_shape=None, progress=None, settle=0.05):
+                  warmup=3, threads=None, seed=0, input_shape=None, progress=None, settle=0.05,
+                  probe_host=True):
     """Latency ratio A / B for each ``(A, B)`` of ``pairs``, measured **in pairs**: every round
     times A and B back to back (order alternating, ``settle`` idle before each), one ratio per
     round; the result is the median of the per-round ratios with a 95% confidence interval.
@@ -352,7 +389,8 @@ def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, i
     taken from a long round-robin list (:func:`benchmark`) mixes minutes, while a pair timed in the
     same half second shares its load. Returns one dict per (pair, batch size): ``ratio`` (median),
     ``ci95``, ``cpu_ratio`` (median per-round ratio of process CPU time), ``a_ms`` / ``b_ms``
-    (medians) and ``rounds``."""
+    (medians), ``rounds`` and ``host_gflops`` (:func:`host_gflops` before and after the rounds, when
+    ``probe_host``)."""
     batch_sizes = tuple(int(b) for b in batch_sizes)
     iters = {b: (5 if b <= 4 else 1) for b in batch_sizes}
     iters.update(iters_per_round or {})
@@ -381,6 +419,7 @@ def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, i
             cs.append(cpu() - c0)
         return float(np.median(ts)), float(np.median(cs))
 
+    host = [host_gflops()] if probe_host else None
     samples = {(i, b): [] for i in range(len(pairs)) for b in batch_sizes}
     for k in range(rounds):
         say('paired round %d/%d' % (k + 1, rounds))
@@ -391,6 +430,8 @@ def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, i
                 t2 = timed(runners[second], b)
                 ta, tm = (t1, t2) if k % 2 == 0 else (t2, t1)
                 samples[(i, b)].append((ta[0], tm[0], ta[1], tm[1]))
+    if host:
+        host.append(host_gflops())
     out = []
     for i, (a, m) in enumerate(pairs):
         for b in batch_sizes:
@@ -401,7 +442,7 @@ def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, i
                         'cpu_ratio': float(np.median(s[:, 2] / np.maximum(s[:, 3], 1e-9))),
                         'a_ms': 1e3 * float(np.median(s[:, 0])),
                         'b_ms': 1e3 * float(np.median(s[:, 1])),
-                        'threads': threads,
+                        'threads': threads, 'host_gflops': host,
                         'time_utc': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())})
     return out
 
@@ -590,6 +631,9 @@ def format_ratios(rows):
         lines.append('| %s | %s | %s | %d | %.2f | %.2f | %.3f | %.3f-%.3f | %.3f | %d |'
                      % (r['a'], r['b'], r['engine'], r['batch'], r['a_ms'], r['b_ms'], r['ratio'],
                         r['ci95'][0], r['ci95'][1], r['cpu_ratio'], r['rounds']))
+    probes = [p for r in rows for p in (r.get('host_gflops') or [])]
+    if probes:
+        lines += ['', '%s UTC%s' % (max(r.get('time_utc') or '' for r in rows), host_note(probes))]
     return '\n'.join(lines)
 
 
@@ -639,8 +683,9 @@ def format_table(results, batch_sizes=None):
     env = results[0].get('env', {})
     lines.append('')
     lines.append('%s UTC; %s CPUs; OMP_NUM_THREADS=%s; onnxruntime threads=%s; %d rounds '
-                 'interleaved; 1-min load average %.2f' % (
+                 'interleaved; 1-min load average %.2f%s' % (
                      env.get('time_utc'), env.get('cpus'), env.get('OMP_NUM_THREADS') or 'unset',
                      env.get('onnxruntime_threads') or 'default', env.get('rounds', 0),
-                     env.get('loadavg_1min') or 0.0))
+                     env.get('loadavg_1min') or 0.0,
+                     host_note([env.get('host_gflops_before'), env.get('host_gflops_after')])))
     return '\n'.join(lines)
