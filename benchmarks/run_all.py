@@ -349,12 +349,16 @@ def _is_default_target(db):
 
 
 def _pairs_when(pairs):
-    """' of <time> UTC; host float32 matmul ... GFLOP/s' for the paired run (the table and the pairs
-    can be measured apart; runs before the host probe existed have no GFLOP/s)."""
+    """' at <time> UTC; host float32 matmul ...' for the paired run of the targets (its onnxruntime
+    rows; the table and the pairs can be measured apart; files written before the host probe existed
+    give the time only)."""
     from asymmzoo.utils.benchmark import host_note
-    times = sorted(r['time_utc'] for r in pairs or [] if r.get('time_utc'))
-    probes = [p for r in pairs or [] for p in (r.get('host_gflops') or [])]
-    return (' of %s UTC' % times[-1] if times else '') + host_note(probes)
+    rows = [r for r in pairs or [] if r.get('engine') == 'onnxruntime'] or list(pairs or [])
+    rows = [r for r in rows if r.get('time_utc')]
+    if not rows:
+        return ''
+    last = max(rows, key=lambda r: r['time_utc'])
+    return ' at %s UTC%s' % (last['time_utc'], host_note(last.get('host_gflops')))
 
 
 def _readme_section(main, pairs, zoo, int8, tuned, pairs1=None):
@@ -373,10 +377,9 @@ def _readme_section(main, pairs, zoo, int8, tuned, pairs1=None):
     L += ['', 'Measured %s UTC in one interleaved run (%d rounds; 1-min load average %.1f%s). A table like this '
           'mixes the load of different seconds on a shared machine: rows that run the same graph (a deployed '
           '`_acb` model and its base) can differ by 10-20%%. Against issue 8\'s '
-          'targets (ratios from the paired run%s: both models back to back every round, median of the per-round '
-          'ratios and its 95%% interval):' % (env['time_utc'], env['rounds'], env.get('loadavg_1min') or 0,
-                                              host_note([env.get('host_gflops_before'),
-                                                         env.get('host_gflops_after')]),
+          'targets (ratios from the paired run%s -- both models back to back every round, median of the '
+          'per-round ratios and its 95%% interval):' % (env['time_utc'], env['rounds'], env.get('loadavg_1min') or 0,
+                                              host_note(env.get('host_gflops')),
                                               _pairs_when(pairs)), '']
     fast = _row(main, 'asymmnet_large_1.0', 'onnxruntime')
     mx_ = _row(main, 'asymmnet_large_1.0', 'mxnet')
@@ -456,7 +459,7 @@ def build_report():
         targets.append(('(ratio targets: timed in pairs, back to back every round; median of the '
                         'per-round ratios, in square brackets its 95%% interval, in round brackets the '
                         'CPU-time ratio; %d rounds on onnxruntime, %d on MXNet / oneDNN; 2 threads; '
-                        'measured%s)'
+                        'onnxruntime run%s)'
                         % (max(r['rounds'] for r in pairs), min(r['rounds'] for r in pairs), _pairs_when(pairs)),
                         '', '', ''))
         targets += _pair_targets(pairs)
@@ -802,8 +805,9 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   same graph: in a 40-runner list their ratio came out anywhere between 0.75x and 1.16x. The load
   that matters most comes from the other guests of the host and does not show in this machine's load
   average, so every benchmark also probes the float32 rate of a 1024x1024 matrix product before and after
-  its rounds (`host_gflops`; ~240 GFLOP/s idle here, 100-150 when the host is busy) and prints it under
-  its table: figures measured at 130 GFLOP/s are not comparable with figures measured at 240. A busy host
+  its rounds (`host_gflops`, on all cores whatever the benchmark's thread count; ~240 GFLOP/s idle here,
+  100-150 when the host is busy) and prints it under its table: figures measured at 130 GFLOP/s are not
+  comparable with figures measured at 240. A busy host
   also widens AsymmNet's ratio at batch 1 with two threads: its extra nodes are extra points where the two
   threads wait for each other, and each wait grows when a vCPU is descheduled (with one thread the ratio
   hardly moves with the load).

@@ -40,6 +40,30 @@ def test_readme_section_matches_results(run_all):
         pair['ratio'], pair['ci95'][0], pair['ci95'][1], verdict) in text
 
 
+def test_readme_section_names_the_host_speed(run_all):
+    """Runs with the host probe say how fast the host was; files from before it say nothing of it."""
+    import copy
+    main, pairs = copy.deepcopy(_results('main')), copy.deepcopy(_results('pairs'))
+    for r in main:
+        r['env'].pop('host_gflops', None)
+    for r in pairs:
+        r.pop('host_gflops', None)
+    text = '\n'.join(run_all._readme_section(main, pairs, None, None, None))
+    assert 'GFLOP/s' not in text and 'paired run at ' in text
+    for r in main:
+        r['env']['host_gflops'] = {'before': 241.0, 'after': 236.0, 'threads': 2}
+    for r in pairs:   # the targets' run is the onnxruntime one; MXNet's pairs run apart
+        r['host_gflops'] = {'before': 131.0, 'after': 128.0, 'threads': 2} if r['engine'] == 'onnxruntime' \
+            else {'before': 99.0, 'after': 98.0, 'threads': 2}
+        r['time_utc'] = '2026-11-23 02:00:00' if r['engine'] == 'onnxruntime' else '2026-11-23 03:00:00'
+    text = '\n'.join(run_all._readme_section(main, pairs, None, None, None))
+    assert '1-min load average %.1f; host float32 1024x1024 matmul on 2 BLAS threads: 241 GFLOP/s before ' \
+           'the rounds, 236 after). A table' % (main[0]['env'].get('loadavg_1min') or 0) in text
+    assert 'paired run at 2026-11-23 02:00:00 UTC; host float32 1024x1024 matmul on 2 BLAS threads: 131 ' \
+           'GFLOP/s before the rounds, 128 after -- both models' in text
+    assert ' 99 GFLOP/s' not in text
+
+
 def test_write_readme_replaces_only_the_marked_block(run_all, tmp_path, monkeypatch):
     readme = tmp_path / 'README.md'
     readme.write_text('# head\n%s\nold numbers\n%s\n## tail\n' % (run_all.README_BEGIN, run_all.README_END))

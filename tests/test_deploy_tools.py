@@ -2,6 +2,8 @@
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 
 import mxnet as mx
@@ -271,7 +273,7 @@ def test_bench_two_tiny_models_table_and_json(tmp_path, capsys):
             assert 0 < s['min_ms'] <= s['median_ms'] <= s['p90_ms']
             assert s['throughput_ips'] == pytest.approx(int(b) * 1e3 / s['median_ms'])
         assert r['batch']['1']['n'] == 2 * 5 and r['batch']['8']['n'] == 2
-        assert r['env']['host_gflops_before'] > 1 and r['env']['host_gflops_after'] > 1
+        assert r['env']['host_gflops']['before'] > 1 and r['env']['host_gflops']['after'] > 1
         if r['engine'] == 'onnxruntime':
             assert r['onnx_max_abs_diff'] <= 1e-4
     # asymmnet has more MAdds than mobilenetv3 at the same width (the reused features)
@@ -284,17 +286,49 @@ def test_host_probe_and_its_note(monkeypatch):
     # a rate in GFLOP/s, measured (bounds wide enough for any machine this runs on)
     g = B.host_gflops(size=128, calls=3, repeats=2)
     assert 0.1 < g < 1e5
-    assert B.host_note([]) == '' and B.host_note([None, None]) == ''
-    assert B.host_note([131.2, 150.4]).startswith('; host float32 matmul 131-150 GFLOP/s')
-    assert '; host float32 matmul 240 GFLOP/s' in B.host_note([240.2, 239.8])
-    # a table made without the probe (older results) has no host note
-    monkeypatch.setattr(B, 'host_gflops', lambda *a, **k: 100.0)
+    # results without a probe (files from before it existed, probe_host=False) get no note
+    assert B.host_note(None) == '' and B.host_note({}) == '' and B.host_note({'before': 3.0}) == ''
+    note = B.host_note({'before': 150.4, 'after': 131.2, 'threads': 2})
+    assert note == '; host float32 1024x1024 matmul on 2 BLAS threads: 150 GFLOP/s before the rounds, 131 after'
+    assert 'on 1 BLAS thread:' in B.host_note({'before': 1, 'after': 1, 'threads': 1})
+    # the paired table: one line per paired run (engine), each with its own probe
+    row = {'a': 'x', 'b': 'y', 'batch': 1, 'a_ms': 2.0, 'b_ms': 1.0, 'ratio': 2.0, 'ci95': (1.9, 2.1),
+           'cpu_ratio': 2.0, 'rounds': 5, 'threads': None, 'time_utc': '2026-11-23 01:00:00'}
+    rows = [dict(row, engine='onnxruntime', host_gflops={'before': 240, 'after': 235, 'threads': 2}),
+            dict(row, engine='onnxruntime', batch=32, host_gflops={'before': 240, 'after': 235, 'threads': 2}),
+            dict(row, engine='mxnet', host_gflops={'before': 130, 'after': 120, 'threads': 2}),
+            dict(row, engine='onednn')]
+    table = B.format_ratios(rows)
+    assert table.count('GFLOP/s') == 2
+    assert '* onnxruntime: 2026-11-23 01:00:00 UTC; host float32 1024x1024 matmul on 2 BLAS threads: 240 ' \
+           'GFLOP/s before the rounds, 235 after' in table
+    assert '* mxnet: 2026-11-23 01:00:00 UTC; host float32 1024x1024 matmul on 2 BLAS threads: 130 GFLOP/s ' \
+           'before the rounds, 120 after' in table
+    assert 'GFLOP/s' not in B.format_ratios(rows[3:])
+    # the probe runs its BLAS on every core even where OMP_NUM_THREADS=1 (bench --threads 1)
+    code = ('import os, numpy; from threadpoolctl import threadpool_info; from asymmzoo.utils import '
+            'benchmark as B; seen = []; import threadpoolctl as T; orig = T.threadpool_limits\n'
+            'def spy(*a, **k):\n    seen.append(k.get("limits")); return orig(*a, **k)\n'
+            'T.threadpool_limits = spy; B.host_gflops(size=64, calls=1, repeats=1); print(seen[0])')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, OMP_NUM_THREADS='1'), cwd=os.path.dirname(os.path.dirname(
+                             os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) == os.cpu_count()
+    # benchmark(): the probe is taken before and after the rounds (after the train steps, before the
+    # memory subprocesses), and printed under the table
+    calls = []
+    monkeypatch.setattr(B, 'host_gflops', lambda *a, **k: calls.append(1) or 100.0 + len(calls))
+    monkeypatch.setattr(B.time, 'sleep', lambda s: None)
+    monkeypatch.setattr(B, 'peak_rss_mb', lambda *a, **k: calls.append('mem') or None)
+    rows = B.benchmark(['mobilenetv3_small_0.35'], batch_sizes=(1,), rounds=1, warmup=1,
+                       input_shape=(1, 3, 32, 32), memory=True)
+    assert calls == [1, 1, 'mem']
+    assert rows[0]['env']['host_gflops'] == {'before': 101.0, 'after': 102.0, 'threads': os.cpu_count()}
+    assert '101 GFLOP/s before the rounds, 102 after' in B.format_table(rows)
     rows = B.benchmark(['mobilenetv3_small_0.35'], batch_sizes=(1,), rounds=1, warmup=1,
                        input_shape=(1, 3, 32, 32), probe_host=False)
-    assert rows[0]['env']['host_gflops_before'] is None and 'GFLOP/s' not in B.format_table(rows)
-    rows = B.benchmark(['mobilenetv3_small_0.35'], batch_sizes=(1,), rounds=1, warmup=1,
-                       input_shape=(1, 3, 32, 32))
-    assert 'host float32 matmul 100 GFLOP/s' in B.format_table(rows)
+    assert rows[0]['env']['host_gflops'] is None and 'GFLOP/s' not in B.format_table(rows)
 
 
 def test_paired_bench_ratios(tmp_path, capsys):
@@ -312,7 +346,8 @@ def test_paired_bench_ratios(tmp_path, capsys):
     for r in rows:
         assert r['rounds'] == 7 and r['ci95'][0] <= r['ratio'] <= r['ci95'][1]
         assert r['a_ms'] > 0 and r['b_ms'] > 0 and r['cpu_ratio'] > 0
-        assert len(r['host_gflops']) == 2 and min(r['host_gflops']) > 1  # probed before and after
+        h = r['host_gflops']  # probed before and after the rounds, BLAS on every core
+        assert h['before'] > 1 and h['after'] > 1 and h['threads'] == os.cpu_count()
     # the interval of the median: order statistics 10 and 21 of 30 (binomial, 95%)
     assert B._median_ci(np.arange(1, 31)) == (10.0, 21.0)
     capsys.readouterr()

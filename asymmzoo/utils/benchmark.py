@@ -247,7 +247,7 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
     settle : seconds of idle before each runner's timed calls, so the thread pools of the runner
         before it (onnxruntime and OpenMP spin-wait after a call) have gone to sleep and do not
         steal a core from it
-    probe_host : record :func:`host_gflops` just before and after the rounds (``env``)
+    probe_host : record :func:`host_gflops` just before and after the rounds (``env['host_gflops']``)
     """
     batch_sizes = tuple(int(b) for b in batch_sizes)
     iters = {b: (5 if b <= 4 else 1) for b in batch_sizes}
@@ -275,7 +275,7 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
     for _, step in steps:
         for _ in range(2):
             step()
-    host_before = host_gflops() if probe_host else None
+    host = {'before': _probe_host(settle), 'threads': os.cpu_count()} if probe_host else None
     samples = {(i, b): [] for i in range(len(runners)) for b in batch_sizes}
     csamples = {(i, b): [] for i in range(len(runners)) for b in batch_sizes}
     tsamples = {i: [] for i in range(len(steps))}
@@ -300,6 +300,8 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
             t0 = timer()
             step()
             tsamples[i].append(timer() - t0)
+    if host:
+        host['after'] = _probe_host(settle)
     results = []
     step_of = {name: _stats(tsamples[i]) for i, (name, _) in enumerate(steps)}
     for i, r in enumerate(runners):
@@ -326,43 +328,63 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
            'iters_per_round': {str(b): n for b, n in iters.items()},
            'time_utc': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime()),
            'loadavg_1min': os.getloadavg()[0] if hasattr(os, 'getloadavg') else None,
-           'host_gflops_before': host_before, 'host_gflops_after': host_gflops() if probe_host else None}
+           'host_gflops': host}
     for row in results:
         row['env'] = env
     return results
 
 
-def host_gflops(size=1024, calls=10, repeats=3):
-    """How much arithmetic this machine gives the process right now: the float32 rate, in GFLOP/s, of
-    numpy's ``size x size`` matrix product (its BLAS, all cores), best of ``repeats`` timings of
-    ``calls`` products (~0.3 s on an idle 2-core box).
+HOST_PROBE_SIZE = 1024
 
-    On a shared virtual machine a neighbour's load does not show in the load average (it is the
-    host's, not this guest's), but it does slow every kernel: the benchmarks record this probe before
-    and after their rounds, so a table measured while the host was busy says so. Compare it with the
-    same probe on the idle machine (this project's 2-vCPU box: ~240 GFLOP/s idle, 100-150 busy)."""
+
+def host_gflops(size=HOST_PROBE_SIZE, calls=10, repeats=3, threads=None):
+    """How much arithmetic the machine gives this process right now: the float32 rate, in GFLOP/s, of
+    numpy's ``size x size`` matrix product, best of ``repeats`` timings of ``calls`` products (~0.3 s
+    on an idle 2-core box). Its BLAS runs on ``threads`` threads (default: every core,
+    ``os.cpu_count()``), whatever ``OMP_NUM_THREADS`` says, so that a one-thread benchmark and an
+    all-core one probe the same thing (``threadpoolctl``).
+
+    On a shared virtual machine a neighbour's load does not show in the load average (that is the
+    guest's), but it slows every kernel: the benchmarks record this probe before and after their
+    rounds (:func:`_probe_host`), so a table measured while the host was busy says so. Compare it
+    with the same probe on the idle machine (this project's 2-vCPU box: ~240 GFLOP/s idle, 100-150
+    when the host is busy)."""
+    from threadpoolctl import threadpool_limits
+    threads = int(threads or os.cpu_count() or 1)
     rng = np.random.RandomState(0)
     a = rng.standard_normal((size, size)).astype(np.float32)
     b = rng.standard_normal((size, size)).astype(np.float32)
-    np.dot(a, b)  # first call: BLAS threads start, buffers allocated
     best = float('inf')
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            np.dot(a, b)
-        best = min(best, time.perf_counter() - t0)
+    with threadpool_limits(limits=threads, user_api='blas'):
+        np.dot(a, b)  # first call: BLAS threads start, buffers allocated
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                np.dot(a, b)
+            best = min(best, time.perf_counter() - t0)
     return 2.0 * size ** 3 * calls / best / 1e9
 
 
-def host_note(probes):
-    """'; host float32 matmul ... GFLOP/s' for a table footer, from :func:`host_gflops` probes
-    (empty when none was measured)."""
-    probes = [float(p) for p in probes if p is not None]
-    if not probes:
+def _probe_host(settle):
+    """:func:`host_gflops` between two idle spells: the runtimes' worker threads spin-wait for a
+    while after a call (they would slow the probe), and so do the BLAS threads after the probe
+    (they would slow the next timed call)."""
+    time.sleep(max(settle, 0.1))
+    g = host_gflops()
+    time.sleep(max(settle, 0.1))
+    return g
+
+
+def host_note(host):
+    """'; host float32 1024x1024 matmul on N BLAS threads: X GFLOP/s before the rounds, Y after' for a
+    table footer, from a ``host_gflops`` record ``{'before': X, 'after': Y, 'threads': N}`` (empty for
+    results without one, e.g. files written before the probe existed)."""
+    host = host or {}
+    if host.get('before') is None or host.get('after') is None:
         return ''
-    lo, hi = min(probes), max(probes)
-    return '; host float32 matmul %s GFLOP/s (`host_gflops`, before / after the rounds)' % (
-        '%.0f' % lo if round(lo) == round(hi) else '%.0f-%.0f' % (lo, hi))
+    return '; host float32 %dx%d matmul on %s BLAS thread%s: %.0f GFLOP/s before the rounds, %.0f after' % (
+        HOST_PROBE_SIZE, HOST_PROBE_SIZE, host.get('threads', '?'), '' if host.get('threads') == 1 else 's',
+        host['before'], host['after'])
 
 
 def _median_ci(values, level=0.95):
@@ -389,8 +411,8 @@ def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, i
     taken from a long round-robin list (:func:`benchmark`) mixes minutes, while a pair timed in the
     same half second shares its load. Returns one dict per (pair, batch size): ``ratio`` (median),
     ``ci95``, ``cpu_ratio`` (median per-round ratio of process CPU time), ``a_ms`` / ``b_ms``
-    (medians), ``rounds`` and ``host_gflops`` (:func:`host_gflops` before and after the rounds, when
-    ``probe_host``)."""
+    (medians), ``rounds`` and ``host_gflops`` (:func:`host_gflops` before and after the rounds,
+    ``{'before', 'after', 'threads'}``, when ``probe_host``)."""
     batch_sizes = tuple(int(b) for b in batch_sizes)
     iters = {b: (5 if b <= 4 else 1) for b in batch_sizes}
     iters.update(iters_per_round or {})
@@ -419,7 +441,7 @@ def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, i
             cs.append(cpu() - c0)
         return float(np.median(ts)), float(np.median(cs))
 
-    host = [host_gflops()] if probe_host else None
+    host = {'before': _probe_host(settle), 'threads': os.cpu_count()} if probe_host else None
     samples = {(i, b): [] for i in range(len(pairs)) for b in batch_sizes}
     for k in range(rounds):
         say('paired round %d/%d' % (k + 1, rounds))
@@ -431,7 +453,7 @@ def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, i
                 ta, tm = (t1, t2) if k % 2 == 0 else (t2, t1)
                 samples[(i, b)].append((ta[0], tm[0], ta[1], tm[1]))
     if host:
-        host.append(host_gflops())
+        host['after'] = _probe_host(settle)
     out = []
     for i, (a, m) in enumerate(pairs):
         for b in batch_sizes:
@@ -442,7 +464,7 @@ def paired_ratios(pairs, engine='onnxruntime', batch_sizes=(1, 32), rounds=30, i
                         'cpu_ratio': float(np.median(s[:, 2] / np.maximum(s[:, 3], 1e-9))),
                         'a_ms': 1e3 * float(np.median(s[:, 0])),
                         'b_ms': 1e3 * float(np.median(s[:, 1])),
-                        'threads': threads, 'host_gflops': host,
+                        'threads': threads, 'host_gflops': dict(host) if host else None,
                         'time_utc': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())})
     return out
 
@@ -631,9 +653,15 @@ def format_ratios(rows):
         lines.append('| %s | %s | %s | %d | %.2f | %.2f | %.3f | %.3f-%.3f | %.3f | %d |'
                      % (r['a'], r['b'], r['engine'], r['batch'], r['a_ms'], r['b_ms'], r['ratio'],
                         r['ci95'][0], r['ci95'][1], r['cpu_ratio'], r['rounds']))
-    probes = [p for r in rows for p in (r.get('host_gflops') or [])]
-    if probes:
-        lines += ['', '%s UTC%s' % (max(r.get('time_utc') or '' for r in rows), host_note(probes))]
+    runs = []   # one paired_ratios call each (one per engine in `asymmzoo bench --paired`)
+    for r in rows:
+        key = (r['engine'], r.get('threads'), json.dumps(r.get('host_gflops'), sort_keys=True))
+        if key not in [k for k, _ in runs]:
+            runs.append((key, r))
+    notes = ['%s: %s UTC%s' % (r['engine'], r.get('time_utc'), host_note(r.get('host_gflops')))
+             for _, r in runs if host_note(r.get('host_gflops'))]
+    if notes:
+        lines += [''] + ['* ' + n for n in notes]
     return '\n'.join(lines)
 
 
@@ -687,5 +715,5 @@ def format_table(results, batch_sizes=None):
                      env.get('time_utc'), env.get('cpus'), env.get('OMP_NUM_THREADS') or 'unset',
                      env.get('onnxruntime_threads') or 'default', env.get('rounds', 0),
                      env.get('loadavg_1min') or 0.0,
-                     host_note([env.get('host_gflops_before'), env.get('host_gflops_after')])))
+                     host_note(env.get('host_gflops'))))
     return '\n'.join(lines)
