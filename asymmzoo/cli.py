@@ -30,9 +30,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        # user errors: one clear line, no traceback
+    except (ValueError, OSError, KeyError) as e:
+        # user errors (bad values, files and folders that are missing, not writable or in the
+        # way): one clear line, no traceback
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        if isinstance(e, OSError) and e.filename and e.strerror:
+            msg = '%s: %s' % (e.filename, e.strerror)
         print("asymmzoo %s: error: %s" % (args.command, msg), file=sys.stderr)
         return 2
 

@@ -176,12 +176,7 @@ def load_params_into(net, path, ctx=None, classifier_prefix='output.'):
     that lists them.
     """
     ctx = ctx or mx.cpu()
-    try:
-        loaded = mx.nd.load(path)
-    except mx.base.MXNetError as e:
-        raise StoreError("%s is not a readable MXNet params file (%s)" % (path, str(e).splitlines()[0]))
-    if not isinstance(loaded, dict):
-        raise StoreError("%s holds an unnamed list of arrays, not named parameters" % path)
+    loaded = _read_params(path)
     loaded = {k.split(':', 1)[-1]: v for k, v in loaded.items()}  # arg:/aux: prefixes of exports
     params = net._collect_params_with_prefix()
     missing = sorted(set(params) - set(loaded))
@@ -211,6 +206,63 @@ def load_params_into(net, path, ctx=None, classifier_prefix='output.'):
         if k in loaded and k not in dropped:
             p.set_data(loaded[k].as_in_context(ctx) if p.shape else loaded[k])
     return net
+
+
+def _read_params(path):
+    if not os.path.isfile(path):
+        raise FileNotFoundError("params file %r not found; pass the .params file saved with "
+                                "net.save_parameters()" % (path,))
+    try:
+        loaded = mx.nd.load(path)
+    except mx.base.MXNetError as e:
+        raise StoreError("%s is not a readable MXNet params file (%s)" % (path, _mxnet_reason(e)))
+    if not isinstance(loaded, dict):
+        raise StoreError("%s holds an unnamed list of arrays, not named parameters" % path)
+    return loaded
+
+
+def _mxnet_reason(e):
+    """The line of an MXNetError that says what went wrong (not its traceback header)."""
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    for l in reversed(lines):
+        if 'Check failed' in l or 'Invalid' in l or 'Error' in l and 'Traceback' not in l:
+            return l[:200]
+    return lines[-1][:200] if lines else type(e).__name__
+
+
+def classes_in_params(path, classifier_prefix='output.'):
+    """The class count of the classifier saved in a ``.params`` file (the first dimension of its last
+    ``output.*`` weight), or None when the file has no such weight. Lets ``export`` / ``bench`` build
+    the model a checkpoint was trained as (e.g. the 10-class digit models of ``quantize``)."""
+    loaded = _read_params(path)
+    weights = [k for k in loaded if k.startswith(classifier_prefix) and k.endswith('weight')
+               and len(loaded[k].shape) >= 2]
+    return int(loaded[sorted(weights)[-1]].shape[0]) if weights else None
+
+
+def load_parameters_checked(net, path, ctx=None):
+    """``net.load_parameters(path)`` (every parameter, exact shapes) with the failures a user can
+    cause turned into one clear :class:`StoreError`: a missing or unreadable file, a symbol export's
+    ``arg:``/``aux:`` file, another model's or another class count's weights."""
+    loaded = _read_params(path)
+    if any(k.startswith(('arg:', 'aux:')) for k in loaded):
+        raise StoreError("%s is a symbol export (arg:/aux: names): load it with "
+                         "asymmzoo.utils.export.load_symbol(SYMBOL_JSON, %s), or pass the .params "
+                         "saved with net.save_parameters()" % (path, path))
+    try:
+        net.load_parameters(path, ctx=ctx or mx.cpu(), allow_missing=False, ignore_extra=False)
+    except (AssertionError, mx.base.MXNetError) as e:
+        theirs = classes_in_params(path)
+        ours = getattr(net, 'classes', None)
+        hint = (" (the file's classifier has %d classes, the model %s: build it with classes=%d)"
+                % (theirs, ours, theirs)) if theirs and ours and theirs != ours else ''
+        first = str(e).strip().splitlines()[0] if isinstance(e, AssertionError) else _mxnet_reason(e)
+        for api_hint in (' Set allow_missing', ' Set ignore_extra', ', or set allow_missing'):
+            first = first.split(api_hint)[0]   # arguments a command-line user cannot set
+        first = first.rstrip(' .')
+        raise StoreError("%s does not fit %s%s: %s. Pass the weights saved from this model with "
+                         "net.save_parameters()" % (path, getattr(net, 'name_in_zoo', type(net).__name__),
+                                                    hint, first[:300]))
 
 
 def load_pretrained(net, name, pretrained, ctx=None, root=None):

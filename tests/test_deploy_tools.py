@@ -425,6 +425,73 @@ def test_fastest_predictor_on_a_name():
     pred = E.fastest_predictor('mobilenetv3_small_0.35', input_shape=(1, 3, 64, 64))
     out = pred(np.zeros((2, 3, 64, 64), np.float32))
     assert out.shape == (2, 1000) and pred.info['max_abs_diff'] <= 1e-4
+    # a wrong input is refused before a session is built for it, naming the exported shape
+    assert pred.input_shape == (None, 3, 64, 64)
+    for bad in (np.zeros((3, 64, 64)), np.zeros((2, 1, 64, 64)), np.zeros((1, 3, 32, 32)), np.zeros((0, 3, 64, 64))):
+        with pytest.raises(ValueError, match=r'\(N, 3, 64, 64\)'):
+            pred(bad)
+    assert list(pred._sessions) == [2]
+    # its temporary folder goes with it
+    folder = os.path.dirname(pred.path)
+    assert os.path.isdir(folder) and os.path.basename(folder).startswith('asymmzoo-fast-')
+    pred.close()
+    assert not os.path.exists(folder)
+
+
+def test_export_params_and_output_paths(tmp_path, capsys):
+    """What a user can get wrong in export / bench / quantize is one clear line, before any work."""
+    shape = ['--input-shape', '1', '3', '32', '32']
+    # a 10-class checkpoint (quantize --save-params) exports: the class count comes from the file
+    net = asymmzoo.get_model('mobilenetv3_small_0.35', classes=10)
+    net.initialize(mx.init.MSRAPrelu())
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    net.save_parameters(str(tmp_path / 'm10.params'))
+    assert main(['export', 'mobilenetv3_small_0.35', '--params', str(tmp_path / 'm10.params'),
+                 '--out', str(tmp_path / 'o')] + shape) == 0
+    assert 'random weights' not in capsys.readouterr().out
+    sess = E.onnx_session(str(tmp_path / 'o' / 'mobilenetv3_small_0.35.onnx'))
+    x = np.random.RandomState(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    with mx.autograd.predict_mode():
+        ref = net(mx.nd.array(x)).asnumpy()
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert got.shape == (1, 10) and np.abs(got - ref).max() <= 1e-4 * max(1, np.abs(ref).max())
+    # ... and its weights are the file's: loading them into a 1000-class model names the class count
+    from asymmzoo.store import load_parameters_checked, StoreError
+    with pytest.raises(StoreError, match='classifier has 10 classes, the model 1000: build it with classes=10'):
+        load_parameters_checked(asymmzoo.get_model('mobilenetv3_small_0.35'), str(tmp_path / 'm10.params'))
+    other = asymmzoo.get_model('cifar_resnet20_v1')
+    other.initialize()
+    other(mx.nd.zeros((1, 3, 32, 32)))
+    other.save_parameters(str(tmp_path / 'r20.params'))
+    (tmp_path / 'junk.params').write_bytes(b'junk')
+    assert main(['export', 'mobilenetv3_small_0.35', '--format', 'symbol', '--out', str(tmp_path / 's')] + shape) == 0
+    assert 'random weights (pass --params FILE' in capsys.readouterr().out
+    (tmp_path / 'afile').write_text('x')
+    for argv, needle in [
+        (['--params', str(tmp_path / 'r20.params')], 'r20.params does not fit mobilenetv3_small_0.35'),
+        (['--params', str(tmp_path / 'junk.params')], 'not a readable MXNet params file (MXNetError: Check failed'),
+        (['--params', str(tmp_path / 's' / 'mobilenetv3_small_0.35-0000.params')], 'is a symbol export'),
+        (['--out', str(tmp_path / 'afile')], 'is a file; give a folder'),
+        (['--out', str(tmp_path / 'afile' / 'sub')], 'cannot make the folder'),
+    ]:
+        if '--out' not in argv:
+            argv = argv + ['--out', str(tmp_path / 'o2')]
+        assert main(['export', 'mobilenetv3_small_0.35'] + argv + shape) == 2, argv
+        err = capsys.readouterr().err
+        assert needle in err and 'Traceback' not in err and 'allow_missing' not in err, err
+    assert main(['export', 'gluoncv:mobilenetv3_small']) == 2
+    assert 'bench comparisons' in capsys.readouterr().err
+    # output files that cannot be written are refused before the benchmark / training runs
+    assert main(['bench', 'mobilenetv3_small_0.35', '--json', str(tmp_path / 'afile' / 'r.json')] + shape) == 2
+    assert 'cannot make its folder' in capsys.readouterr().err
+    assert main(['quantize', 'mobilenetv3_small_0.35', '--json', str(tmp_path)]) == 2
+    assert 'is a folder; give a file name' in capsys.readouterr().err
+    assert main(['quantize', 'mobilenetv3_small_0.35', '--save-params', str(tmp_path / 'afile' / 'w.params')]) == 2
+    assert 'cannot make its folder' in capsys.readouterr().err
+    for argv in (['--batch-sizes', '0'], ['--rounds', '0'], ['--threads', '-1'], ['--batch-sizes', 'x']):
+        with pytest.raises(SystemExit):
+            main(['bench', 'mobilenetv3_small_0.35'] + argv)
+        assert 'is not a positive integer' in capsys.readouterr().err
 
 
 def test_quantize_net_agrees_with_fp32():

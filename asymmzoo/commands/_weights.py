@@ -25,7 +25,8 @@ def load_weights(net, args, init, warning):
     --pretrained net was loaded by its builder."""
     import mxnet as mx
     if args.params:
-        net.load_parameters(args.params, ctx=mx.cpu())
+        from ..store import load_parameters_checked
+        load_parameters_checked(net, args.params)
     elif not args.pretrained:
         mx.random.seed(0)
         net.initialize(init)

@@ -6,6 +6,32 @@ import sys
 _CHILD_FLAG = 'ASYMMZOO_BENCH_CHILD'
 
 
+def _positive_int(text):
+    import argparse
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError('%r is not a positive integer' % text)
+    return v
+
+
+def check_output_path(path, flag):
+    """Refuse an output file that cannot be written, before hours of work (its folder is made)."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError('%s %s is a folder; give a file name' % (flag, path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise ValueError('%s %s: cannot make its folder %s (%s)' % (flag, path, folder, e.strerror))
+    if not os.access(folder, os.W_OK):
+        raise ValueError('%s %s: the folder %s is not writable' % (flag, path, folder))
+
+
 def _progress(quiet):
     if quiet:
         return None
@@ -28,6 +54,7 @@ def _bench_argv(args):
 
 
 def _bench(args):
+    check_output_path(args.json, '--json')
     if args.threads and os.environ.get(_CHILD_FLAG) != '1' and \
             os.environ.get('OMP_NUM_THREADS') != str(args.threads):
         # MXNet fixes its OpenMP thread count at import: re-run in a fresh process
@@ -110,9 +137,21 @@ def _export(args):
     name = resolve_names([args.name])[0] if not any(c in args.name for c in '*?[') else None
     if name is None:
         raise ValueError("export takes one model name, not a pattern: %r" % args.name)
+    if name.startswith('gluoncv:'):
+        raise ValueError("export takes a model of this zoo (see `asymmzoo summary`); %s is a GluonCV "
+                         "network for bench comparisons: export it with net.export() and "
+                         "mxnet.onnx.export_model" % name)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError('--out %s is a file; give a folder (made if missing)' % args.out)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        raise ValueError('--out %s: cannot make the folder (%s)' % (args.out, e.strerror))
+    if not os.access(args.out, os.W_OK):
+        raise ValueError('--out %s is not writable' % args.out)
     net, shape = prepare_model(name, deploy=not args.train_form, params=args.params,
                                input_shape=args.input_shape)
-    os.makedirs(args.out, exist_ok=True)
+    weights = '' if args.params else '; random weights (pass --params FILE for trained ones)'
     stem = os.path.join(args.out, name)
     if args.format == 'symbol':
         import mxnet as mx
@@ -122,8 +161,8 @@ def _export(args):
         x = mx.nd.array(np.random.RandomState(0).standard_normal((2,) + tuple(shape[1:])))
         with mx.autograd.predict_mode():
             a, b = net(x).asnumpy(), back(x).asnumpy()
-        print("wrote %s and %s (reloaded as SymbolBlock: max abs diff %.2g)"
-              % (sym, par, float(np.abs(a - b).max())))
+        print("wrote %s and %s (reloaded as SymbolBlock: max abs diff %.2g)%s"
+              % (sym, par, float(np.abs(a - b).max()), weights))
         return 0
     from ..utils.export import ExportError
     try:
@@ -131,8 +170,8 @@ def _export(args):
     except ExportError as e:
         raise ValueError(str(e))
     print("wrote %s; onnxruntime vs MXNet on random inputs (batch 1 and 2): max abs diff %.2g "
-          "(max |out| %.3g); %d h-swish/h-sigmoid activations fused"
-          % (info['path'], info['max_abs_diff'], info['max_abs_out'], info['fused_activations']))
+          "(max |out| %.3g); %d h-swish/h-sigmoid activations fused%s"
+          % (info['path'], info['max_abs_diff'], info['max_abs_out'], info['fused_activations'], weights))
     return 0
 
 
@@ -165,6 +204,8 @@ def _quantize(args):
     from ..utils.quantize import quantize_report, format_report
     name = resolve_names([args.name])[0]
     min_sqnr, target_sqnr = _sqnr_settings(args)
+    check_output_path(args.json, '--json')
+    check_output_path(args.save_params, '--save-params')
     rep = quantize_report(name, params=args.params, epochs=args.epochs, size=args.size,
                           calib_examples=args.calib_examples, bench_batches=args.batch_sizes,
                           rounds=args.rounds, calib_mode=args.calib_mode,
@@ -189,17 +230,19 @@ def add_commands(sub):
                    help='mxnet (hybridized, static alloc/shape), onednn (optimize_for MKLDNN), '
                         'onnxruntime (exported, verified, graph rewrites: the fastest path), '
                         'onnxruntime-plain (without the rewrites); default mxnet')
-    p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32])
-    p.add_argument('--threads', type=int, default=None,
+    p.add_argument('--batch-sizes', type=_positive_int, nargs='+', default=[1, 32])
+    p.add_argument('--threads', type=_positive_int, default=None,
                    help='threads (MXNet: OMP_NUM_THREADS in a fresh process; onnxruntime intra-op)')
-    p.add_argument('--rounds', type=int, default=10, help='round-robin rounds (default 10)')
+    p.add_argument('--rounds', type=_positive_int, default=10, help='round-robin rounds (default 10)')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--train-step', action='store_true',
                    help='also time a training step (forward+backward+update)')
-    p.add_argument('--train-batch', type=int, default=32)
+    p.add_argument('--train-batch', type=_positive_int, default=32)
     p.add_argument('--memory', action='store_true',
                    help='peak RSS of each model, measured in a fresh subprocess')
-    p.add_argument('--input-shape', type=int, nargs=4, metavar=('N', 'C', 'H', 'W'))
+    p.add_argument('--input-shape', type=_positive_int, nargs=4, metavar=('N', 'C', 'H', 'W'),
+                   help='input shape (default the model\'s, e.g. 1 3 224 224); N is not used: the '
+                        'batch sizes timed are --batch-sizes')
     p.add_argument('--json', metavar='FILE', help='also write the results as JSON')
     p.add_argument('--paired', action='store_true',
                    help='latency ratios of consecutive models (A1 B1 A2 B2 ...: A/B), each pair timed '
@@ -214,8 +257,12 @@ def add_commands(sub):
     p.add_argument('name')
     p.add_argument('--format', default='onnx', help='symbol | onnx (default onnx)')
     p.add_argument('--out', default='.', help='output folder (default .)')
-    p.add_argument('--params', default=None, help='trained .params to load (default: random weights)')
-    p.add_argument('--input-shape', type=int, nargs=4, metavar=('N', 'C', 'H', 'W'))
+    p.add_argument('--params', default=None,
+                   help='trained .params to load, saved with net.save_parameters() (the class count is '
+                        'read from the file; default: random weights)')
+    p.add_argument('--input-shape', type=_positive_int, nargs=4, metavar=('N', 'C', 'H', 'W'),
+                   help="input shape (default the model's); H x W is fixed in the exported graph, the "
+                        'batch size stays free (the ONNX check runs batches 1 and 2)')
     p.add_argument('--train-form', action='store_true', help='export without deploying first')
     p.add_argument('--atol', type=float, default=1e-4, help='ONNX check tolerance (default 1e-4)')
     p.set_defaults(func=_export)
@@ -246,9 +293,9 @@ def add_commands(sub):
                         'closer; default asymmzoo.utils.quantize.DEFAULT_TARGET_SQNR = 25 when the '
                         'SQNR fallback is on; 0: keep the fixed --min-sqnr threshold)')
     p.add_argument('--save-params', default=None, help='save the briefly trained fp32 weights here')
-    p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32],
+    p.add_argument('--batch-sizes', type=_positive_int, nargs='+', default=[1, 32],
                    help='batch sizes for the fp32 / int8 timing at 224x224')
-    p.add_argument('--rounds', type=int, default=8)
+    p.add_argument('--rounds', type=_positive_int, default=8)
     p.add_argument('--json', metavar='FILE')
     p.add_argument('-q', '--quiet', action='store_true')
     p.set_defaults(func=_quantize)

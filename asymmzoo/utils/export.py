@@ -22,6 +22,7 @@ any current onnxruntime runs the result.
 """
 import collections
 import os
+import shutil
 import tempfile
 
 import mxnet as mx
@@ -93,8 +94,10 @@ def prepare_model(name_or_net, deploy=True, params=None, input_shape=None, class
     """
     from ..registry import get_model
     from ..deploy import deploy as deploy_net
-    mx.random.seed(seed)
+    from ..store import classes_in_params, load_parameters_checked
     if isinstance(name_or_net, str):
+        if classes is None and params:
+            classes = classes_in_params(params)   # build the model the checkpoint was trained as
         kw = {} if classes is None else {'classes': classes}
         net = get_model(name_or_net, **kw)
     else:
@@ -102,12 +105,10 @@ def prepare_model(name_or_net, deploy=True, params=None, input_shape=None, class
     shape = tuple(input_shape) if input_shape else default_input_shape(net)
     fresh = any(p._data is None for p in net.collect_params().values())
     if fresh:
+        mx.random.seed(seed)   # reproducible random weights (a trained net passed in: untouched)
         net.initialize(mx.init.MSRAPrelu(), force_reinit=False)
     if params:
-        if not os.path.isfile(params):
-            raise FileNotFoundError("params file %r not found; pass the .params file saved with "
-                                    "net.save_parameters()" % (params,))
-        net.load_parameters(params, ctx=mx.cpu(), allow_missing=False, ignore_extra=False)
+        load_parameters_checked(net, params)
     elif fresh and realistic_stats:
         rng = np.random.RandomState(seed)
         randomize_bn_stats(net, mx.nd.array(rng.standard_normal((max(2, shape[0]),) + shape[1:])))
@@ -789,7 +790,27 @@ class OnnxPredictor(object):
         self._reference = self.session
         model = _import_onnx().load(path, load_external_data=False)
         inits = {i.name for i in model.graph.initializer}
-        self.input_name = [i.name for i in model.graph.input if i.name not in inits][0]
+        data = [i for i in model.graph.input if i.name not in inits][0]
+        self.input_name = data.name
+        # (None, C, H, W): every dimension but the batch is fixed in the exported graph
+        self.input_shape = tuple([None] + [d.dim_value if d.HasField('dim_value') else None
+                                           for d in data.type.tensor_type.shape.dim[1:]])
+        self._tmpdir = None   # a folder of fastest_predictor's own, removed by close()
+
+    def close(self):
+        """Drop the sessions and remove the temporary folder :func:`fastest_predictor` exported to
+        (when it chose the path). Also done when the predictor is garbage-collected."""
+        self._sessions.clear()
+        self.session = self._reference = None
+        tmp, self._tmpdir = getattr(self, '_tmpdir', None), None
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
 
     def _check(self, sess, batch_size):
         if self._reference is None:
@@ -821,8 +842,13 @@ class OnnxPredictor(object):
         if isinstance(x, mx.nd.NDArray):
             x = x.asnumpy()
         x = np.ascontiguousarray(x, dtype=np.float32)
-        if x.ndim < 1 or x.shape[0] < 1:
-            raise ValueError("expected a non-empty batch (N, C, H, W), got shape %s" % (x.shape,))
+        want = self.input_shape
+        if x.ndim != len(want) or x.shape[0] < 1 or \
+                any(w is not None and w != g for w, g in zip(want[1:], x.shape[1:])):
+            raise ValueError("expected a non-empty batch of shape (N, %s) (the shape %s was exported "
+                             "with; export again for another size), got %s"
+                             % (', '.join('?' if w is None else str(w) for w in want[1:]), self.path,
+                                x.shape))
         out = self.session_for(x.shape[0]).run(None, {self.input_name: x})
         return out[0] if len(out) == 1 else out
 
@@ -835,12 +861,24 @@ def fastest_predictor(net, input_shape=None, path=None, threads=None, verify=Tru
     """The project's fastest CPU inference path: deploy -> ONNX (cleaned, h-swish fused, AsymmNet's
     reuse concats moved or split) -> onnxruntime, with one static-shape session per batch size (see
     :class:`OnnxPredictor`). ``net`` is an initialised (trained) network or a registry name (then
-    random weights, for benchmarking). Returns an :class:`OnnxPredictor`; its ``info`` holds the
-    export check (``max_abs_diff`` against MXNet)."""
+    random weights, for benchmarking). A network passed in is deployed **in place**
+    (:func:`asymmzoo.deploy`: ACB / RotateConv branches fused, hybridized), as for ``export``: keep
+    training a copy, not this one. Returns an :class:`OnnxPredictor`; its ``info`` holds the export
+    check (``max_abs_diff`` against MXNet). Without ``path`` the file goes to a temporary folder
+    that the predictor removes when it is closed or garbage-collected."""
     net, shape = prepare_model(net, deploy=True, input_shape=input_shape)
+    tmp = None
     if path is None:
         name = getattr(net, 'name_in_zoo', type(net).__name__.lower())
-        path = os.path.join(tempfile.mkdtemp(prefix='asymmzoo-fast-'), name + '.onnx')
-    info = export_onnx(net, path, shape, verify=verify, atol=atol, keep_base=True)
-    base = info.pop('base_model')
-    return OnnxPredictor(path, threads=threads, info=info, static_batch=static_batch, source=base)
+        tmp = tempfile.mkdtemp(prefix='asymmzoo-fast-')
+        path = os.path.join(tmp, name + '.onnx')
+    try:
+        info = export_onnx(net, path, shape, verify=verify, atol=atol, keep_base=True)
+        base = info.pop('base_model')
+        pred = OnnxPredictor(path, threads=threads, info=info, static_batch=static_batch, source=base)
+    except BaseException:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pred._tmpdir = tmp
+    return pred

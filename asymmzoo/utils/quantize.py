@@ -553,7 +553,8 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
         if not os.path.isfile(params):
             raise FileNotFoundError("params file %r not found; pass a 10-class checkpoint trained on "
                                     "the digits, or omit --params to train one" % (params,))
-        net.load_parameters(params, ctx=mx.cpu())
+        from ..store import load_parameters_checked
+        load_parameters_checked(net, params)
         trained = 'loaded %s' % params
     else:
         net.initialize(mx.init.MSRAPrelu())
