@@ -466,6 +466,10 @@ def test_export_params_and_output_paths(tmp_path, capsys):
     (tmp_path / 'junk.params').write_bytes(b'junk')
     assert main(['export', 'mobilenetv3_small_0.35', '--format', 'symbol', '--out', str(tmp_path / 's')] + shape) == 0
     assert 'random weights (pass --params FILE' in capsys.readouterr().out
+    # the symbol files are checked too: a tolerance nothing meets fails the export
+    assert main(['export', 'mobilenetv3_small_0.35', '--format', 'symbol', '--atol', '-1', '--out',
+                 str(tmp_path / 's2')] + shape) == 2
+    assert 'differs from the network by 0 (> --atol -1)' in capsys.readouterr().err
     (tmp_path / 'afile').write_text('x')
     for argv, needle in [
         (['--params', str(tmp_path / 'r20.params')], 'r20.params does not fit mobilenetv3_small_0.35'),

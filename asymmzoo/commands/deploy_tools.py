@@ -161,8 +161,12 @@ def _export(args):
         x = mx.nd.array(np.random.RandomState(0).standard_normal((2,) + tuple(shape[1:])))
         with mx.autograd.predict_mode():
             a, b = net(x).asnumpy(), back(x).asnumpy()
+        diff = float(np.abs(a - b).max())
+        if not diff <= args.atol:
+            raise ValueError("%s reloaded as a SymbolBlock differs from the network by %.3g (> --atol "
+                             "%g): the symbol export does not reproduce it" % (sym, diff, args.atol))
         print("wrote %s and %s (reloaded as SymbolBlock: max abs diff %.2g)%s"
-              % (sym, par, float(np.abs(a - b).max()), weights))
+              % (sym, par, diff, weights))
         return 0
     from ..utils.export import ExportError
     try:
@@ -264,7 +268,9 @@ def add_commands(sub):
                    help="input shape (default the model's); H x W is fixed in the exported graph, the "
                         'batch size stays free (the ONNX check runs batches 1 and 2)')
     p.add_argument('--train-form', action='store_true', help='export without deploying first')
-    p.add_argument('--atol', type=float, default=1e-4, help='ONNX check tolerance (default 1e-4)')
+    p.add_argument('--atol', type=float, default=1e-4,
+                   help='tolerance of the check of the written files against the network (ONNX: in '
+                        'onnxruntime; symbol: reloaded in MXNet; default 1e-4)')
     p.set_defaults(func=_export)
 
     p = sub.add_parser('quantize', help='INT8 (oneDNN) quantization with accuracy and speed report')
