@@ -776,8 +776,10 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   (paired medians; the 10th percentiles 1.13-1.27x -> 1.11x and 1.17-1.19x -> 1.09-1.12x); at batch 4
   1.11x -> 1.09x (L), at batch 8 1.13x -> 1.04x (S) and 1.10x either way (L); with the symbolic batch
   1.13x -> 1.11x (L) and 1.20x -> 1.04x (S); with one thread both rules are equal (1.07-1.09x).
-  The paired run of the targets was repeated with this rule (its interval spans the goal:
-  see the targets above). The latency tables of parts main / main1t / zoo are from the quieter
+  The paired run of the targets was repeated with this rule: at 00:13 UTC on 2026-11-23 (host not yet
+  probed) 1.119x [1.097-1.137] (L) and 1.133x [1.031-1.189] (S) at batch 1; at 02:36 UTC, with the
+  host at 155-168 GFLOP/s, 1.111x [1.091-1.143] and 1.168x [1.125-1.236] (the targets above): at
+  batch 1 with two threads AsymmNet stays 1-2% (L) and 3-7% (S) above the goal. The latency tables of parts main / main1t / zoo are from the quieter
   afternoon run, before this change, and so show AsymmNet with the previous rule (the new one is
   faster at batch 1, the same at 32): re-measured at midnight UTC, with the host giving numpy's
   1024x1024 matmul 100-140 GFLOP/s instead of ~240, every figure of the table came out 1.4-1.8x
@@ -787,6 +789,13 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   which the narrower expansion (-10-15%) does not fully pay back; at batch 1 the extra nodes of the
   rewrites cost their dispatch overhead too, and onnxruntime's `Concat` is a copy on one thread: it
   takes as long with two threads as with one, while the convolutions take about a third less at batch 1 and half at batch 32 (the profile below).
+  Also tried and dropped (paired against the current path, 2 threads, batch 1): onnxruntime 1.32.0
+  (the same ratio, 1.14x either version that hour); OpenVINO 2026.4 again, this time with the latency
+  hint, one stream, 2 threads and a reused infer request (it concatenates in place): 1.20x (MobileNetV3-L)
+  and 1.30x (AsymmNet-L) slower than onnxruntime, and a worse ratio (1.18x L, 1.14x S); moving the
+  concat only in the strided blocks with large outputs (>= 14, 28 or 56 pixels): within 1% of the
+  current rule for L (keeping every concat: 2% slower); the S runs of that hour were too noisy to rank
+  the variants.
   Two more rewrites were timed and dropped: splitting the strided blocks without SE instead of moving
   their concat (no gain, 1.18-1.21x against 1.17x in one paired run) and starting a split block's running
   sum with its residual, so that onnxruntime fuses that Add too (the separate `Add`s of the profile below
