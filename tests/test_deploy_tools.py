@@ -430,6 +430,9 @@ def test_fastest_predictor_on_a_name():
     for bad in (np.zeros((3, 64, 64)), np.zeros((2, 1, 64, 64)), np.zeros((1, 3, 32, 32)), np.zeros((0, 3, 64, 64))):
         with pytest.raises(ValueError, match=r'\(N, 3, 64, 64\)'):
             pred(bad)
+    with pytest.raises(ValueError, match='uint8 batch: give the preprocessed float batch'):
+        pred(np.zeros((2, 3, 64, 64), np.uint8))
+    assert pred(np.zeros((2, 3, 64, 64), np.float64)).shape == (2, 1000)   # floats are cast
     assert list(pred._sessions) == [2]
     # its temporary folder goes with it
     folder = os.path.dirname(pred.path)

@@ -841,6 +841,10 @@ class OnnxPredictor(object):
     def __call__(self, x):
         if isinstance(x, mx.nd.NDArray):
             x = x.asnumpy()
+        if np.asarray(x).dtype.kind in 'biu':
+            raise ValueError("got a %s batch: give the preprocessed float batch the network was trained "
+                             "on (e.g. ToTensor + Normalize of gluoncv's presets), not raw pixels"
+                             % np.asarray(x).dtype)
         x = np.ascontiguousarray(x, dtype=np.float32)
         want = self.input_shape
         if x.ndim != len(want) or x.shape[0] < 1 or \
