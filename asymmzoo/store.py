@@ -225,7 +225,7 @@ def _mxnet_reason(e):
     """The line of an MXNetError that says what went wrong (not its traceback header)."""
     lines = [l.strip() for l in str(e).splitlines() if l.strip()]
     for l in reversed(lines):
-        if 'Check failed' in l or 'Invalid' in l or 'Error' in l and 'Traceback' not in l:
+        if 'Check failed' in l or 'Invalid' in l or ('Error' in l and 'Traceback' not in l):
             return l[:200]
     return lines[-1][:200] if lines else type(e).__name__
 
@@ -234,7 +234,10 @@ def classes_in_params(path, classifier_prefix='output.'):
     """The class count of the classifier saved in a ``.params`` file (the first dimension of its last
     ``output.*`` weight), or None when the file has no such weight. Lets ``export`` / ``bench`` build
     the model a checkpoint was trained as (e.g. the 10-class digit models of ``quantize``)."""
-    loaded = _read_params(path)
+    return _classes_of(_read_params(path), classifier_prefix)
+
+
+def _classes_of(loaded, classifier_prefix='output.'):
     weights = [k for k in loaded if k.startswith(classifier_prefix) and k.endswith('weight')
                and len(loaded[k].shape) >= 2]
     return int(loaded[sorted(weights)[-1]].shape[0]) if weights else None
@@ -252,7 +255,7 @@ def load_parameters_checked(net, path, ctx=None):
     try:
         net.load_parameters(path, ctx=ctx or mx.cpu(), allow_missing=False, ignore_extra=False)
     except (AssertionError, mx.base.MXNetError) as e:
-        theirs = classes_in_params(path)
+        theirs = _classes_of(loaded)
         ours = getattr(net, 'classes', None)
         hint = (" (the file's classifier has %d classes, the model %s: build it with classes=%d)"
                 % (theirs, ours, theirs)) if theirs and ours and theirs != ours else ''

@@ -779,8 +779,8 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   The paired run of the targets was repeated with this rule: at 00:13 UTC on 2026-11-23 (host not yet
   probed) 1.119x [1.097-1.137] (L) and 1.133x [1.031-1.189] (S) at batch 1; at 02:36 UTC, with the
   host at 155-168 GFLOP/s, 1.111x [1.091-1.143] and 1.168x [1.125-1.236] (the targets above): at
-  batch 1 with two threads AsymmNet stays 1-2% (L) and 3-7% (S) above the goal. The latency tables of parts main / main1t / zoo are from the quieter
-  afternoon run, before this change, and so show AsymmNet with the previous rule (the new one is
+  batch 1 with two threads AsymmNet stays 1-2% (L) and 3-7% (S) above the goal. The latency tables of
+  parts main / main1t / zoo are from the quieter afternoon run, before this change, and so show AsymmNet with the previous rule (the new one is
   faster at batch 1, the same at 32): re-measured at midnight UTC, with the host giving numpy's
   1024x1024 matmul 100-140 GFLOP/s instead of ~240, every figure of the table came out 1.4-1.8x
   slower, MXNet and MobileNetV3 alike, and that run was not kept.
@@ -816,10 +816,11 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   average, so every benchmark also probes the float32 rate of a 1024x1024 matrix product before and after
   its rounds (`host_gflops`, on all cores whatever the benchmark's thread count; ~240 GFLOP/s idle here,
   100-150 when the host is busy) and prints it under its table: figures measured at 130 GFLOP/s are not
-  comparable with figures measured at 240. A busy host
-  also widens AsymmNet's ratio at batch 1 with two threads: its extra nodes are extra points where the two
-  threads wait for each other, and each wait grows when a vCPU is descheduled (with one thread the ratio
-  hardly moves with the load).
+  comparable with figures measured at 240. A busy host may also widen AsymmNet's ratio at batch 1 with
+  two threads (a reading, not a measurement: paired ratios taken at different hours ranged 1.09-1.17x):
+  its extra nodes are extra points where the two threads wait for each other, and each wait grows when
+  a vCPU is descheduled (with one thread, where nothing waits, the paired ratios were 1.10x (L) and
+  1.11x (S)).
 * Hence the deploy path: `asymmzoo.deploy` (ACB / RotateConv -> plain convs) -> ONNX (weights moved out of
   the graph inputs so onnxruntime can constant-fold them; h-swish fused; reuse concats rewritten) ->
   onnxruntime with one static-batch session per batch size (SE scaling blocked, rewrites chosen for the

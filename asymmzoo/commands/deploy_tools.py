@@ -17,19 +17,32 @@ def _positive_int(text):
     return v
 
 
+def _writable_folder(folder, said, which):
+    """Make ``folder`` if missing and check that it is writable; errors read '<said>: cannot make
+    <which> (...)' / '<said>: <which> is not writable'."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise ValueError('%s: cannot make %s (%s)' % (said, which, e.strerror))
+    if not os.access(folder, os.W_OK):
+        raise ValueError('%s: %s is not writable' % (said, which))
+
+
 def check_output_path(path, flag):
     """Refuse an output file that cannot be written, before hours of work (its folder is made)."""
     if not path:
         return
-    folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise ValueError('%s %s is a folder; give a file name' % (flag, path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise ValueError('%s %s: cannot make its folder %s (%s)' % (flag, path, folder, e.strerror))
-    if not os.access(folder, os.W_OK):
-        raise ValueError('%s %s: the folder %s is not writable' % (flag, path, folder))
+    folder = os.path.dirname(os.path.abspath(path))
+    _writable_folder(folder, '%s %s' % (flag, path), 'its folder %s' % folder)
+
+
+def check_output_folder(path, flag):
+    """Refuse an output folder that is a file or cannot be made or written, before any work."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError('%s %s is a file; give a folder (made if missing)' % (flag, path))
+    _writable_folder(path, '%s %s' % (flag, path), 'the folder')
 
 
 def _progress(quiet):
@@ -141,14 +154,7 @@ def _export(args):
         raise ValueError("export takes a model of this zoo (see `asymmzoo summary`); %s is a GluonCV "
                          "network for bench comparisons: export it with net.export() and "
                          "mxnet.onnx.export_model" % name)
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise ValueError('--out %s is a file; give a folder (made if missing)' % args.out)
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as e:
-        raise ValueError('--out %s: cannot make the folder (%s)' % (args.out, e.strerror))
-    if not os.access(args.out, os.W_OK):
-        raise ValueError('--out %s is not writable' % args.out)
+    check_output_folder(args.out, '--out')
     net, shape = prepare_model(name, deploy=not args.train_form, params=args.params,
                                input_shape=args.input_shape)
     weights = '' if args.params else '; random weights (pass --params FILE for trained ones)'

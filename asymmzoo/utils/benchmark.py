@@ -653,15 +653,14 @@ def format_ratios(rows):
         lines.append('| %s | %s | %s | %d | %.2f | %.2f | %.3f | %.3f-%.3f | %.3f | %d |'
                      % (r['a'], r['b'], r['engine'], r['batch'], r['a_ms'], r['b_ms'], r['ratio'],
                         r['ci95'][0], r['ci95'][1], r['cpu_ratio'], r['rounds']))
-    runs = []   # one paired_ratios call each (one per engine in `asymmzoo bench --paired`)
+    runs = {}   # one paired_ratios call each (one per engine in `asymmzoo bench --paired`), in order
     for r in rows:
-        key = (r['engine'], r.get('threads'), json.dumps(r.get('host_gflops'), sort_keys=True))
-        if key not in [k for k, _ in runs]:
-            runs.append((key, r))
-    notes = ['%s: %s UTC%s' % (r['engine'], r.get('time_utc'), host_note(r.get('host_gflops')))
-             for _, r in runs if host_note(r.get('host_gflops'))]
-    if notes:
-        lines += [''] + ['* ' + n for n in notes]
+        note = host_note(r.get('host_gflops'))
+        if note:
+            runs.setdefault((r['engine'], r.get('threads'), note), r)
+    if runs:
+        lines += [''] + ['* %s: %s UTC%s' % (engine, r.get('time_utc'), note)
+                         for (engine, _, note), r in runs.items()]
     return '\n'.join(lines)
 
 
