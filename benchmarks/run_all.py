@@ -785,7 +785,7 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   the same hour's equal-graph pairs show its noise: the deployed asymmnet_small_1.0_acb over its
   base, the same graph, came out 1.032x); and 1.128x [1.111-1.149] and 1.139x [1.102-1.163] at 04:33
   (40 rounds, host 178: the targets above). AsymmNet stays 1-5% (L) and 3-7% (S) above the goal
-  there; at batch 32 every run met it (1.05-1.06x), and with one thread the batch-1 ratios are
+  there; at batch 32 all four runs met it (1.045-1.076x), and with one thread the batch-1 ratios are
   1.089x [1.086-1.097] (L) and 1.103x [1.067-1.129] (S) (04:10 UTC). The latency tables of parts
   main / main1t / zoo were re-measured with this rule at 04:10-04:21 UTC, with the host at 144-178
   GFLOP/s against ~240 idle (each table prints its probe): its figures came out ~10% slower than in
