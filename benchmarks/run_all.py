@@ -26,8 +26,8 @@ Parts (each saves benchmarks/results/<part>.json; the page is built from whateve
          (--target-sqnr 0); INT8 latency for the four x1.0 models
   int8tuned  the same 30 as asymmzoo quantize does by default: the accuracy-aware fallback
          (--int8-target-sqnr, default 25 dB)
-Timings are medians of round-robin repetitions in one process (fair ratios on a shared machine);
-absolute figures depend on the machine's load, printed with each table.
+Timings are medians of round-robin repetitions in one process; the ratio targets come from pairs timed
+back to back every round; absolute figures depend on the host's speed, printed with each table.
 """
 import argparse
 import json
@@ -376,7 +376,7 @@ def _readme_section(main, pairs, zoo, int8, tuned, pairs1=None):
                 mx_['batch']['32']['throughput_ips'], ort['batch']['32']['throughput_ips']))
     L += ['', 'Measured %s UTC in one interleaved run (%d rounds; 1-min load average %.1f%s). A table like this '
           'mixes the load of different seconds on a shared machine: rows that run the same graph (a deployed '
-          '`_acb` model and its base) can differ by 10-20%%. Against issue 8\'s '
+          '`_acb` model and its base) can differ by up to 25%%. Against issue 8\'s '
           'targets (ratios from the paired run%s -- both models back to back every round, median of the '
           'per-round ratios and its 95%% interval):' % (env['time_utc'], env['rounds'], env.get('loadavg_1min') or 0,
                                               host_note(env.get('host_gflops')),
@@ -396,6 +396,13 @@ def _readme_section(main, pairs, zoo, int8, tuned, pairs1=None):
                                                          verdict))
     for goal, items in by_goal.items():
         L.append('* fastest path, goal %s: %s;' % (goal, '; '.join(items)))
+    slow = [(r, v) for r in pairs if r['engine'] != 'onnxruntime'
+            for (_, _, _, v) in _pair_targets([r]) if v.startswith('**missed')]
+    if slow:   # the same targets on MXNet's own engines: reported in full on the performance page
+        L.append('* the same pairs on MXNet and MXNet + oneDNN (not the deploy path; every row on the performance '
+                 'page), missed: %s;' % '; '.join('%s / %s, batch %d, %s: %.3fx [%.3f-%.3f]'
+                                                   % (r['a'], r['b'], r['batch'], r['engine'], r['ratio'],
+                                                      r['ci95'][0], r['ci95'][1]) for r, _ in slow))
     one = [r for r in (pairs1 or []) if r['a'].startswith('asymmnet') and r['b'].startswith('mobilenetv3')]
     if one:
         L.append('* the same AsymmNet / MobileNetV3 ratios with one thread (phone-like single core; information): %s;'
@@ -446,15 +453,16 @@ def build_report():
     L = ['# Performance', '',
          'Reproduce with `.venv/bin/python benchmarks/run_all.py` (writes this page and the plot; raw '
          'numbers in `benchmarks/results/*.json`). All timings: median of round-robin repetitions of all '
-         'compared models **in one process**, so ratios are fair even on a loaded machine; absolute '
-         'numbers depend on the load printed under each table. Models have random weights '
+         'compared models **in one process**, so the figures of one table share the same hours of a loaded '
+         'machine (ratios between them still mix the load of different seconds: the ratio targets come '
+         'from the paired runs below); absolute numbers depend on the host speed printed under each table. Models have random weights '
          '(latency does not depend on them); ACB / RotateConv models are timed in their deployed form.',
          '',
          '**The fastest deploy path** is ONNX + onnxruntime:',
          '', '```python', 'predict = asymmzoo.utils.export.fastest_predictor(net)   # deploy -> ONNX -> onnxruntime, verified',
          'probs = predict(batch)                                   # numpy NCHW float32 in, numpy out',
          '```', 'or `asymmzoo export NAME --format onnx --params FILE` and an `onnxruntime.InferenceSession`.', '']
-    targets = []
+    targets, one_thread = [], []   # the one-thread pairs go after every two-thread row
     if pairs:
         targets.append(('(ratio targets: timed in pairs, back to back every round; median of the '
                         'per-round ratios, in square brackets its 95%% interval, in round brackets the '
@@ -465,11 +473,11 @@ def build_report():
         targets += _pair_targets(pairs)
         pairs1 = _load('pairs1t')
         if pairs1:
-            targets.append(('(the same in pairs with one thread, %d rounds: a phone-like single core, as in the '
-                            'paper\'s measurement; the lines above, with all cores, are the targets)'
-                            % max(r['rounds'] for r in pairs1), '', '', ''))
-            targets += [(t[0], t[1], 'information (goal %s)' % t[2], t[3].replace('**', ''))
-                        for t in _pair_targets(pairs1)]
+            one_thread.append(('(the same in pairs with one thread, %d rounds: a phone-like single core, as in '
+                               'the paper\'s measurement; the two-thread lines above are the targets)'
+                               % max(r['rounds'] for r in pairs1), '', '', ''))
+            one_thread += [(t[0], t[1], 'information (goal %s)' % t[2], t[3].replace('**', ''))
+                           for t in _pair_targets(pairs1)]
     for tag, rows in (('2 threads', main), ('1 thread', main1)):
         if rows:
             L += ['## Interleaved comparison, %s (batch 1 latency, batch 32 throughput)' % tag, '',
@@ -481,10 +489,13 @@ def build_report():
                 targets += _main_targets(rows, tag)
             elif tag == '2 threads':
                 targets += [t for t in _main_targets(rows, tag) if t[2] in ('information', '<= 8 ms')]
+                targets += one_thread
+                one_thread = []
             else:   # ratios from a long list: information beside the paired 2-thread targets
                 targets += [(t[0], t[1], t[2] if t[2] == 'information' else
                              'information (list-based; goal %s)' % t[2], '')
                             for t in _main_targets(rows, tag)]
+    targets += one_thread
     if zoo:
         worst = max(r.get('onnx_max_abs_diff', 0) for r in zoo if r['engine'] == 'onnxruntime')
         n = len({r['model'] for r in zoo})
@@ -698,7 +709,8 @@ def _ops_section(ops):
     from asymmzoo.utils.benchmark import format_op_profile
     L = ['### Per-operator profile of the fastest path', '',
          'onnxruntime\'s profiler, deployed models, static-batch sessions as `fastest_predictor` runs them '
-         '(`asymmzoo bench NAMES --op-profile`; run part `ops`, %s UTC). Each cell: nodes x summed median '
+         '(`asymmzoo bench NAMES --op-profile`; run part `ops`, %s UTC, with the reuse-concat rule of the '
+         'other runs but before the host probe existed). Each cell: nodes x summed median '
          'kernel time in µs. *Between kernels* is the rest of a run: dispatch, thread-pool '
          'synchronisation, memory planning and the profiler\'s own bookkeeping for each node (unprofiled, '
          'onnxruntime dispatches a node in ~0.3 µs). Profiling slows every run a little: compare within a '
@@ -737,7 +749,8 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   function, verified to ~1e-7), and runs in a blocked (NCHWc) layout: the optimized graph is only
   convolutions, the concats, the SE pooling / scaling and the residual adds. What was left of AsymmNet's
   extra cost over MobileNetV3 (equal MAdds) was the feature-reuse concat (~12% of onnxruntime's kernel time:
-  a full copy of an (E + 2C)-channel map at the block's input resolution) and the wider depthwise convs.
+  a full copy of an (E + C)-channel map at the block's input resolution, E the expansion width of the
+  layout table and C the block's input channels) and the wider depthwise convs.
 * **Reuse-concat rewrites.** A depthwise conv, its BN and activation work channel by channel, so the
   concat can move after them (*late concat*: it then copies the depthwise outputs, 4x smaller in a strided
   block); and a 1x1 projection of a concatenation is the sum of the projections of its parts (*split*: no
@@ -778,35 +791,41 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   (paired medians; the 10th percentiles 1.13-1.27x -> 1.11x and 1.17-1.19x -> 1.09-1.12x); at batch 4
   1.11x -> 1.09x (L), at batch 8 1.13x -> 1.04x (S) and 1.10x either way (L); with the symbolic batch
   1.13x -> 1.11x (L) and 1.20x -> 1.04x (S); with one thread both rules are equal (1.07-1.09x).
-  The paired run of the targets was repeated four times with this rule, AsymmNet over MobileNetV3 at
+  The paired run of the targets was made four times with this rule, AsymmNet over MobileNetV3 at
   batch 1 with two threads: 1.119x [1.097-1.137] (L) and 1.133x [1.031-1.189] (S) at 00:13 UTC on
   2026-11-23 (host not yet probed); 1.111x [1.091-1.143] and 1.168x [1.125-1.236] at 02:36 (host
   155-168 GFLOP/s); 1.148x [1.096-1.168] and 1.133x [1.088-1.159] at 04:02 (30 rounds, host 145-181;
-  the same hour's equal-graph pairs show its noise: the deployed asymmnet_small_1.0_acb over its
-  base, the same graph, came out 1.032x); and 1.128x [1.111-1.149] and 1.139x [1.102-1.163] at 04:33
+  its file is `benchmarks/results/history/pairs_2026-11-23T0402_30rounds.json`; that hour's
+  equal-graph pairs show its noise: the deployed asymmnet_small_1.0_acb over its base, the same graph,
+  came out 1.032x); and 1.128x [1.111-1.149] and 1.139x [1.102-1.163] at 04:33
   (40 rounds, host 178: the targets above). AsymmNet stays 1-5% (L) and 3-7% (S) above the goal
   there; at batch 32 all four runs met it (1.045-1.076x), and with one thread the batch-1 ratios are
   1.089x [1.086-1.097] (L) and 1.103x [1.067-1.129] (S) (04:10 UTC). The latency tables of parts
-  main / main1t / zoo were re-measured with this rule at 04:10-04:21 UTC, with the host at 144-178
-  GFLOP/s against ~240 idle (each table prints its probe): its figures came out ~10% slower than in
-  the quiet afternoon run of 2026-11-22 (the median per engine and batch size 1.06-1.15x;
-  asymmnet_large_1.0 on the fastest path at batch 1: 4.87 against 4.65 ms). A run at midnight, with
+  main / main1t / zoo were re-measured with this rule at 04:10-04:21 UTC, with the host at 144-179
+  GFLOP/s against ~240 idle (each table prints its probe). Against the run of 2026-11-22 11:50-12:05
+  UTC (no host probe) the two-thread table came out ~10% slower (the median per engine and batch size
+  1.06-1.15x; asymmnet_large_1.0 on the fastest path at batch 1: 4.87 against 4.65 ms), the
+  one-thread table 0-3% and the zoo 2-5%. A run at midnight, with
   the host at 100-140 GFLOP/s, had come out 1.4-1.8x slower, MXNet and MobileNetV3 alike, and was
   not kept.
 * **What remains** of AsymmNet's extra time is in its mathematics: equal MAdds, but the depthwise convs,
-  the SE convs and the projection see E + C channels instead of E (memory-bound kernels, ~+15% each),
-  which the narrower expansion (-10-15%) does not fully pay back; and the concat's copy. Neither the
-  extra nodes nor the `Concat` kernel are the cost in themselves: onnxruntime dispatches a node in
-  0.3 us (a chain of 100 `Relu`s on 8 values, one or two threads: 40 vs 8 us per run), and its concat
-  runs at memory speed -- alone in a session, `[24|48|24]x56x56` (1.2 MB out) took 54 us on one thread
+  the SE convs and the projection see E + C channels instead of E (+17% to +43% per block; in the
+  batch-32 profile the depthwise convs took ~15% longer), which the narrower expansion (E - C
+  channels; its 1x1 convs ~5% shorter) does not fully pay back; and the copy of the reused features
+  itself. The extra nodes and the `Concat` kernel are not slow: onnxruntime dispatches a node in
+  ~0.3 us (a chain of 101 `Relu`s on 8 values ran in 40 us and a single `Relu` in 8 us, with one or
+  two threads alike; a node that small never reaches the second thread, so this does not measure
+  thread synchronisation), and its concat runs at memory speed -- alone in a session, `[24|48|24]x56x56` (1.2 MB out) took 54 us on one thread
   and 49 on two, `[40|80|40]x28x28` 31 / 31 us and `[112|560|112]x14x14` 35 / 32 us, of which ~8 us
   is the session's own run overhead (numpy's one-thread `concatenate`: 20-24 us for the two smaller).
-  Two threads barely shorten a copy, while the convolutions take about a third less at batch 1 and
-  half at batch 32 (the profile below).
+  Two threads do not shorten a copy (in the profile below the concats even took longer with two
+  threads: 519 vs 437 us for AsymmNet-L, 233 vs 181 us for AsymmNet-S at batch 1), while the
+  convolutions take a fifth to a third less at batch 1 and about a third less at batch 32: the
+  share of the copies grows with the thread count.
   Also tried and dropped (paired against the current path, 2 threads, batch 1): onnxruntime 1.32.0
   (the same ratio, 1.14x either version that hour); OpenVINO 2026.4 again, this time with the latency
   hint, one stream, 2 threads and a reused infer request (it concatenates in place): 1.20x (MobileNetV3-L)
-  and 1.30x (AsymmNet-L) slower than onnxruntime, and a worse ratio (1.18x L, 1.14x S); moving the
+  and 1.30x (AsymmNet-L) slower than onnxruntime, and a worse ratio for L (1.18x; for S about the same, 1.14x); moving the
   concat only in the strided blocks with large outputs (>= 14, 28 or 56 pixels): within 1% of the
   current rule for L (keeping every concat: 2% slower); the S runs of that hour were too noisy to rank
   the variants.
@@ -814,11 +833,11 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   their concat (no gain, 1.18-1.21x against 1.17x in one paired run) and starting a split block's running
   sum with its residual, so that onnxruntime fuses that Add too (the separate `Add`s of the profile below
   disappear, but the convs that then take the residual as their sum input get slower by as much: 0.97-1.03x
-  of the current rewrite at batch 1 and 32, one and two threads, in paired runs). Another runtime was
-  tried once and dropped: OpenVINO 2026.4's CPU plugin ran the same static files, interleaved with
+  of the current rewrite at batch 1 and 32, one and two threads, in paired runs). The first OpenVINO
+  trial, before that one: OpenVINO 2026.4's CPU plugin ran the same static files, interleaved with
   onnxruntime, 55-60% slower for both networks on this box (8.4 vs 5.4 ms for AsymmNet-L at batch 1);
   it is not a dependency. onnxruntime's own knobs, paired on asymmnet_large_1.0 / mobilenetv3_large_1.0
-  at batch 1 in one run (2026-11-23 04:00 UTC, host ~175 GFLOP/s): default 1.115x (4.90 / 4.38 ms);
+  at batch 1 in one run (2026-11-23 03:52 UTC, host ~176 GFLOP/s): default 1.115x (4.90 / 4.38 ms);
   parallel execution mode with two inter-op threads and one intra-op thread, so the split parts could
   run side by side, 1.066x but both networks ~1.7x slower (8.0 / 7.5 ms); worker spinning off 1.122x
   and both ~14% slower; `session.dynamic_block_base=4` 1.105x, by slowing MobileNetV3 (4.45 ms) more
@@ -835,11 +854,11 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   average, so every benchmark also probes the float32 rate of a 1024x1024 matrix product before and after
   its rounds (`host_gflops`, on all cores whatever the benchmark's thread count; ~240 GFLOP/s idle here,
   100-150 when the host is busy) and prints it under its table: figures measured at 130 GFLOP/s are not
-  comparable with figures measured at 240. A busy host may also widen AsymmNet's ratio at batch 1 with
-  two threads (a reading, not a measurement: paired ratios taken at different hours ranged 1.09-1.17x):
-  its extra nodes are extra points where the two threads wait for each other, and each wait grows when
-  a vCPU is descheduled (with one thread, where nothing waits, the paired ratios were 1.10x (L) and
-  1.11x (S)).
+  comparable with figures measured at 240. AsymmNet's ratio at batch 1 with two
+  threads also moves between hours (paired runs: 1.11-1.15x for L, 1.13-1.17x for S), with no clear
+  relation to the probe in these runs (the 04:33 UTC run, host 178 GFLOP/s, gave L 1.128x; the 02:36
+  one, host 155-168, 1.111x); with one thread the paired ratios are steadier (1.09x (L) and 1.10x (S),
+  intervals 1.086-1.097x and 1.067-1.129x).
 * Hence the deploy path: `asymmzoo.deploy` (ACB / RotateConv -> plain convs) -> ONNX (weights moved out of
   the graph inputs so onnxruntime can constant-fold them; h-swish fused; reuse concats rewritten) ->
   onnxruntime with one static-batch session per batch size (SE scaling blocked, rewrites chosen for the

@@ -3,7 +3,8 @@
 On a shared or noisy machine, timing model A for a minute and then model B for a minute measures the
 machine as much as the models. :func:`benchmark` therefore builds every (model, form, engine) runner
 first and then times them **round-robin**: each round runs every runner a few times at every batch
-size, so background load hits all of them alike and the ratios stay fair. Reported per runner:
+size, so slow minutes of the machine hit all of them alike (slow seconds do not: for ratios between
+two models, :func:`paired_ratios` times them back to back every round). Reported per runner:
 median and p90 latency at each batch size, throughput (images/s from the median), train-step time
 (forward + backward + SGD update, hybridized) for the train form, params and MAdds, and, when asked,
 peak resident memory measured in a fresh subprocess per model (a process-wide peak cannot be split
