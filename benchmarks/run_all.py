@@ -321,19 +321,35 @@ def _spans(ok, lo, hi, med_ok):
     return any(ok(v, v, v) != med_ok for v in (lo + (hi - lo) * k / 200.0 for k in range(201)))
 
 
+def _pair_goal(r):
+    """(label, goal, ok) of one paired row: the target it is held to."""
+    if r['b'].startswith('gluoncv:'):
+        return ('our %s / GluonCV %s' % (r['a'], r['b'][8:]),) + _PAIR_GOALS['gluoncv']
+    if r['a'].startswith('asymmnet') and r['b'].startswith('mobilenetv3'):
+        return ('%s / %s' % (r['a'], r['b']),) + _PAIR_GOALS['mobilenetv3']
+    return ('deployed %s / %s' % (r['a'], r['b']),) + _PAIR_GOALS['deployed']
+
+
+def _pair_met(r):
+    """Whether a paired row meets its goal (judged on the median ratio, as in the tables)."""
+    return _pair_goal(r)[2](r['ratio'], *r['ci95'])
+
+
+def _pair_item(r, engine=False):
+    """'A / B, batch N[, engine]: ratio [lo-hi]' for the README's one-line lists."""
+    return '%s / %s, batch %d%s: %.3fx [%.3f-%.3f]' % (r['a'], r['b'], r['batch'],
+                                                      ', %s' % r['engine'] if engine else '', r['ratio'],
+                                                      r['ci95'][0], r['ci95'][1])
+
+
 def _pair_targets(pairs):
     """Target lines from the paired run: median per-round ratio, its 95% interval, CPU ratio."""
     out = []
     for r in pairs:
-        if r['b'].startswith('gluoncv:'):
-            label, (goal, ok) = 'our %s / GluonCV %s' % (r['a'], r['b'][8:]), _PAIR_GOALS['gluoncv']
-        elif r['a'].startswith('asymmnet') and r['b'].startswith('mobilenetv3'):
-            label, (goal, ok) = '%s / %s' % (r['a'], r['b']), _PAIR_GOALS['mobilenetv3']
-        else:
-            label, (goal, ok) = 'deployed %s / %s' % (r['a'], r['b']), _PAIR_GOALS['deployed']
+        label, goal, ok = _pair_goal(r)
         lo, hi = r['ci95']
-        verdict = _verdict(ok(r['ratio'], lo, hi))
         med_ok = ok(r['ratio'], lo, hi)
+        verdict = _verdict(med_ok)
         if not r['b'].startswith('gluoncv:') and _spans(ok, lo, hi, med_ok):
             verdict += ' (the 95% interval spans the goal)'
         out.append(('%s, batch %d, %s%s%s' % (label, r['batch'], r['engine'],
@@ -396,18 +412,14 @@ def _readme_section(main, pairs, zoo, int8, tuned, pairs1=None):
                                                          verdict))
     for goal, items in by_goal.items():
         L.append('* fastest path, goal %s: %s;' % (goal, '; '.join(items)))
-    slow = [(r, v) for r in pairs if r['engine'] != 'onnxruntime'
-            for (_, _, _, v) in _pair_targets([r]) if v.startswith('**missed')]
+    slow = [r for r in pairs if r['engine'] != 'onnxruntime' and not _pair_met(r)]
     if slow:   # the same targets on MXNet's own engines: reported in full on the performance page
         L.append('* the same pairs on MXNet and MXNet + oneDNN (not the deploy path; every row on the performance '
-                 'page), missed: %s;' % '; '.join('%s / %s, batch %d, %s: %.3fx [%.3f-%.3f]'
-                                                   % (r['a'], r['b'], r['batch'], r['engine'], r['ratio'],
-                                                      r['ci95'][0], r['ci95'][1]) for r, _ in slow))
+                 'page), missed: %s;' % '; '.join(_pair_item(r, engine=True) for r in slow))
     one = [r for r in (pairs1 or []) if r['a'].startswith('asymmnet') and r['b'].startswith('mobilenetv3')]
     if one:
         L.append('* the same AsymmNet / MobileNetV3 ratios with one thread (phone-like single core; information): %s;'
-                 % '; '.join('%s / %s, batch %d: %.3fx [%.3f-%.3f]' % (r['a'], r['b'], r['batch'], r['ratio'],
-                                                                      r['ci95'][0], r['ci95'][1]) for r in one))
+                 % '; '.join(_pair_item(r) for r in one))
     if tuned:
         n_ok = sum(r['top1_change'] >= -0.5 for r in tuned)
         sp = [t['speedup'] for r in tuned for t in (r.get('latency') or {}).values()]
@@ -447,8 +459,7 @@ def _write_readme(lines):
 def build_report():
     from asymmzoo.utils.benchmark import format_table
     main, train, zoo, int8 = _load('main'), _load('train'), _load('zoo'), _load('int8')
-    main1 = _load('main1t')
-    pairs = _load('pairs')
+    main1, pairs, pairs1, tuned = _load('main1t'), _load('pairs'), _load('pairs1t'), _load('int8tuned')
     os.makedirs(os.path.dirname(DOC), exist_ok=True)
     L = ['# Performance', '',
          'Reproduce with `.venv/bin/python benchmarks/run_all.py` (writes this page and the plot; raw '
@@ -462,8 +473,8 @@ def build_report():
          '', '```python', 'predict = asymmzoo.utils.export.fastest_predictor(net)   # deploy -> ONNX -> onnxruntime, verified',
          'probs = predict(batch)                                   # numpy NCHW float32 in, numpy out',
          '```', 'or `asymmzoo export NAME --format onnx --params FILE` and an `onnxruntime.InferenceSession`.', '']
-    targets, one_thread = [], []   # the one-thread pairs go after every two-thread row
-    if pairs:
+    targets = []
+    if pairs:   # order: two-thread pairs (the targets), two-thread table, one-thread pairs, one-thread table
         targets.append(('(ratio targets: timed in pairs, back to back every round; median of the '
                         'per-round ratios, in square brackets its 95%% interval, in round brackets the '
                         'CPU-time ratio; %d rounds on onnxruntime, %d on MXNet / oneDNN; 2 threads; '
@@ -471,13 +482,18 @@ def build_report():
                         % (max(r['rounds'] for r in pairs), min(r['rounds'] for r in pairs), _pairs_when(pairs)),
                         '', '', ''))
         targets += _pair_targets(pairs)
-        pairs1 = _load('pairs1t')
+        if main:
+            targets += [t for t in _main_targets(main, '2 threads') if t[2] in ('information', '<= 8 ms')]
         if pairs1:
-            one_thread.append(('(the same in pairs with one thread, %d rounds: a phone-like single core, as in '
-                               'the paper\'s measurement; the two-thread lines above are the targets)'
-                               % max(r['rounds'] for r in pairs1), '', '', ''))
-            one_thread += [(t[0], t[1], 'information (goal %s)' % t[2], t[3].replace('**', ''))
-                           for t in _pair_targets(pairs1)]
+            targets.append(('(the same in pairs with one thread, %d rounds: a phone-like single core, as in '
+                            'the paper\'s measurement; the two-thread lines above are the targets)'
+                            % max(r['rounds'] for r in pairs1), '', '', ''))
+            targets += [(t[0], t[1], 'information (goal %s)' % t[2], t[3].replace('**', ''))
+                        for t in _pair_targets(pairs1)]
+        if main1:   # ratios from a long list: information beside the paired 2-thread targets
+            targets += [(t[0], t[1], t[2] if t[2] == 'information' else
+                         'information (list-based; goal %s)' % t[2], '')
+                        for t in _main_targets(main1, '1 thread')]
     for tag, rows in (('2 threads', main), ('1 thread', main1)):
         if rows:
             L += ['## Interleaved comparison, %s (batch 1 latency, batch 32 throughput)' % tag, '',
@@ -485,35 +501,25 @@ def build_report():
             if pairs:   # ratios from the long round-robin list: information only
                 L += ['Ratios from this table mix the load of different seconds (a model and its partner '
                       'sit up to %d runners apart); the targets use the paired run above.' % (len(rows) - 1), '']
-            if not pairs:
+            else:
                 targets += _main_targets(rows, tag)
-            elif tag == '2 threads':
-                targets += [t for t in _main_targets(rows, tag) if t[2] in ('information', '<= 8 ms')]
-                targets += one_thread
-                one_thread = []
-            else:   # ratios from a long list: information beside the paired 2-thread targets
-                targets += [(t[0], t[1], t[2] if t[2] == 'information' else
-                             'information (list-based; goal %s)' % t[2], '')
-                            for t in _main_targets(rows, tag)]
-    targets += one_thread
     if zoo:
         worst = max(r.get('onnx_max_abs_diff', 0) for r in zoo if r['engine'] == 'onnxruntime')
         n = len({r['model'] for r in zoo})
         targets.append(('ONNX vs MXNet max abs diff over %d backbones (224x224, batch 1 and 2)' % n,
                         '%.1e' % worst, '<= 1e-4', _verdict(worst <= 1e-4)))
-    tuned8 = _load('int8tuned')
-    if tuned8:
-        worst = min(tuned8, key=lambda r: r['top1_change'])
-        n_ok = sum(r['top1_change'] >= -0.5 for r in tuned8)
+    if tuned:
+        worst = min(tuned, key=lambda r: r['top1_change'])
+        n_ok = sum(r['top1_change'] >= -0.5 for r in tuned)
         targets.append(('INT8 top-1 change on the held-out digits, `asymmzoo quantize` %s (accuracy-aware '
                         'fallback, output SQNR target %.0f dB), %d AsymmNet / MobileNetV3 backbones (%d within '
-                        '0.5 points; worst %s)' % ('default' if _is_default_target(tuned8[0]['target_sqnr_db'])
-                                                   else '--target-sqnr', tuned8[0]['target_sqnr_db'],
-                                                   len(tuned8), n_ok, worst['model']),
+                        '0.5 points; worst %s)' % ('default' if _is_default_target(tuned[0]['target_sqnr_db'])
+                                                   else '--target-sqnr', tuned[0]['target_sqnr_db'],
+                                                   len(tuned), n_ok, worst['model']),
                         '%+.2f points worst, %+.2f mean' % (worst['top1_change'], sum(
-                            r['top1_change'] for r in tuned8) / len(tuned8)),
-                        '>= -0.5 points', _verdict(n_ok == len(tuned8))))
-        for rep in tuned8:
+                            r['top1_change'] for r in tuned) / len(tuned)),
+                        '>= -0.5 points', _verdict(n_ok == len(tuned))))
+        for rep in tuned:
             for b, t in sorted(rep['latency'].items()):
                 targets.append(('INT8 speed-up (default), %s, batch %s (MXNet oneDNN, 224x224)' % (rep['model'], b),
                                 '%.2fx (%.1f -> %.1f ms)' % (t['speedup'], t['fp32_ms'], t['int8_ms']),
@@ -616,7 +622,6 @@ def build_report():
                    max(r['top1_change'] for r in int8), sum(r['top1_change'] for r in int8) / len(int8),
                    len(int8), len(int8)),
                 '', INT8_NOTES, '']
-        tuned = _load('int8tuned')
         if tuned:
             base = {r['model']: r for r in int8}
 
@@ -667,7 +672,7 @@ def build_report():
     atomic_write_text('\n'.join(L), DOC)
     log('wrote %s' % DOC)
     if main:
-        _write_readme(_readme_section(main, pairs or [], zoo, int8, _load('int8tuned'), _load('pairs1t')))
+        _write_readme(_readme_section(main, pairs or [], zoo, int8, tuned, pairs1))
 
 
 INT8_NOTES = """\
