@@ -11,8 +11,7 @@ COMMAND_MODULES = [
     'asymmzoo.commands.analyze',  # analyze kernel-matrix / pruning / rotation (ACNet)
     'asymmzoo.commands.rotate',   # rotate-mnist
     'asymmzoo.commands.train',    # train, launch, pack
-    'asymmzoo.commands.downstream2',  # embed (face embeddings)
-    'asymmzoo.commands.downstream',  # detect, pose (YOLOv3 / SimplePose demos)
+    'asymmzoo.commands.downstream',  # detect, pose, embed (YOLOv3 / SimplePose / ArcFace)
 ]
 
 
