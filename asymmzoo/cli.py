@@ -16,7 +16,9 @@ COMMAND_MODULES = [
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog='asymmzoo', description=__doc__.split('.')[0])
+    parser = argparse.ArgumentParser(
+        prog='asymmzoo', description='The asymmzoo command: build, train, deploy, export, quantize and '
+        'benchmark the AsymmNet / ACNet / RotateConv model zoo (`asymmzoo COMMAND --help` for each).')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     sub.required = True
     for mod in COMMAND_MODULES:

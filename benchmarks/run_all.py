@@ -392,7 +392,7 @@ def _readme_section(main, pairs, zoo, int8, tuned, pairs1=None):
                 mx_['batch']['32']['throughput_ips'], ort['batch']['32']['throughput_ips']))
     L += ['', 'Measured %s UTC in one interleaved run (%d rounds; 1-min load average %.1f%s). A table like this '
           'mixes the load of different seconds on a shared machine: rows that run the same graph (a deployed '
-          '`_acb` model and its base) can differ by up to 25%%. Against issue 8\'s '
+          '`_acb` model and its base) can differ by a quarter or more (0.75x-1.16x in one 40-runner list). Against issue 8\'s '
           'targets (ratios from the paired run%s -- both models back to back every round, median of the '
           'per-round ratios and its 95%% interval):' % (env['time_utc'], env['rounds'], env.get('loadavg_1min') or 0,
                                               host_note(env.get('host_gflops')),
@@ -472,7 +472,9 @@ def build_report():
          '**The fastest deploy path** is ONNX + onnxruntime:',
          '', '```python', 'predict = asymmzoo.utils.export.fastest_predictor(net)   # deploy -> ONNX -> onnxruntime, verified',
          'probs = predict(batch)                                   # numpy NCHW float32 in, numpy out',
-         '```', 'or `asymmzoo export NAME --format onnx --params FILE` and an `onnxruntime.InferenceSession`.', '']
+         '```', 'or `asymmzoo export NAME --format onnx --params FILE`, then '
+         '`asymmzoo.utils.export.OnnxPredictor(path)` on the file (a plain `onnxruntime.InferenceSession` '
+         'of it runs the dynamic-batch graph: without the static-batch rewrites below, ~5% slower).', '']
     targets = []
     if pairs:   # order: two-thread pairs (the targets), two-thread table, one-thread pairs, one-thread table
         targets.append(('(ratio targets: timed in pairs, back to back every round; median of the '
@@ -660,10 +662,11 @@ def build_report():
         alt = _load('int8_all_layers')
         if alt:
             L += ['An earlier run with the stem conv and classifier quantized too (`--quantize-first-last`; '
-                  'separately trained weights): ' + '; '.join(
+                  'separately trained weights, %s; kept in `benchmarks/results/int8_all_layers.json`, '
+                  'which no part of `run_all.py` re-makes): ' % alt[0].get('weights', 'weights of their own') + '; '.join(
                       '%s %+.2f points (%.2f%% -> %.2f%%)' % (r['model'], r['top1_change'], r['fp32_top1'],
                                                               r['int8_top1']) for r in alt) + '.',
-                  'With 1000 validation digits one image is 0.1 point, and three epochs of training leave '
+                  'With 1000 validation digits one image is 0.1 point, and a few epochs of training leave '
                   'many predictions near a decision boundary: the change varies by a few tenths between '
                   'training runs.', '']
     L += ['## Where the time goes', '', WHERE_TIME_GOES, '']
@@ -692,9 +695,11 @@ The head conv (960 -> 1280 on the pooled features) and the SE convs lose most to
 2000 held-out training images (not the validation digits) of the 8 models that had missed: x1.0 lost
 2.1 / 1.1 / 0.9 / 0.2 points there at 18 / 20 / 22 / 24 dB, x0.5 2.1 / 0.8 / 0.3 / 0.1. An earlier version
 that modelled only the input and weight rounding picked the wrong layers (x1.0: -13.7 at 20 dB, -3.8 at
-25 dB). Across the 30 backbones the fallback took the mean change from -0.72 to -0.12 points and the
-lowest agreement from 89.3% to 97.7%. It costs speed where many layers stay in fp32 (MobileNetV3-L x0.5:
-40 of 64, x1.0: 27); AsymmNet-L x1.0's batch-1 speed-up went from 1.82x to 1.50x. `--min-sqnr` trades
+25 dB). In the run that introduced it (before the tables above, with other trained weights), the
+fallback took the mean change over the 30 backbones from -0.72 to -0.12 points and the lowest agreement
+from 89.3% to 97.7%; the tables above give today's figures. It costs speed where many layers stay in
+fp32 (MobileNetV3-L x0.5: 40 of 64, x1.0: 27); in that run AsymmNet-L x1.0's batch-1 speed-up went from
+1.82x (no fallback) to 1.50x. `--min-sqnr` trades
 the two. Per-channel activation scales or quantization-aware fine-tuning would do better; MXNet 1.9.1's
 quantizer has neither.
 
@@ -846,7 +851,13 @@ Profiled at batch 1, 224x224 (MXNet profiler with bulk execution off; onnxruntim
   parallel execution mode with two inter-op threads and one intra-op thread, so the split parts could
   run side by side, 1.066x but both networks ~1.7x slower (8.0 / 7.5 ms); worker spinning off 1.122x
   and both ~14% slower; `session.dynamic_block_base=4` 1.105x, by slowing MobileNetV3 (4.45 ms) more
-  than AsymmNet (4.94 ms). None is kept. The paper measured 1.16x on a phone.
+  than AsymmNet (4.94 ms). None is kept. The paper measured 1.16x on a phone, with MNN on one core;
+  MNN 3.6.1 (`pip install MNN`; its `mnnconvert` reads the same static ONNX files) ran here,
+  interleaved with onnxruntime (2 threads, batch 1, 12 rounds, 2026-11-23 09:10 UTC, host busy:
+  115-150 GFLOP/s; outputs within 2e-7 of onnxruntime's), 35-40% slower than onnxruntime for both
+  networks (AsymmNet-L 9.22 ms, MobileNetV3-L 8.12 ms; onnxruntime 6.69 / 6.11 ms) and with no better
+  ratio: 1.134x (1.126x on our rewritten export) against onnxruntime's 1.112x in the same run. It is
+  not a dependency.
 * **Measuring on this box.** The 2 vCPUs are shared: medians of the same graph vary by 20-50% between
   minutes. onnxruntime's and OpenMP's worker threads spin for a while after each call and steal a core from
   whatever runs next in the same process, so the benchmark idles 50 ms before each model's timed calls
@@ -923,7 +934,8 @@ def _without_parts(argv):
 
 def main(argv=None):
     # no abbreviations: _without_parts must see every --parts to drop it from the children's argv
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0], allow_abbrev=False)
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0].replace('\n', ' '),
+                                allow_abbrev=False)
     p.add_argument('--parts', nargs='+', default=list(PARTS), choices=list(PARTS))
     p.add_argument('--rounds', type=int, default=10)
     p.add_argument('--pair-rounds', type=int, default=40,

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import mxnet as mx
 import numpy as np
@@ -241,14 +242,22 @@ def test_export_onnx_cli(tmp_path, capsys):
 
 @pytest.mark.parametrize('argv,needle', [
     (['export', 'asymmnet_large_9.0', '--format', 'onnx'], 'unknown model'),
-    (['export', 'asymmnet_small_0.35', '--format', 'tflite'], 'unsupported format'),
+    (['export', 'asymmnet_small_0.35', '--format', 'tflite'], "invalid choice: 'tflite'"),
+    (['export', 'asymmnet_small_0.35', '--atol', '-1'], "'-1' is not a positive number"),
+    (['bench', 'asymmnet_small_0.35', '--warmup', '-1'], "'-1' is not a non-negative integer"),
+    (['bench', 'gluoncv:mobilenetv3_smal'], "unknown GluonCV model 'mobilenetv3_smal'; closest: "
+                                            "mobilenetv3_small"),
+    (['bench', 'gluoncv:mobilenetv3_*'], 'give one GluonCV model name, not a pattern'),
     (['bench', 'no_such_net_*'], 'no registered model matches'),
     (['quantize', 'mobilenetv3_small_0.35', '--params', '/nonexistent.params'], 'nonexistent'),
 ])
 def test_clear_errors(tmp_path, capsys, argv, needle):
     if argv[0] == 'export':
         argv = argv + ['--out', str(tmp_path)]
-    rc = main(argv)
+    try:
+        rc = main(argv)
+    except SystemExit as e:   # argparse's own refusals
+        rc = e.code
     err = capsys.readouterr().err
     assert rc == 2 and needle in err, err
 
@@ -412,9 +421,15 @@ def test_op_profile_per_operator(tmp_path, capfd, monkeypatch):
 
 
 def test_bench_train_form_and_memory():
+    said = []
     rows = B.benchmark(['mobilenetv3_small_0.35'], forms=('deployed', 'train'), batch_sizes=(1,),
-                       rounds=1, warmup=1, input_shape=(1, 3, 32, 32))
-    assert [r['form'] for r in rows] == ['deployed', 'train']
+                       engines=('mxnet', 'onnxruntime'), rounds=1, warmup=1, train_step=True,
+                       train_batch=2, input_shape=(1, 3, 32, 32), progress=said.append)
+    assert [(r['form'], r['engine']) for r in rows] == [('deployed', 'mxnet'), ('deployed', 'onnxruntime'),
+                                                      ('train', 'mxnet')]
+    assert any('no onnxruntime row for the train form' in m for m in said)   # not dropped silently
+    # the step times the train form: its row carries it
+    assert ['train_step' in r for r in rows] == [False, False, True]
     assert 'b1 median ms' in B.format_table(rows)
     m = B.peak_rss_mb('mobilenetv3_small_0.35', batch=2)
     if m is not None:  # Linux
@@ -439,6 +454,8 @@ def test_fastest_predictor_on_a_name():
     assert os.path.isdir(folder) and os.path.basename(folder).startswith('asymmzoo-fast-')
     pred.close()
     assert not os.path.exists(folder)
+    with pytest.raises(ValueError, match='is closed'):
+        pred(np.zeros((2, 3, 64, 64), np.float32))
 
 
 def test_export_params_and_output_paths(tmp_path, capsys):
@@ -469,10 +486,11 @@ def test_export_params_and_output_paths(tmp_path, capsys):
     (tmp_path / 'junk.params').write_bytes(b'junk')
     assert main(['export', 'mobilenetv3_small_0.35', '--format', 'symbol', '--out', str(tmp_path / 's')] + shape) == 0
     assert 'random weights (pass --params FILE' in capsys.readouterr().out
-    # the symbol files are checked too: a tolerance nothing meets fails the export
-    assert main(['export', 'mobilenetv3_small_0.35', '--format', 'symbol', '--atol', '-1', '--out',
-                 str(tmp_path / 's2')] + shape) == 2
-    assert 'differs from the network by 0 (> --atol -1)' in capsys.readouterr().err
+    # the symbol files are checked too: a reload that differs fails the export
+    with mock.patch('asymmzoo.utils.export.max_abs_diff', return_value=0.5):
+        assert main(['export', 'mobilenetv3_small_0.35', '--format', 'symbol', '--out',
+                     str(tmp_path / 's2')] + shape) == 2
+    assert 'differs from the network by 0.5 (> --atol 0.0001)' in capsys.readouterr().err
     (tmp_path / 'afile').write_text('x')
     for argv, needle in [
         (['--params', str(tmp_path / 'r20.params')], 'r20.params does not fit mobilenetv3_small_0.35'),
@@ -624,3 +642,60 @@ def test_bench_threads_reexec(tmp_path):
                            '--input-shape', '1', '3', '32', '32', '--json', str(out), '-q'], env=env)
     rows = json.loads(out.read_text())
     assert rows[0]['env']['OMP_NUM_THREADS'] == '1'
+
+
+def test_max_abs_diff_counts_equal_infinities_as_equal():
+    from asymmzoo.utils.math import max_abs_diff
+    a = np.array([1.0, np.inf, -np.inf, np.nan, -1.0], np.float32)
+    assert max_abs_diff(a, a.copy()) == 0.0
+    assert max_abs_diff([a, mx.nd.array(a[:2])], [a + np.float32(0.5), mx.nd.array(a[:2])]) == 0.5
+    assert max_abs_diff(a, np.where(np.isinf(a), 0, a)) == np.inf
+    assert max_abs_diff(a, np.where(np.isnan(a), 0, a)) == np.inf
+    with pytest.raises(ValueError, match='2 outputs against 1'):
+        max_abs_diff([a, a], a)
+
+
+def test_export_and_bench_detector_and_video_heads(tmp_path, capsys):
+    """The heads in the registry go through the same verbs: a YOLOv3 detector exports as symbol files
+    (ONNX refused: its NMS does not translate) and benchmarks in MXNet; a TSN video model's batch
+    items are its frames (num_segments each), in export, its ONNX check and the benchmark."""
+    import onnx
+    yolo = ['yolo3_asymmnet_small_0.35_voc', '--input-shape', '1', '3', '64', '64', '--out', str(tmp_path)]
+    assert main(['export'] + yolo[:1] + ['--format', 'symbol'] + yolo[1:]) == 0
+    assert 'reloaded as SymbolBlock: max abs diff 0' in capsys.readouterr().out
+    assert main(['export'] + yolo) == 2
+    assert 'is a detector' in capsys.readouterr().err
+    tsn = 'tsn_asymmnet_small_0.35_ucf101'
+    assert main(['export', tsn, '--input-shape', '1', '3', '64', '64', '--out', str(tmp_path)]) == 0
+    assert 'max abs diff' in capsys.readouterr().out
+    m = onnx.load(str(tmp_path / (tsn + '.onnx')))
+    onnx.checker.check_model(m, full_check=True)   # the declared opset is the one written for
+    assert [o.version for o in m.opset_import if o.domain in ('', 'ai.onnx')] == [14]
+    rows = B.benchmark(['yolo3_asymmnet_small_0.35_voc', tsn], batch_sizes=(1, 2), rounds=1, warmup=1,
+                       input_shape=(1, 3, 64, 64))
+    assert [r['input_shape'] for r in rows] == [[1, 3, 64, 64], [3, 3, 64, 64]]
+    with pytest.raises(ValueError, match='is a detector, whose training step needs its targets'):
+        B.benchmark(['yolo3_asymmnet_small_0.35_voc'], batch_sizes=(1,), rounds=1, warmup=0,
+                    train_step=True, train_batch=2, input_shape=(1, 3, 64, 64))
+
+
+def test_export_opset():
+    """mxnet's exporter writes opset-13 nodes: the file says 13 (14 once h-swish is fused)."""
+    import onnx
+    for name, want in (('cifar_resnet20_v1', 13), ('mobilenetv3_small_0.35', 14)):
+        net, shape = E.prepare_model(name, input_shape=(1, 3, 32, 32))
+        with tempfile.TemporaryDirectory() as d:
+            E.export_onnx(net, os.path.join(d, 'm.onnx'), shape)
+            m = onnx.load(os.path.join(d, 'm.onnx'))
+        assert [o.version for o in m.opset_import if o.domain in ('', 'ai.onnx')] == [want], name
+        onnx.checker.check_model(m, full_check=True)
+
+
+def test_export_notes_tiny_outputs(tmp_path, capsys):
+    """An absolute tolerance says little about outputs far smaller than it: export says so."""
+    info = {'path': str(tmp_path / 'm.onnx'), 'max_abs_diff': 1e-19, 'max_abs_out': 7e-13,
+            'fused_activations': 0}
+    with mock.patch('asymmzoo.utils.export.export_onnx', return_value=info):
+        assert main(['export', 'mobilenetv3_small_0.35', '--input-shape', '1', '3', '32', '32',
+                     '--out', str(tmp_path)]) == 0
+    assert 'the outputs are tiny (max |out| 7e-13 against --atol 0.0001)' in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""INT8 noise analysis: layer_sqnr and the fp32 fallback of quantize_net(min_sqnr=...) (issue 8)."""
+"""INT8 noise analysis: layer_sqnr and the fp32 fallback of quantize_net(min_sqnr=...) (issue 8); the
+`asymmzoo quantize` command: INT8 files, up-front refusals, the accuracy warning, -q and its help."""
 import mxnet as mx
 import numpy as np
 import pytest
@@ -242,3 +243,210 @@ def test_quantize_to_target_raises_the_threshold_until_the_output_is_clean():
         quantize_to_target(net, x, tune, target_db=None)
     with pytest.raises(ValueError, match='non-empty'):
         network_sqnr(net, q, tune[:0])
+
+
+# --------------------------------------------------------------------------------------------------
+# asymmzoo quantize: the INT8 files, what it refuses before any work, the accuracy warning, -q, help
+# --------------------------------------------------------------------------------------------------
+
+def _no_training(monkeypatch):
+    import asymmzoo.utils.quantize as q
+    monkeypatch.setattr(q, 'train_on_digits', lambda *a, **k: pytest.fail('trained before refusing'))
+
+
+def test_save_quantized_files_reload_to_the_in_memory_int8_network(tmp_path):
+    """PREFIX-symbol.json / PREFIX-0000.params (HybridBlock.export's names) reloaded on their own give
+    the in-memory INT8 network's outputs; nothing else is left in the folder."""
+    from asymmzoo.utils.export import prepare_model
+    from asymmzoo.utils.quantize import save_quantized
+    net, _ = prepare_model('asymmnet_small_0.35', classes=10, input_shape=(1, 3, 32, 32))
+    net.hybridize()
+    rng = np.random.RandomState(0)
+    calib, x = (rng.standard_normal((n, 3, 32, 32)).astype(np.float32) for n in (32, 5))
+    qnet = quantize_net(net, calib, exclude_first_last=True, min_sqnr=24)
+    prefix = str(tmp_path / 'sub' / 'small_int8')
+    info = save_quantized(qnet, prefix, calib[:4])
+    assert (info['symbol'], info['params']) == (prefix + '-symbol.json', prefix + '-0000.params')
+    assert info['max_abs_diff'] == 0
+    assert sorted(p.name for p in (tmp_path / 'sub').iterdir()) == ['small_int8-0000.params',
+                                                                    'small_int8-symbol.json']
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        back = mx.gluon.SymbolBlock.imports(info['symbol'], ['data'], info['params'])
+    import json
+    ops = {n['op'] for n in json.load(open(info['symbol']))['nodes']}
+    assert '_contrib_quantize_v2' in ops and '_sg_mkldnn_conv' in ops   # the INT8 graph, not fp32
+    with mx.autograd.predict_mode():
+        want = qnet(mx.nd.array(x)).asnumpy()      # another batch size than the check ran
+        got = back(mx.nd.array(x)).asnumpy()
+        ref = net(mx.nd.array(x)).asnumpy()
+    assert got.shape == (5, 10) and np.abs(want).max() > 1e-2
+    np.testing.assert_array_equal(got, want)
+    assert np.abs(got - ref).max() > 0     # the quantized outputs, not the fp32 ones
+    for bad in (str(tmp_path), str(tmp_path) + '/', ''):
+        with pytest.raises(ValueError, match='not a file prefix'):
+            save_quantized(qnet, bad, calib[:2])
+
+
+def test_quantize_refuses_other_tasks_and_patterns_before_any_work(monkeypatch, capsys):
+    from asymmzoo.cli import main
+    from asymmzoo.utils.quantize import check_quantizable
+    _no_training(monkeypatch)
+    for name, what in [('yolo3_asymmnet_small_0.35_voc', 'is an object-detection model'),
+                       ('simple_pose_asymmnet_small_0.35', 'is a pose-estimation model'),
+                       ('mobile_pose_asymmnet_small_0.35', 'is a pose-estimation model'),
+                       ('tsn_asymmnet_large_0.35_hmdb51', 'is an action-recognition model'),
+                       ('arcface_asymmnet_large_0.35', 'is a face-embedding model'),
+                       ('gluoncv:mobilenetv3_small', 'GluonCV network')]:
+        assert main(['quantize', name, '--epochs', '1']) == 2, name
+        err = capsys.readouterr().err
+        assert 'quantize takes an image-classification network of the zoo' in err and what in err, err
+        assert len(err.strip().splitlines()) == 1 and 'Traceback' not in err
+    assert main(['quantize', 'asymmnet_small_*']) == 2
+    assert "quantize takes one model name, not a pattern: 'asymmnet_small_*'" in capsys.readouterr().err
+    for name in ('asymmnet_small_0.35', 'MobileNetV3_Large_1.0', 'asymmnet_small_0.35_acb', 'rotate_sn',
+                 'rotate_sn_rot2', 'cifar_resnet20_v1', 'cifar_quick_acb', 'resnet18_v1'):
+        assert check_quantizable(name) == name.lower()
+
+
+@pytest.mark.parametrize('argv,needle', [
+    (['--size', '0'], '--size 0: give an image size of 8 to 224 pixels'),
+    (['--size', '100000'], '--size 100000: give an image size of 8 to 224 pixels'),
+    (['--calib-examples', '4001', '--target-sqnr', '0'], 'there are 4000 training digits'),
+    (['--calib-examples', '4000'], 'lower calib_examples'),      # --target-sqnr tunes on the rest
+    (['--params', 'w.params', '--epochs', '3'], 'drop --epochs'),
+    (['--params', 'w.params', '--save-params', 'x.params'], 'drop --save-params'),
+    (['--save-int8', '{tmp}'], 'is not a file prefix'),
+    (['--save-int8', '{tmp}/afile/q'], 'cannot make its folder'),
+    (['--size', '64', 'cifar_quick'], 'cifar_quick does not run on 3x64x64 inputs'),
+    (['alexnet_bn'], 'its default input is 3x224x224: pick another image size'),
+])
+def test_quantize_argument_errors_are_one_line_before_training(argv, needle, tmp_path, monkeypatch, capsys):
+    from asymmzoo.cli import main
+    _no_training(monkeypatch)
+    (tmp_path / 'afile').write_text('x')
+    argv = [a.replace('{tmp}', str(tmp_path)) for a in argv]
+    name = [a for a in argv if a in ('cifar_quick', 'alexnet_bn')] or ['asymmnet_small_0.35']
+    argv = [a for a in argv if a not in name]
+    assert main(['quantize'] + name + argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1 and 'Traceback' not in err, err
+    assert not list(tmp_path.glob('*-symbol.json'))
+
+
+def test_quantize_epochs_and_calib_examples_must_be_positive(monkeypatch, capsys):
+    """--epochs 0 / -1 used to end in an UnboundLocalError after the work; argparse refuses them, and
+    the Python API (quantize_report, train_on_digits) says what is wrong too."""
+    from asymmzoo.cli import main
+    import asymmzoo.utils.quantize as q
+    for argv in (['--epochs', '0'], ['--epochs', '-1'], ['--calib-examples', '0'], ['--epochs', 'x']):
+        with pytest.raises(SystemExit):
+            main(['quantize', 'asymmnet_small_0.35'] + argv)
+        assert 'is not a positive integer' in capsys.readouterr().err
+    import asymmzoo
+    net = asymmzoo.get_model('asymmnet_small_0.35', classes=10)
+    net.initialize()
+    with pytest.raises(ValueError, match='positive number of training epochs'):
+        q.train_on_digits(net, epochs=0)
+    _no_training(monkeypatch)
+    for kw, match in ((dict(epochs=0), 'epochs=0'), (dict(epochs=2.5), 'epochs=2.5'),
+                      (dict(size=7), 'size=7'), (dict(size=225), 'size=225'),
+                      (dict(calib_examples=0), 'calib_examples=0'),
+                      (dict(calib_examples=5000, target_sqnr=None), 'give 1 to 4000')):
+        with pytest.raises(ValueError, match=match):
+            q.quantize_report('asymmnet_small_0.35', **kw)
+    with pytest.raises(ValueError, match='object-detection'):
+        q.quantize_report('yolo3_asymmnet_small_0.35_voc')
+
+
+def _report(**kw):
+    rep = {'model': 'm', 'weights': 'trained 6 epochs on the embedded digits in 40 s', 'input_size': 32,
+           'val_images': 1000, 'fp32_top1': 95.9, 'int8_top1': 95.6, 'top1_change': -0.3,
+           'agreement': 99.0, 'excluded_operators': ['elemwise_mul'], 'calib_examples': 500,
+           'calib_mode': 'naive', 'exclude_first_last': True, 'min_sqnr_start_db': 24.0,
+           'min_sqnr_db': 24.0, 'target_sqnr_db': 25.0, 'latency': {}}
+    rep.update(kw)
+    return rep
+
+
+def test_accuracy_warning_names_the_fix_for_the_settings():
+    from asymmzoo.utils.quantize import accuracy_warning, format_report, WARN_TOP1_DROP
+    assert WARN_TOP1_DROP == 2.0
+    assert accuracy_warning(_report()) is None
+    assert accuracy_warning(_report(top1_change=-2.0)) is None
+    w = accuracy_warning(_report(top1_change=-43.1, calib_mode='entropy', min_sqnr_start_db=None,
+                                 min_sqnr_db=None, target_sqnr_db=None))
+    assert w.startswith('warning: INT8 loses 43.1 points of top-1 (more than 2)')
+    assert 'use --calib-mode naive' in w and '--target-sqnr' not in w
+    w = accuracy_warning(_report(top1_change=-3.0))
+    assert 'raise --target-sqnr (now 25 dB' in w and 'train longer (--epochs)' in w
+    w = accuracy_warning(_report(top1_change=-3.0, target_sqnr_db=None))
+    assert 'leave --target-sqnr at its default, 25 dB' in w
+    w = accuracy_warning(_report(top1_change=-3.0, min_sqnr_start_db=None, target_sqnr_db=None,
+                                 exclude_first_last=False, weights='loaded w.params'))
+    assert 'turn the SQNR fallback back on' in w and 'drop --quantize-first-last' in w
+    assert '--epochs' not in w
+    rep = _report(top1_change=-5.0, calib_mode='entropy')
+    rep['warning'] = accuracy_warning(rep)
+    assert format_report(rep).splitlines()[-1] == rep['warning']
+    assert 'warning' not in format_report(_report(warning=None))
+
+
+def test_quantize_help_describes_every_option(capsys, monkeypatch):
+    from asymmzoo.cli import main
+    monkeypatch.setenv('COLUMNS', '250')   # argparse wraps lines at hyphens too
+    with pytest.raises(SystemExit):
+        main(['quantize', '-h'])
+    out = ' '.join(capsys.readouterr().out.split())
+    assert 'INT8 post-training quantization (MXNet oneDNN) of a zoo classifier' in out
+    for flag, text in [('--calib-examples', 'training digits to calibrate on (default 500'),
+                       ('--rounds', 'timing rounds per batch size (default 8)'),
+                       ('--json', 'also write the report as JSON'),
+                       ('--batch-sizes', 'timing at 224x224 (at --size for a network that does '
+                                         'not run at 224; default 1 32)'),
+                       ('--save-int8', 'PREFIX-symbol.json and PREFIX-0000.params'),
+                       ('--calib-mode', 'naive is the recommended default'),
+                       ('--size', '8 to 224')]:
+        assert flag in out and text in out, (flag, text)
+
+
+def test_quantize_cli_save_int8_quiet_one_channel_model(tmp_path):
+    """A 1-channel digits model (rotate_sn) quantizes; -q silences MXNet's 'Subgraph backend' lines
+    (MXNet reads MXNET_SUBGRAPH_VERBOSE once, at a process's first subgraph build: hence a fresh
+    process); --save-int8 writes files that, reloaded alone, score the report's INT8 top-1 exactly."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import warnings
+    from asymmzoo.utils.quantize import digits_arrays, evaluate
+    prefix = str(tmp_path / 'q' / 'rot_int8')
+    env = dict(os.environ)
+    env.pop('MXNET_SUBGRAPH_VERBOSE', None)
+    r = subprocess.run([sys.executable, '-m', 'asymmzoo.cli', 'quantize', 'rotate_sn', '--epochs', '1',
+                        '--batch-sizes', '1', '--rounds', '1', '--calib-examples', '200',
+                        '--save-int8', prefix, '--json', str(tmp_path / 'r.json'), '-q'],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert 'Subgraph backend' not in r.stderr and '[quantize]' not in r.stderr, r.stderr
+    assert 'wrote the INT8 network: %s-symbol.json and %s-0000.params' % (prefix, prefix) in r.stdout
+    rep = json.loads((tmp_path / 'r.json').read_text())
+    assert rep['input_channels'] == 1 and rep['int8_files']['input']['shape'] == ['N', 1, 32, 32]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        back = mx.gluon.SymbolBlock.imports(prefix + '-symbol.json', ['data'], prefix + '-0000.params')
+    xv, yv = digits_arrays('val', 32, channels=1)
+    assert evaluate(back, xv, yv)[0] == pytest.approx(rep['int8_top1'], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_quantize_cli_warns_when_entropy_calibration_loses_accuracy(tmp_path, capsys):
+    import json
+    from asymmzoo.cli import main
+    assert main(['quantize', 'asymmnet_small_0.35', '--epochs', '1', '--calib-mode', 'entropy',
+                 '--calib-examples', '100', '--batch-sizes', '1', '--rounds', '1', '-q',
+                 '--json', str(tmp_path / 'r.json')]) == 0
+    rep = json.loads((tmp_path / 'r.json').read_text())
+    assert rep['top1_change'] < -2 and 'use --calib-mode naive' in rep['warning']
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == rep['warning']

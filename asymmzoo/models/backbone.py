@@ -37,9 +37,10 @@ class Backbone(nn.HybridBlock):
         if want and shape[1] != want:
             hint = (" (a grayscale image? repeat it: x.repeat(3, axis=1))" if shape[1] == 1 and want == 3
                     else "")
-            raise ValueError("%s was built for %d input channels but got %d (input shape %s)%s; or "
+            raise ValueError("%s was built for %d input channels but got %d (images of %s)%s; or "
                              "build it with in_channels=%d" % (type(self).__name__, want, shape[1],
-                                                               shape, hint, shape[1]))
+                                                               'x'.join(map(str, shape[1:])), hint,
+                                                               shape[1]))
 
     def forward(self, x, *args):
         self._check_input(x)

@@ -63,6 +63,7 @@ def resolve_names(patterns):
     for pat in patterns:
         if pat.startswith('gluoncv:'):
             found = [pat]
+            _check_gluoncv_name(pat.split(':', 1)[1])
         else:
             found = list_models(pat)
             if not found:
@@ -73,10 +74,26 @@ def resolve_names(patterns):
     return names
 
 
+def _check_gluoncv_name(gname):
+    """Refuse a ``gluoncv:NAME`` that GluonCV's model zoo does not have, with its closest names."""
+    import difflib
+    from gluoncv.model_zoo import get_model_list
+    known = get_model_list()
+    if gname.lower() in known:
+        return
+    if any(ch in gname for ch in '*?['):
+        raise ValueError("gluoncv:%s: give one GluonCV model name, not a pattern (e.g. "
+                         "gluoncv:mobilenetv3_large)" % gname)
+    close = difflib.get_close_matches(gname.lower(), known, n=5, cutoff=0.6)
+    raise ValueError("unknown GluonCV model %r; %s" % (
+        gname, ('closest: ' + ', '.join(close)) if close else
+        'see gluoncv.model_zoo.get_model_list() for the %d names' % len(known)))
+
+
 def build_network(name, form='deployed', seed=0, input_shape=None):
     """Initialised network for ``name`` in ``form`` ('deployed' = asymmzoo.deploy applied, 'train' =
     as built); returns ``(net, input_shape)``."""
-    from .export import prepare_model, default_input_shape
+    from .export import prepare_model, default_input_shape, batch_input_shape
     if form not in FORMS:
         raise ValueError("form must be one of %s, got %r" % (FORMS, form))
     if name.startswith('gluoncv:'):
@@ -98,7 +115,7 @@ def build_network(name, form='deployed', seed=0, input_shape=None):
         mx.random.seed(seed)
         net.initialize(mx.init.MSRAPrelu(), force_reinit=True)
         rng = np.random.RandomState(seed)
-        randomize_bn_stats(net, mx.nd.array(rng.standard_normal((2,) + tuple(shape[1:]))))
+        randomize_bn_stats(net, mx.nd.array(rng.standard_normal(batch_input_shape(net, shape, 2))))
         return prepare_model(net, deploy=False, input_shape=shape, seed=seed)
     return prepare_model(name, deploy=(form == 'deployed'), input_shape=input_shape, seed=seed)
 
@@ -119,12 +136,13 @@ class BenchRunner(object):
             raise ValueError("onnxruntime runs the deployed form only; use --form deployed")
         self.name, self.form, self.engine = name, form, engine
         net, shape = build_network(name, form, seed=seed, input_shape=input_shape)
-        self.input_shape = (1,) + tuple(shape[1:])
+        from .export import batch_input_shape
+        self.input_shape = batch_input_shape(net, shape, 1)   # one item (a video: its frames)
         self.params = count_params(net)
         self.madds = count_madds(net, self.input_shape)
         self.net = None  # the MXNet network, for the MXNet engines only
         rng = np.random.RandomState(seed)
-        self.inputs = {b: rng.standard_normal((b,) + self.input_shape[1:]).astype(np.float32)
+        self.inputs = {b: rng.standard_normal(batch_input_shape(net, shape, b)).astype(np.float32)
                        for b in batch_sizes}
         self.check = None
         self._tmp_dir = None
@@ -200,14 +218,23 @@ class BenchRunner(object):
 
 def _train_step_runner(name, batch, seed=0, input_shape=None):
     """Returns ``step()`` doing forward + softmax CE + backward + SGD update on the train form."""
+    from .export import batch_input_shape, is_detector
     net, shape = build_network(name, 'train', seed=seed, input_shape=input_shape)
+    if is_detector(net):
+        raise ValueError("--train-step times a classification step (softmax cross-entropy); %s is a "
+                         "detector, whose training step needs its targets: time it with "
+                         "downstream/detection/train_yolo3.py" % name)
     net.hybridize(static_alloc=True, static_shape=True)
     rng = np.random.RandomState(seed)
-    x = mx.nd.array(rng.standard_normal((batch,) + tuple(shape[1:])))
+    x = mx.nd.array(rng.standard_normal(batch_input_shape(net, shape, batch)))
     with mx.autograd.predict_mode():
-        out = net(x[:1])
-    classes = (out[0] if isinstance(out, (list, tuple)) else out).shape[-1]
-    y = mx.nd.array(rng.randint(0, classes, size=batch))
+        out = net(x)
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    if out.ndim != 2 or out.shape[0] != batch:
+        raise ValueError("--train-step times a classification step (softmax cross-entropy over "
+                         "(batch, classes) logits); %s outputs %s for a batch of %d" %
+                         (name, out.shape, batch))
+    y = mx.nd.array(rng.randint(0, out.shape[1], size=batch))
     loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
     trainer = mx.gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 1e-4, 'momentum': 0.9})
 
@@ -259,6 +286,8 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
         for form in forms:
             for engine in engines:
                 if engine.startswith('onnxruntime') and form == 'train':
+                    say('no %s row for the train form of %s: onnxruntime runs deployed models '
+                        '(time the train form with --engines mxnet or onednn)' % (engine, name))
                     continue
                 say('building %s [%s, %s]' % (name, form, engine))
                 runners.append(BenchRunner(name, form, engine, batch_sizes, threads=threads,
@@ -305,6 +334,12 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
         host['after'] = _probe_host(settle)
     results = []
     step_of = {name: _stats(tsamples[i]) for i, (name, _) in enumerate(steps)}
+    # the step times the train form: its row carries it (the model's first row if it has none)
+    step_row = {}
+    for i, r in enumerate(runners):
+        if r.name in step_of and (r.name not in step_row or
+                                  (r.form == 'train' and runners[step_row[r.name]].form != 'train')):
+            step_row[r.name] = i
     for i, r in enumerate(runners):
         row = {'model': r.name, 'form': r.form, 'engine': r.engine, 'params': r.params,
                'madds': r.madds, 'input_shape': list(r.input_shape), 'batch': {}}
@@ -315,7 +350,7 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
             row['batch'][str(b)] = s
         if r.check is not None:
             row['onnx_max_abs_diff'] = r.check['max_abs_diff']
-        if r.name in step_of and not any(x['model'] == r.name for x in results):
+        if step_row.get(r.name) == i:
             row['train_step'] = dict(step_of[r.name], batch=train_batch)  # once per model
         results.append(row)
     if memory:

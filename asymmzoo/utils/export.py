@@ -21,6 +21,7 @@ Pinned versions: mxnet 1.9.1's exporter needs ``onnx==1.18.0`` (1.19+ fails its 
 any current onnxruntime runs the result.
 """
 import collections
+import contextlib
 import os
 import shutil
 import tempfile
@@ -28,10 +29,13 @@ import tempfile
 import mxnet as mx
 import numpy as np
 
+from .math import as_numpy_list, max_abs_diff
+
 __all__ = ['ExportError', 'prepare_model', 'randomize_bn_stats', 'export_symbol', 'load_symbol',
            'export_onnx', 'verify_onnx', 'onnx_session', 'static_batch_model', 'OnnxPredictor',
            'fastest_predictor', 'reuse_concat_policy', 'SPLIT_ALL_FROM_BATCH',
-           'default_input_shape', 'FORMATS']
+           'default_input_shape', 'batch_input_shape', 'max_abs_diff', 'is_detector', 'FORMATS',
+           'EXPORT_OPSET']
 
 FORMATS = ('symbol', 'onnx')
 
@@ -44,9 +48,31 @@ class ExportError(RuntimeError):
 # model preparation
 # --------------------------------------------------------------------------------------------------
 
+def _frames_per_item(net):
+    """Input rows per batch item: 1 for image models, ``num_segments * num_crop`` frames for the
+    video models (``net.frames_per_video``), whose input rows are frames."""
+    return int(getattr(net, 'frames_per_video', 1) or 1)
+
+
+def batch_input_shape(net, shape, batch_size):
+    """``shape`` with room for ``batch_size`` items of ``net`` (frames for a video model)."""
+    return (int(batch_size) * _frames_per_item(net),) + tuple(shape[1:])
+
+
 def default_input_shape(net, batch_size=1):
+    """The input shape of ``batch_size`` items of ``net``: its ``default_input_shape`` (C, H, W;
+    3x224x224 if it has none); a video model's batch items are ``frames_per_video`` frames each."""
     shape = getattr(net, 'default_input_shape', None) or (1, 3, 224, 224)
-    return (batch_size,) + tuple(shape[1:])
+    return batch_input_shape(net, shape, batch_size)
+
+
+def is_detector(net):
+    """True for GluonCV-style YOLOv3 detectors (their outputs pass through non-maximum suppression)."""
+    try:
+        from gluoncv.model_zoo.yolo.yolo3 import YOLOV3
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(net, YOLOV3)
 
 
 def _iter_bns(block):
@@ -57,30 +83,57 @@ def _iter_bns(block):
             yield bn
 
 
+MIN_STAT_VALUES = 16   # randomize_bn_stats leaves a BN whose channels see fewer values as it is
+
+
 def randomize_bn_stats(net, x):
-    """Set every BatchNorm's running statistics to the batch statistics of ``x`` (one train-mode
-    forward pass with momentum 0), and perturb gamma/beta, so that a freshly initialised network
-    produces O(1) outputs in inference mode and export checks compare meaningful numbers instead of
-    values near 1e-9. Only for randomly initialised networks: it overwrites BN statistics."""
-    from .blocks import clear_cached_graphs
+    """Set every BatchNorm's running statistics to the statistics of its own input when ``x`` runs
+    through the network, and perturb gamma/beta, so that a freshly initialised network produces
+    O(1) outputs in inference mode and export checks compare meaningful numbers instead of values
+    near 1e-9. The pass runs in inference mode, BN by BN (a forward pre-hook sets each BN's
+    statistics from the input it is about to normalise), so it works for networks whose training
+    forward needs more than images (YOLOv3's targets) and no dropout disturbs it. A BN whose
+    channels see fewer than :data:`MIN_STAT_VALUES` values in ``x`` (an embedding head's 1x1 map)
+    keeps its statistics. Only for randomly initialised networks: it overwrites BN statistics."""
+    from .blocks import clear_cached_graphs, iter_blocks
     rng = np.random.RandomState(1)
     with mx.autograd.predict_mode():
         net(x)  # finish deferred initialisation first
     bns = list(_iter_bns(net))
-    saved = [bn._kwargs.get('momentum', 0.9) for bn in bns]
     for bn in bns:
-        bn._kwargs['momentum'] = 0.0
         for pname in ('gamma', 'beta'):
             p = getattr(bn, pname, None)
             if p is not None and p._data is not None:
                 base = 1.0 if pname == 'gamma' else 0.0
                 p.set_data(mx.nd.array(base + 0.1 * rng.standard_normal(p.shape)))
-    clear_cached_graphs(net)
-    with mx.autograd.record(train_mode=True):
-        net(x)
-    for bn, m in zip(bns, saved):
-        bn._kwargs['momentum'] = m
-    clear_cached_graphs(net)
+
+    def set_stats(bn, inputs):
+        data = inputs[0]
+        axis = bn._kwargs.get('axis', 1) % data.ndim
+        reduce = tuple(a for a in range(data.ndim) if a != axis)
+        if data.size // data.shape[axis] < MIN_STAT_VALUES:
+            return   # a variance of a few values (a 1x1 map of a small batch) is noise: keep 0 / 1
+        mean = data.mean(axis=reduce)
+        shape = [1] * data.ndim
+        shape[axis] = -1
+        var = ((data - mean.reshape(shape)) ** 2).mean(axis=reduce)
+        bn.running_mean.set_data(mean)
+        bn.running_var.set_data(var)
+
+    blocks = [net] + [child for _, _, _, child in iter_blocks(net)]
+    active = {id(b): b._active for b in blocks if isinstance(b, mx.gluon.HybridBlock)}
+    net.hybridize(False)   # the hooks see NDArrays only when every block runs imperatively
+    hooks = [bn.register_forward_pre_hook(set_stats) for bn in bns]
+    try:
+        with mx.autograd.predict_mode():
+            net(x)
+    finally:
+        for h in hooks:
+            h.detach()
+        for b in blocks:
+            if id(b) in active:
+                b._active = active[id(b)]
+        clear_cached_graphs(net)
     return net
 
 
@@ -111,11 +164,13 @@ def prepare_model(name_or_net, deploy=True, params=None, input_shape=None, class
         load_parameters_checked(net, params)
     elif fresh and realistic_stats:
         rng = np.random.RandomState(seed)
-        randomize_bn_stats(net, mx.nd.array(rng.standard_normal((max(2, shape[0]),) + shape[1:])))
+        randomize_bn_stats(net, mx.nd.array(rng.standard_normal(
+            batch_input_shape(net, shape, max(2, shape[0] // _frames_per_item(net))))))
     with mx.autograd.predict_mode():
-        net(mx.nd.zeros((1,) + shape[1:]))  # finish deferred init
+        net(mx.nd.zeros(batch_input_shape(net, shape, 1)))  # finish deferred init
     if deploy and not getattr(net, 'deployed', False):
-        probe = mx.nd.array(np.random.RandomState(seed + 1).standard_normal((2,) + shape[1:]))
+        probe = mx.nd.array(np.random.RandomState(seed + 1).standard_normal(
+            batch_input_shape(net, shape, 2)))
         deploy_net(net, verify=True, probe=probe)
     return net, shape
 
@@ -127,11 +182,6 @@ def _hybrid_forward_once(net, shape):
     net.hybridize(static_alloc=True, static_shape=True)
     with mx.autograd.predict_mode():
         return net(mx.nd.zeros(shape))
-
-
-def _as_numpy_list(out):
-    outs = out if isinstance(out, (list, tuple)) else [out]
-    return [o.asnumpy() for o in outs]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,8 +248,10 @@ def _name_nodes(model):
 
 def _fuse_hard_activations(model):
     """Rewrite ``Div(Clip(Add(x, 3), 0, 6), 6)`` -> ``HardSigmoid(x; alpha=1/6, beta=1/2)`` and
-    ``Mul(x, HardSigmoid(x))`` -> ``HardSwish(x)`` (opset >= 14): the same function in one kernel
-    instead of four. Returns the number of rewritten activations."""
+    ``Mul(x, HardSigmoid(x))`` -> ``HardSwish(x)``: the same function in one kernel instead of four.
+    ``HardSwish`` needs opset 14: a graph exported at opset 13 (:data:`EXPORT_OPSET`) is declared
+    14 when one is made (no operator of these graphs changes meaning between 13 and 14). Returns
+    the number of rewritten activations."""
     from onnx import helper, numpy_helper
     g = model.graph
     opset = max([o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')] or [0])
@@ -249,7 +301,9 @@ def _fuse_hard_activations(model):
                                              beta=0.5, name=div.name + '_hsigmoid')
         remove.update([clip.name, addn.name])
         hsig[div.output[0]] = (x, div.name)
-    if opset >= 14:
+    bumpable = opset == 13 and not any(  # BN-14 allows its statistics outputs only in training
+        n.op_type == 'BatchNormalization' and len([o for o in n.output if o]) > 1 for n in g.node)
+    if opset >= 14 or bumpable:
         for mul in g.node:
             if mul.op_type != 'Mul':
                 continue
@@ -264,6 +318,10 @@ def _fuse_hard_activations(model):
                     break
     if not replace:
         return 0
+    if opset < 14 and any(n.op_type == 'HardSwish' for n in replace.values()):
+        for o in model.opset_import:
+            if o.domain in ('', 'ai.onnx'):
+                o.version = 14
     new_nodes = [replace.get(n.name, n) for n in g.node if n.name not in remove]
     del g.node[:]
     g.node.extend(new_nodes)
@@ -631,6 +689,32 @@ _UNSUPPORTED_HINT = ("mxnet 1.9.1's ONNX exporter has no converter for MXNet op 
                      "with --format symbol instead.")
 
 
+EXPORT_OPSET = 13
+"""The ONNX opset mxnet 1.9.1's exporter writes for: its newest converters are opset 13's (with no
+``opset_version`` it declares the installed onnx's newest opset, 23 for onnx 1.18, over the same
+opset-13 nodes, and e.g. ``ReduceMean`` with an ``axes`` attribute is then invalid). The graph is
+declared opset 14 once h-swish is fused into ``HardSwish`` (see :func:`_fuse_hard_activations`)."""
+
+
+@contextlib.contextmanager
+def _exporter_opset(version):
+    """Make mxnet's ``export_model`` write (and check) for opset ``version``: it has no argument for
+    it and reads ``onnx.defs.onnx_opset_version()`` for its converters and the model's declared
+    opset, and its graph check uses ``onnx.checker.DEFAULT_CONTEXT``."""
+    import onnx
+    import onnx.checker
+    import onnx.defs
+    newest, ctx = onnx.defs.onnx_opset_version, onnx.checker.DEFAULT_CONTEXT
+    imports = dict(ctx.opset_imports)
+    onnx.defs.onnx_opset_version = lambda: version
+    ctx.opset_imports = {'': version}
+    try:
+        yield
+    finally:
+        onnx.defs.onnx_opset_version = newest
+        ctx.opset_imports = imports
+
+
 def _run_exporter(sym_file, par_file, shape, path, dynamic_batch):
     kw = dict(dynamic=bool(dynamic_batch))
     if dynamic_batch:
@@ -640,8 +724,8 @@ def _run_exporter(sym_file, par_file, shape, path, dynamic_batch):
     level = logger.level
     logger.setLevel(logging.WARNING)  # the exporter logs every node at INFO
     try:
-        batch = 1 if dynamic_batch else shape[0]
-        mx.onnx.export_model(sym_file, par_file, [(batch,) + shape[1:]], [np.float32], path, **kw)
+        with _exporter_opset(EXPORT_OPSET):
+            mx.onnx.export_model(sym_file, par_file, [tuple(shape)], [np.float32], path, **kw)
     except AttributeError as e:
         msg = str(e)
         if 'No conversion function registered for op type' in msg:
@@ -678,8 +762,10 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     onnx = _import_onnx()
     shape = tuple(input_shape) if input_shape else default_input_shape(net)
     with tempfile.TemporaryDirectory(prefix='asymmzoo-onnx-') as tmp:
-        sym_file, par_file = export_symbol(net, os.path.join(tmp, 'net'), (1,) + shape[1:])
-        _run_exporter(sym_file, par_file, shape, os.path.join(tmp, 'net.onnx'), dynamic_batch)
+        one = batch_input_shape(net, shape, 1)
+        sym_file, par_file = export_symbol(net, os.path.join(tmp, 'net'), one)
+        _run_exporter(sym_file, par_file, shape if not dynamic_batch else one,
+                      os.path.join(tmp, 'net.onnx'), dynamic_batch)
         model = onnx.load(os.path.join(tmp, 'net.onnx'))
     _strip_initializer_inputs(model)
     _name_nodes(model)
@@ -700,7 +786,8 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
         onnx.save(model, tmp_path)
         if verify:
             info.update(verify_onnx(net, path, shape, atol=atol, session=onnx_session(tmp_path),
-                                    batch_sizes=batch_sizes if dynamic_batch else (shape[0],)))
+                                    batch_sizes=batch_sizes if dynamic_batch
+                                    else (max(1, shape[0] // _frames_per_item(net)),)))
     if keep_base:
         info['base_model'] = base
     return info
@@ -744,17 +831,17 @@ def verify_onnx(net, path, input_shape=None, batch_sizes=(1, 2), atol=1e-4, seed
     rng = np.random.RandomState(seed)
     worst, scale = 0.0, 0.0
     for bs in batch_sizes:
-        x = rng.standard_normal((bs,) + shape[1:]).astype(np.float32)
+        x = rng.standard_normal(batch_input_shape(net, shape, bs)).astype(np.float32)
         with mx.autograd.predict_mode():
-            ref = _as_numpy_list(net(mx.nd.array(x)))
+            ref = as_numpy_list(net(mx.nd.array(x)))
         got = sess.run(None, {iname: x})
         if len(got) != len(ref):
             raise ExportError("ONNX model has %d outputs, MXNet %d" % (len(got), len(ref)))
         for r, o in zip(ref, got):
             if r.shape != o.shape:
                 raise ExportError("ONNX output shape %s differs from MXNet's %s" % (o.shape, r.shape))
-            worst = max(worst, float(np.abs(r - o).max()))
-            scale = max(scale, float(np.abs(r).max()))
+        worst = max(worst, max_abs_diff(ref, got))
+        scale = max([scale] + [float(np.abs(r).max()) for r in ref])
     if not worst <= atol:
         raise ExportError("onnxruntime output differs from MXNet by %.3g (> %.1g; max |out| = %.3g) "
                           "for %s" % (worst, atol, scale, path))
@@ -796,12 +883,14 @@ class OnnxPredictor(object):
         self.input_shape = tuple([None] + [d.dim_value if d.HasField('dim_value') else None
                                            for d in data.type.tensor_type.shape.dim[1:]])
         self._tmpdir = None   # a folder of fastest_predictor's own, removed by close()
+        self.closed = False
 
     def close(self):
         """Drop the sessions and remove the temporary folder :func:`fastest_predictor` exported to
         (when it chose the path). Also done when the predictor is garbage-collected."""
         self._sessions.clear()
         self.session = self._reference = None
+        self.closed = True
         tmp, self._tmpdir = getattr(self, '_tmpdir', None), None
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -826,6 +915,9 @@ class OnnxPredictor(object):
 
     def session_for(self, batch_size):
         """The onnxruntime session that runs batches of ``batch_size``."""
+        if self.closed:
+            raise ValueError("this predictor of %s is closed (close() dropped its sessions): make "
+                             "a new one" % self.path)
         if not self.static_batch:
             return self.session
         sess = self._sessions.pop(batch_size, None)

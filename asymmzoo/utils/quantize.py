@@ -25,9 +25,16 @@ rises until the network's output is that clean on training digits apart from the
 checkpoint (``params=``) or trains the model briefly on the embedded digits
 (:func:`asymmzoo.data.load_digits`, resized and replicated to 3 channels), calibrates on training
 images, and reports fp32 vs INT8 top-1 on the held-out digits, their prediction agreement, and the
-latency of both (interleaved) at 224x224.
+latency of both (interleaved) at 224x224. It takes the zoo's image-classification networks only
+(:func:`check_quantizable`), checks sizes, counts and shapes before any training, warns when INT8 loses
+more than :data:`WARN_TOP1_DROP` points (:func:`accuracy_warning`; entropy calibration, which has no
+SQNR fallback, lost 43 and 52 points on digit-trained asymmnet_small_0.35 / mobilenetv3_small_0.35,
+naive with the fallback 0.3), and with ``save_int8=PREFIX`` writes the INT8 network as MXNet symbol
+files (:func:`save_quantized`: ``PREFIX-symbol.json`` / ``PREFIX-0000.params``, checked reloaded; the
+weights stay float32 on disk, MXNet quantizes them when it binds the graph).
 """
 import logging
+import os
 import time
 
 import mxnet as mx
@@ -35,7 +42,8 @@ import numpy as np
 
 __all__ = ['DEFAULT_EXCLUDED_OPERATORS', 'digits_arrays', 'train_on_digits', 'evaluate',
            'quantize_net', 'quantize_report', 'format_report', 'layer_sqnr', 'DEFAULT_MIN_SQNR',
-           'boundary_data_ops', 'network_sqnr', 'quantize_to_target', 'DEFAULT_TARGET_SQNR']
+           'boundary_data_ops', 'network_sqnr', 'quantize_to_target', 'DEFAULT_TARGET_SQNR',
+           'check_quantizable', 'save_quantized', 'accuracy_warning', 'WARN_TOP1_DROP']
 
 DEFAULT_EXCLUDED_OPERATORS = ('elemwise_mul', 'broadcast_mul', '_mul', '_Mul')
 DEFAULT_MIN_SQNR = 24.0
@@ -44,6 +52,12 @@ DEFAULT_MIN_SQNR = 24.0
 #: from the calibration ones (all 30 AsymmNet / MobileNetV3 backbones then lose <= 0.5 point).
 DEFAULT_TARGET_SQNR = 25.0
 DIGITS_MEAN, DIGITS_STD = 0.13, 0.31
+#: :func:`quantize_report` / ``asymmzoo quantize`` warn when INT8 loses more top-1 points than this
+WARN_TOP1_DROP = 2.0
+#: image sizes :func:`quantize_report` accepts (the 28x28 digits are resized to ``size`` x ``size``)
+MIN_SIZE, MAX_SIZE = 8, 224
+_DOWNSTREAM_TASKS = {'downstream.detection': 'an object-detection', 'downstream.pose': 'a pose-estimation',
+                     'downstream.action': 'an action-recognition', 'downstream.face': 'a face-embedding'}
 
 
 def digits_arrays(split='train', size=32, channels=3, limit=None):
@@ -74,12 +88,15 @@ def evaluate(net, x, y, batch_size=250):
     return 100.0 * float((p == y).mean()), p
 
 
-def train_on_digits(net, epochs=2, size=32, batch_size=64, lr=0.05, seed=0, log=None):
+def train_on_digits(net, epochs=2, size=32, batch_size=64, lr=0.05, seed=0, log=None, channels=3):
     """Quickly train an initialised 10-class network on the embedded training digits (SGD with
-    Nesterov momentum, cosine schedule). Returns the validation top-1 (%)."""
+    Nesterov momentum, cosine schedule; ``channels``: the network's input channels). Returns the
+    validation top-1 (%)."""
+    if not _is_int(epochs) or epochs < 1:
+        raise ValueError("epochs=%r: give a positive number of training epochs (CLI: --epochs)" % (epochs,))
     say = log or (lambda m: None)
-    x, y = digits_arrays('train', size)
-    xv, yv = digits_arrays('val', size)
+    x, y = digits_arrays('train', size, channels=channels)
+    xv, yv = digits_arrays('val', size, channels=channels)
     rng = np.random.RandomState(seed)
     steps = epochs * (len(x) // batch_size)
     sched = mx.lr_scheduler.CosineScheduler(max(steps, 1), base_lr=lr, final_lr=lr * 0.01)
@@ -101,6 +118,11 @@ def train_on_digits(net, epochs=2, size=32, batch_size=64, lr=0.05, seed=0, log=
         acc, _ = evaluate(net, xv, yv)
         say('epoch %d: val top-1 %.2f%%' % (ep + 1, acc))
     return acc
+
+
+def _is_int(v):
+    import numbers
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def _graph(net):
@@ -503,6 +525,135 @@ def _time_interleaved(nets, x, rounds=10, iters=3, warmup=3):
     return [1e3 * float(np.median(s)) for s in samples]
 
 
+def _builder(key):
+    """The registry builder of ``key`` and the model its ``base=`` names (an ACNet / RotateConv twin is
+    what its base is), as ``(function, fixed keyword arguments)``."""
+    from ..registry import _REGISTRY
+    fn = _REGISTRY[key]
+    kw = dict(getattr(fn, 'keywords', None) or {})
+    base = kw.get('base')
+    if isinstance(base, str) and base.lower() in _REGISTRY and base.lower() != key:
+        return _builder(base.lower())
+    return getattr(fn, 'func', fn), kw
+
+
+def check_quantizable(name):
+    """The registry name ``name`` (lowercased) if it is an image-classification network of the zoo
+    (built by ``asymmzoo.models``: AsymmNet / MobileNetV3, the CIFAR and ImageNet ACNet bases and their
+    ``_acb`` twins, the RotateConv models); a ``ValueError`` naming what quantize supports otherwise
+    (detection, pose, action and face models: their heads are not 10-class digit classifiers)."""
+    from ..registry import is_registered, _unknown
+    supported = ("quantize takes an image-classification network of the zoo (asymmnet_* / mobilenetv3_*, "
+                 "cifar_*, resnet18_v1, densenet121, alexnet_bn, rotate_sn and their _acb / _rot forms)")
+    if not isinstance(name, str):
+        raise TypeError("check_quantizable takes a registry name, got %r" % (name,))
+    if name.startswith('gluoncv:'):
+        raise ValueError("%s; %s is a GluonCV network for bench comparisons" % (supported, name))
+    key = name.lower()
+    if not is_registered(key):
+        raise _unknown(key)
+    fn, kw = _builder(key)
+    module = getattr(fn, '__module__', '') or ''
+    if module == 'asymmzoo.models' or module.startswith('asymmzoo.models.'):
+        return key
+    task = next((t for m, t in _DOWNSTREAM_TASKS.items() if module == m or module.startswith(m + '.')), None)
+    what = ('%s model (%s)' % (task, module)) if task else 'not one of them (built by %s.%s)' \
+        % (module, getattr(fn, '__name__', fn))
+    hint = '; its backbone %s can be quantized' % kw['backbone'] \
+        if task and isinstance(kw.get('backbone'), str) else ''
+    raise ValueError("%s; %s is %s%s" % (supported, key, what, hint))
+
+
+def _check_report_settings(epochs, size, calib_examples, params):
+    """Refuse, before any training, sizes and counts that would fail (or silently mean less) later."""
+    from ..data import load_digits
+    if params is None and (not _is_int(epochs) or epochs < 1):
+        raise ValueError("epochs=%r: give a positive number of training epochs (CLI: --epochs)" % (epochs,))
+    if not _is_int(size) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise ValueError("size=%r: give an image size of %d to %d pixels (CLI: --size; the digits are "
+                         "28x28, resized to it)" % (size, MIN_SIZE, MAX_SIZE))
+    n_train = len(load_digits('train')[1])
+    if not _is_int(calib_examples) or not 1 <= calib_examples <= n_train:
+        raise ValueError("calib_examples=%r: give 1 to %d, the number of training digits (CLI: "
+                         "--calib-examples)" % (calib_examples, n_train))
+
+
+def _input_channels(net):
+    from .export import default_input_shape
+    return int(default_input_shape(net)[1])
+
+
+def _runs_on(net, shape):
+    """None if ``net`` (initialised, or deferred) runs on zeros of ``shape``, else MXNet's reason."""
+    try:
+        with mx.autograd.predict_mode():
+            out = net(mx.nd.zeros(shape))
+            for o in (out if isinstance(out, (list, tuple)) else [out]):
+                o.wait_to_read()
+    except mx.base.MXNetError as e:
+        lines = [l.strip() for l in str(e).strip().splitlines() if l.strip()]
+        return (lines[-1] if lines else 'MXNetError')[:200]
+    return None
+
+
+def save_quantized(qnet, prefix, x, atol=1e-5):
+    """Write the INT8 network ``qnet`` (from :func:`quantize_net`) as MXNet symbol files,
+    ``prefix-symbol.json`` and ``prefix-0000.params`` (the names ``HybridBlock.export`` gives; each file
+    written atomically), then reload them (``mx.gluon.SymbolBlock.imports``, input ``data``) and check
+    that they give ``qnet``'s outputs on ``x`` (numpy NCHW, inputs as ``qnet`` takes them) within
+    ``atol`` (relative to the largest output); a ``ValueError`` if not. The params file holds the
+    float32 weights and the graph the calibrated INT8 ranges (MXNet quantizes the weights when it binds
+    the graph), so it is about the fp32 checkpoint's size. Returns
+    ``{'symbol', 'params', 'max_abs_diff'}``."""
+    from ..store import atomic_export
+    from .export import load_symbol
+    if not isinstance(prefix, str) or not prefix or prefix.endswith(('/', os.sep)) or os.path.isdir(prefix):
+        raise ValueError("save_quantized: %r is not a file prefix; give one like out/model_int8 (writes "
+                         "out/model_int8-symbol.json and out/model_int8-0000.params)" % (prefix,))
+    xb = mx.nd.array(np.asarray(x, dtype=np.float32))
+    with mx.autograd.predict_mode():
+        ref = qnet(xb)   # also gives a hybridized block the graph that export writes
+        ref = (ref[0] if isinstance(ref, (list, tuple)) else ref).asnumpy()
+        sym, par = atomic_export(qnet, prefix)
+        back = load_symbol(sym, par)
+        got = back(xb)
+        got = (got[0] if isinstance(got, (list, tuple)) else got).asnumpy()
+    diff = float(np.abs(ref - got).max()) if ref.shape == got.shape else float('inf')
+    if not diff <= atol * max(1.0, float(np.abs(ref).max())):
+        raise ValueError("%s reloaded as a SymbolBlock differs from the INT8 network by %.3g: the symbol "
+                         "export does not reproduce it" % (sym, diff))
+    return {'symbol': sym, 'params': par, 'max_abs_diff': diff}
+
+
+def accuracy_warning(rep, threshold=WARN_TOP1_DROP):
+    """A warning line for a :func:`quantize_report` whose INT8 top-1 is more than ``threshold`` points
+    below fp32, with the fix that fits its settings; None otherwise."""
+    drop = -float(rep['top1_change'])
+    if not drop > threshold:
+        return None
+    fixes = []
+    if rep.get('calib_mode', 'naive') != 'naive':
+        fixes.append("use --calib-mode naive (the default: min/max thresholds with the accuracy-aware "
+                     "fp32 fallback, which %s calibration does not have)" % rep['calib_mode'])
+    else:
+        if rep.get('min_sqnr_start_db') is None:
+            fixes.append("turn the SQNR fallback back on (leave --min-sqnr / --target-sqnr at their "
+                         "defaults)")
+        elif rep.get('target_sqnr_db') is None:
+            fixes.append("turn the accuracy-aware fallback on (leave --target-sqnr at its default, %.0f dB)"
+                         % DEFAULT_TARGET_SQNR)
+        else:
+            fixes.append("raise --target-sqnr (now %.0f dB; higher keeps more layers in fp32)"
+                         % rep['target_sqnr_db'])
+        if rep.get('exclude_first_last') is False:
+            fixes.append("drop --quantize-first-last (keeps the stem conv and the classifier in fp32)")
+        if str(rep.get('weights', '')).startswith('trained'):
+            fixes.append("train longer (--epochs): a briefly trained model has many borderline "
+                         "predictions")
+    return ("warning: INT8 loses %.1f points of top-1 (more than %.0f): %s"
+            % (drop, threshold, '; or '.join(fixes)))
+
+
 def _check_sqnr_settings(min_sqnr, target_sqnr, calib_mode, calib_examples):
     """Refuse, before any training, SQNR settings that would fail after it."""
     import math
@@ -527,29 +678,43 @@ def _check_sqnr_settings(min_sqnr, target_sqnr, calib_mode, calib_examples):
 
 
 def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=500,
-                    bench_shape=(3, 224, 224), bench_batches=(1, 32), rounds=8, seed=0, log=None,
+                    bench_shape=None, bench_batches=(1, 32), rounds=8, seed=0, log=None,
                     exclude_operators=DEFAULT_EXCLUDED_OPERATORS, granularity='channel-wise',
                     calib_mode='naive', exclude_first_last=True, save_params=None,
-                    min_sqnr=DEFAULT_MIN_SQNR, target_sqnr=DEFAULT_TARGET_SQNR, tune_examples=1500):
+                    min_sqnr=DEFAULT_MIN_SQNR, target_sqnr=DEFAULT_TARGET_SQNR, tune_examples=1500,
+                    save_int8=None):
     """Train (or load ``params``), deploy, quantize and compare. Returns a dict report.
-    ``min_sqnr=None`` quantizes every layer but the first and last (see :func:`quantize_net`; pass
-    ``target_sqnr=None`` with it). ``target_sqnr`` (dB; default :data:`DEFAULT_TARGET_SQNR`) tunes the
-    fallback threshold up from ``min_sqnr`` until the output SQNR on ``tune_examples`` training digits
-    apart from the calibration ones reaches it (:func:`quantize_to_target`); ``None`` keeps the fixed
-    ``min_sqnr`` threshold."""
+    ``name_or_net``: an image-classification network of the zoo (:func:`check_quantizable`) or a
+    network. ``min_sqnr=None`` quantizes every layer but the first and last (see :func:`quantize_net`;
+    pass ``target_sqnr=None`` with it). ``target_sqnr`` (dB; default :data:`DEFAULT_TARGET_SQNR`) tunes
+    the fallback threshold up from ``min_sqnr`` until the output SQNR on ``tune_examples`` training
+    digits apart from the calibration ones reaches it (:func:`quantize_to_target`); ``None`` keeps the
+    fixed ``min_sqnr`` threshold. ``bench_shape`` (C, H, W) of the timing; default the network's
+    channels at 224x224, or at ``size`` if it does not run at 224. ``save_int8``: a file prefix; the
+    INT8 network is written there as ``PREFIX-symbol.json`` / ``PREFIX-0000.params`` and checked
+    reloaded (:func:`save_quantized`; report key ``int8_files``). ``report['warning']`` is set when
+    INT8 loses more than :data:`WARN_TOP1_DROP` points of top-1 (:func:`accuracy_warning`).
+    Sizes, counts, the model and the shapes are checked before any training. MXNet prints
+    "Subgraph backend MKLDNN is activated." at each quantization unless ``MXNET_SUBGRAPH_VERBOSE`` is
+    ``'0'`` when the process first builds a subgraph (it reads it once; ``asymmzoo quantize -q`` sets it)."""
     from ..registry import get_model
     from ..deploy import deploy
     _check_sqnr_settings(min_sqnr, target_sqnr, calib_mode, calib_examples)
+    _check_report_settings(epochs, size, calib_examples, params)
+    if save_int8 is not None and (not isinstance(save_int8, str) or not save_int8 or
+                                  save_int8.endswith(('/', os.sep)) or os.path.isdir(save_int8)):
+        raise ValueError("save_int8=%r is not a file prefix; give one like out/model_int8 (writes "
+                         "out/model_int8-symbol.json and out/model_int8-0000.params; CLI: --save-int8)"
+                         % (save_int8,))
     say = log or (lambda m: None)
     mx.random.seed(seed)
     np.random.seed(seed)
     if isinstance(name_or_net, str):
-        net = get_model(name_or_net, classes=10)
-        name = name_or_net
+        name = check_quantizable(name_or_net)
+        net = get_model(name, classes=10)
     else:
         net, name = name_or_net, getattr(name_or_net, 'name_in_zoo', type(name_or_net).__name__)
     if params:
-        import os
         if not os.path.isfile(params):
             raise FileNotFoundError("params file %r not found; pass a 10-class checkpoint trained on "
                                     "the digits, or omit --params to train one" % (params,))
@@ -558,15 +723,32 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
         trained = 'loaded %s' % params
     else:
         net.initialize(mx.init.MSRAPrelu())
+    channels = _input_channels(net)
+    from .export import default_input_shape
+    own = 'x'.join(str(d) for d in default_input_shape(net)[1:])
+    why = _runs_on(net, (1, channels, size, size))
+    if why:
+        raise ValueError("%s does not run on %dx%dx%d inputs (%s); its default input is %s: pick another "
+                         "image size (CLI: --size)" % (name, channels, size, size, why, own))
+    if bench_shape is None:
+        bench_shape = (channels, 224, 224)
+        if _runs_on(net, (1,) + bench_shape):
+            bench_shape = (channels, size, size)
+    else:
+        bench_shape = tuple(int(d) for d in bench_shape)
+        why = _runs_on(net, (1,) + bench_shape)
+        if why:
+            raise ValueError("%s does not run on bench_shape %s (%s)" % (name, bench_shape, why))
+    if not params:
         say('training %s on the embedded digits (%d epochs, %dx%d)' % (name, epochs, size, size))
         t0 = time.time()
-        train_on_digits(net, epochs=epochs, size=size, seed=seed, log=say)
+        train_on_digits(net, epochs=epochs, size=size, seed=seed, log=say, channels=channels)
         trained = 'trained %d epochs on the embedded digits in %.0f s' % (epochs, time.time() - t0)
         if save_params:
             from ..store import atomic_save_parameters
             atomic_save_parameters(net, save_params)
-    xv, yv = digits_arrays('val', size)
-    xc, _ = digits_arrays('train', size, limit=None)
+    xv, yv = digits_arrays('val', size, channels=channels)
+    xc, _ = digits_arrays('train', size, channels=channels, limit=None)
     order = np.random.RandomState(seed).permutation(len(xc))
     xt = xc[order[calib_examples:calib_examples + tune_examples]]
     xc = xc[order[:calib_examples]]
@@ -585,11 +767,13 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
         qnet = quantize_net(net, xc, min_sqnr=min_sqnr, **qkw)
     acc8, p8 = evaluate(qnet, xv, yv)
     low = [r for r in (qnet.layer_sqnr or []) if r['name'] in qnet.low_sqnr_layers]
-    report = {'model': name, 'weights': trained, 'input_size': size, 'val_images': int(len(yv)),
+    report = {'model': name, 'weights': trained, 'input_size': size, 'input_channels': channels,
+              'val_images': int(len(yv)),
               'fp32_top1': acc32, 'int8_top1': acc8, 'top1_change': acc8 - acc32,
               'agreement': 100.0 * float((p32 == p8).mean()),
               'excluded_operators': list(exclude_operators), 'calib_examples': int(len(xc)),
               'granularity': granularity, 'calib_mode': calib_mode,
+              'exclude_first_last': bool(exclude_first_last),
               'fp32_layers': list(qnet.fp32_layers),
               'min_sqnr_db': qnet.tuning[-1]['min_sqnr_db'] if getattr(qnet, 'tuning', None)
               else min_sqnr, 'min_sqnr_start_db': min_sqnr,
@@ -598,7 +782,14 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
               'tuning': getattr(qnet, 'tuning', None),
               'low_sqnr_layers': [{k: r[k] for k in ('name', 'sqnr_db', 'input_sqnr_db',
                                                      'weight_sqnr_db', 'output_sqnr_db')} for r in low],
-              'latency': {}}
+              'bench_input': list(bench_shape), 'latency': {}}
+    report['warning'] = accuracy_warning(report)
+    if save_int8:
+        say('writing the INT8 network to %s-symbol.json / -0000.params' % save_int8)
+        files = save_quantized(qnet, save_int8, xv[:8])
+        files['input'] = {'name': 'data', 'shape': ['N', channels, size, size], 'dtype': 'float32',
+                          'preprocessing': '(pixel / 255 - %g) / %g' % (DIGITS_MEAN, DIGITS_STD)}
+        report['int8_files'] = files
     for b in bench_batches:
         x = np.random.RandomState(seed).standard_normal((b,) + tuple(bench_shape)).astype(np.float32)
         say('timing fp32 vs int8 at batch %d' % b)
@@ -634,7 +825,18 @@ def format_report(rep):
     if rep.get('fp32_boundary_ops'):
         lines.append('%d concat / pooling / flatten op(s) kept in fp32 next to fp32 neighbours'
                      % len(rep['fp32_boundary_ops']))
+    hw = '%dx%d' % tuple(rep.get('bench_input', (3, 224, 224))[1:])
     for b, t in sorted(rep['latency'].items(), key=lambda kv: int(kv[0])):
-        lines.append('batch %s at 224x224: fp32 %.2f ms, int8 %.2f ms, speed-up %.2fx'
-                     % (b, t['fp32_ms'], t['int8_ms'], t['speedup']))
+        lines.append('batch %s at %s: fp32 %.2f ms, int8 %.2f ms, speed-up %.2fx'
+                     % (b, hw, t['fp32_ms'], t['int8_ms'], t['speedup']))
+    f = rep.get('int8_files')
+    if f:
+        inp = f.get('input', {})
+        lines.append('wrote the INT8 network: %s and %s (reloaded as SymbolBlock: max abs diff %.2g; '
+                     'input %r, float32 %s, %s)'
+                     % (f['symbol'], f['params'], f['max_abs_diff'], inp.get('name', 'data'),
+                        'x'.join(str(d) for d in inp.get('shape', [])), inp.get('preprocessing', '')))
+    warning = rep.get('warning', accuracy_warning(rep) if 'top1_change' in rep else None)
+    if warning:
+        lines.append(warning)
     return '\n'.join(lines)
