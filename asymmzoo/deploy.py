@@ -130,6 +130,10 @@ def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5)
     if verify:
         after = _outputs(net, probe)
         for i, (a, b) in enumerate(zip(before, after)):
+            if np.isnan(a).any():
+                raise DeployError("output %d of the network itself contains NaN, so its deployed "
+                                  "form cannot be checked: are its weights finite (a diverged "
+                                  "training run)?" % i)
             finite = np.abs(a[np.isfinite(a)])
             scale = max(float(finite.max()) if finite.size else 0.0, 1e-12)
             err = max_abs_diff(a, b)   # equal infinities (a detector's padded boxes) count as 0

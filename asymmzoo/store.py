@@ -125,18 +125,21 @@ def atomic_save_parameters(block, path):
     return path
 
 
-def atomic_export(block, prefix, epoch=0):
+def atomic_export(block, prefix, epoch=0, check=None):
     """``block.export(prefix, epoch)`` (a hybridized block run once) with each of the two files,
     ``prefix-symbol.json`` and ``prefix-%04d.params``, written through :func:`atomic_target`.
-    Returns their paths."""
+    ``check(symbol_file, params_file)``, if given, runs on the written files before they replace
+    anything: when it raises, the files at ``prefix`` stay as they were. Returns their paths."""
     import tempfile
     d = os.path.dirname(os.path.abspath(prefix))
     os.makedirs(d, exist_ok=True)
     out = [prefix + '-symbol.json', '%s-%04d.params' % (prefix, epoch)]
     with tempfile.TemporaryDirectory(prefix='.export-', dir=d) as tmpdir:
         block.export(os.path.join(tmpdir, 'net'), epoch=epoch)
-        for src, dst in zip([os.path.join(tmpdir, 'net-symbol.json'),
-                             os.path.join(tmpdir, 'net-%04d.params' % epoch)], out):
+        written = [os.path.join(tmpdir, 'net-symbol.json'), os.path.join(tmpdir, 'net-%04d.params' % epoch)]
+        if check is not None:
+            check(*written)
+        for src, dst in zip(written, out):
             with atomic_target(dst) as tmp:
                 os.replace(src, tmp)
     return out

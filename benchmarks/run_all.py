@@ -473,8 +473,10 @@ def build_report():
          '', '```python', 'predict = asymmzoo.utils.export.fastest_predictor(net)   # deploy -> ONNX -> onnxruntime, verified',
          'probs = predict(batch)                                   # numpy NCHW float32 in, numpy out',
          '```', 'or `asymmzoo export NAME --format onnx --params FILE`, then '
-         '`asymmzoo.utils.export.OnnxPredictor(path)` on the file (a plain `onnxruntime.InferenceSession` '
-         'of it runs the dynamic-batch graph: without the static-batch rewrites below, ~5% slower).', '']
+         '`asymmzoo.utils.export.OnnxPredictor(path)` on the file: the same static-batch sessions, with '
+         'the file\'s reuse-concat rewrites (those of batches below 16) at every batch size, where '
+         '`fastest_predictor` re-chooses them per batch size; a plain `onnxruntime.InferenceSession` of '
+         'the file runs the dynamic-batch graph, without the static-batch rewrites below (~5% slower).', '']
     targets = []
     if pairs:   # order: two-thread pairs (the targets), two-thread table, one-thread pairs, one-thread table
         targets.append(('(ratio targets: timed in pairs, back to back every round; median of the '

@@ -647,10 +647,12 @@ def test_bench_threads_reexec(tmp_path):
 def test_max_abs_diff_counts_equal_infinities_as_equal():
     from asymmzoo.utils.math import max_abs_diff
     a = np.array([1.0, np.inf, -np.inf, np.nan, -1.0], np.float32)
-    assert max_abs_diff(a, a.copy()) == 0.0
-    assert max_abs_diff([a, mx.nd.array(a[:2])], [a + np.float32(0.5), mx.nd.array(a[:2])]) == 0.5
+    assert max_abs_diff(a[:3], a[:3].copy()) == 0.0   # equal infinities are equal
+    assert max_abs_diff([a[:3], mx.nd.array(a[:2])], [a[:3] + np.float32(0.5), mx.nd.array(a[:2])]) == 0.5
     assert max_abs_diff(a, np.where(np.isinf(a), 0, a)) == np.inf
     assert max_abs_diff(a, np.where(np.isnan(a), 0, a)) == np.inf
+    assert max_abs_diff(a, a.copy(), equal_nan=False) == np.inf   # the default: NaN never passes
+    assert max_abs_diff(a, a.copy(), equal_nan=True) == 0.0
     with pytest.raises(ValueError, match='2 outputs against 1'):
         max_abs_diff([a, a], a)
 
@@ -674,9 +676,21 @@ def test_export_and_bench_detector_and_video_heads(tmp_path, capsys):
     rows = B.benchmark(['yolo3_asymmnet_small_0.35_voc', tsn], batch_sizes=(1, 2), rounds=1, warmup=1,
                        input_shape=(1, 3, 64, 64))
     assert [r['input_shape'] for r in rows] == [[1, 3, 64, 64], [3, 3, 64, 64]]
+    rows = B.benchmark([tsn], engines=('onnxruntime',), batch_sizes=(1, 2), rounds=1, warmup=1,
+                       input_shape=(1, 3, 64, 64))   # static sessions of 3 and 6 frames
+    assert rows[0]['onnx_max_abs_diff'] <= 1e-4
+    with pytest.raises(ValueError, match='is a detector'):
+        B.benchmark(['yolo3_asymmnet_small_0.35_voc'], engines=('onnxruntime',), batch_sizes=(1,),
+                    rounds=1, warmup=0, input_shape=(1, 3, 64, 64))
+    with pytest.raises(ValueError, match='a fixed batch of this video model is a multiple of its 3'):
+        net, _ = E.prepare_model(tsn, input_shape=(1, 3, 64, 64))
+        E.export_onnx(net, str(tmp_path / 'v.onnx'), (2, 3, 64, 64), dynamic_batch=False)
     with pytest.raises(ValueError, match='is a detector, whose training step needs its targets'):
         B.benchmark(['yolo3_asymmnet_small_0.35_voc'], batch_sizes=(1,), rounds=1, warmup=0,
                     train_step=True, train_batch=2, input_shape=(1, 3, 64, 64))
+    with pytest.raises(ValueError, match='is an embedding network'):
+        B.benchmark(['arcface_asymmnet_small_0.35'], batch_sizes=(1,), rounds=1, warmup=0,
+                    train_step=True, train_batch=2)
 
 
 def test_export_opset():
@@ -699,3 +713,19 @@ def test_export_notes_tiny_outputs(tmp_path, capsys):
         assert main(['export', 'mobilenetv3_small_0.35', '--input-shape', '1', '3', '32', '32',
                      '--out', str(tmp_path)]) == 0
     assert 'the outputs are tiny (max |out| 7e-13 against --atol 0.0001)' in capsys.readouterr().err
+
+
+def test_random_bn_stats_keep_hybridization_and_nan_weights_are_named():
+    """randomize_bn_stats runs the net imperatively for its hooks and gives back the hybridization it
+    found (static_alloc / static_shape included); a network whose own outputs are NaN is not passed
+    off as deployed."""
+    from asymmzoo.deploy import deploy, DeployError
+    net, shape = E.prepare_model('mobilenetv3_small_0.35', deploy=False, input_shape=(1, 3, 32, 32))
+    net.hybridize(static_alloc=True, static_shape=True)
+    flags = dict(net._flags)
+    E.randomize_bn_stats(net, mx.nd.random.normal(shape=(4, 3, 32, 32)))
+    assert net._active and dict(net._flags) == flags
+    w = [p for n, p in net.collect_params().items() if n.endswith('weight')][-1]   # the classifier's
+    w.set_data(w.data() * np.nan)
+    with pytest.raises(DeployError, match='contains NaN'):
+        deploy(net, verify=True, probe=mx.nd.random.normal(shape=(2, 3, 32, 32)))

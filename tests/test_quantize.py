@@ -1,5 +1,7 @@
 """INT8 noise analysis: layer_sqnr and the fp32 fallback of quantize_net(min_sqnr=...) (issue 8); the
 `asymmzoo quantize` command: INT8 files, up-front refusals, the accuracy warning, -q and its help."""
+from unittest import mock
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -287,6 +289,14 @@ def test_save_quantized_files_reload_to_the_in_memory_int8_network(tmp_path):
     for bad in (str(tmp_path), str(tmp_path) + '/', ''):
         with pytest.raises(ValueError, match='not a file prefix'):
             save_quantized(qnet, bad, calib[:2])
+    # files that do not reload to the INT8 network replace nothing: the good ones stay
+    before = {p.name: p.read_bytes() for p in (tmp_path / 'sub').iterdir()}
+    import asymmzoo.utils.export as E
+    wrong = lambda sym, par: (lambda xb: mx.nd.zeros((xb.shape[0], 10)))   # noqa: E731
+    with mock.patch.object(E, 'load_symbol', wrong):
+        with pytest.raises(ValueError, match='does not reproduce it \\(nothing written\\)'):
+            save_quantized(qnet, prefix, calib[:4])
+    assert {p.name: p.read_bytes() for p in (tmp_path / 'sub').iterdir()} == before
 
 
 def test_quantize_refuses_other_tasks_and_patterns_before_any_work(monkeypatch, capsys):

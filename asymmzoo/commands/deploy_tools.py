@@ -1,4 +1,5 @@
 """`asymmzoo bench`, `asymmzoo export`, `asymmzoo quantize`."""
+import math
 import os
 import subprocess
 import sys
@@ -6,38 +7,24 @@ import sys
 _CHILD_FLAG = 'ASYMMZOO_BENCH_CHILD'
 
 
-def _positive_int(text):
+def _checked(convert, ok, what):
+    """An argparse ``type``: ``convert(text)``, refused unless ``ok(value)`` ("'-1' is not <what>")."""
     import argparse
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError('%r is not a positive integer' % text)
-    return v
+
+    def parse(text):
+        try:
+            v = convert(text)
+        except ValueError:
+            v = None
+        if v is None or not ok(v):
+            raise argparse.ArgumentTypeError('%r is not %s' % (text, what))
+        return v
+    return parse
 
 
-def _non_negative_int(text):
-    import argparse
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError('%r is not a non-negative integer' % text)
-    return v
-
-
-def _tolerance(text):
-    import argparse
-    import math
-    try:
-        v = float(text)
-    except ValueError:
-        v = float('nan')
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError('%r is not a positive number' % text)
-    return v
+_positive_int = _checked(int, lambda v: v >= 1, 'a positive integer')
+_non_negative_int = _checked(int, lambda v: v >= 0, 'a non-negative integer')
+_tolerance = _checked(float, lambda v: math.isfinite(v) and v > 0, 'a positive number')
 
 
 def _writable_folder(folder, said, which):
@@ -199,11 +186,7 @@ def _export(args):
         print("wrote %s and %s (reloaded as SymbolBlock: max abs diff %.2g)%s"
               % (sym, par, diff, weights))
         return 0
-    from ..utils.export import ExportError, is_detector
-    if is_detector(net):
-        raise ValueError("%s is a detector: its output goes through non-maximum suppression, which "
-                         "mxnet 1.9.1's ONNX exporter does not translate faithfully (boxes differ "
-                         "from MXNet's); export it with --format symbol" % name)
+    from ..utils.export import ExportError
     try:
         info = export_onnx(net, stem + '.onnx', shape, verify=True, atol=args.atol)
     except ExportError as e:
@@ -223,7 +206,6 @@ def _sqnr_settings(args):
     fallback (DEFAULT_MIN_SQNR raised until DEFAULT_TARGET_SQNR); ``--target-sqnr 0`` keeps the fixed
     ``--min-sqnr`` threshold, ``--min-sqnr 0`` turns the SQNR fallback off (and the tuning with it);
     entropy calibration has no SQNR model, so both default to off there."""
-    import math
     from ..utils.quantize import DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR
     for flag, v in (('--min-sqnr', args.min_sqnr), ('--target-sqnr', args.target_sqnr)):
         if v is not None and not (math.isfinite(v) and v >= 0):
@@ -414,5 +396,7 @@ def add_commands(sub):
                    help='interleaved fp32 / int8 timing rounds per batch size (default 8)')
     p.add_argument('--json', metavar='FILE', help='also write the report as JSON')
     p.add_argument('-q', '--quiet', action='store_true',
-                   help="no progress lines, and no MXNet 'Subgraph backend MKLDNN is activated' lines")
+                   help="no progress lines, and no MXNet 'Subgraph backend MKLDNN is activated' lines "
+                        "(MXNet reads that setting once per process: from a Python session that "
+                        "quantized before, the lines stay)")
     p.set_defaults(func=_quantize)

@@ -172,6 +172,7 @@ def _embed(args):
         raise ValueError("%s is not a face embedding model" % args.model)
     load_weights(net, args, mx.init.MSRAPrelu(), 'random weights, the embeddings mean nothing')
     emb = embed_images(net, list(args.images), flip=not args.no_flip)
+    out = None
     if args.output:
         from ..store import atomic_target
         out = args.output if args.output.endswith('.npy') else args.output + '.npy'  # as np.save names it
@@ -183,8 +184,8 @@ def _embed(args):
         sim = emb @ emb.T
         print("cosine similarity to the first image: %s"
               % ' '.join('%.4f' % v for v in sim[0, 1:]))
-    if args.output:
-        print("wrote %s (%d x %d, L2-normalised)" % (args.output, emb.shape[0], emb.shape[1]))
+    if out:
+        print("wrote %s (%d x %d, L2-normalised)" % (out, emb.shape[0], emb.shape[1]))
     return 0
 
 

@@ -190,7 +190,8 @@ class BenchRunner(object):
             for b in batch_sizes:
                 prefix = os.path.join(d, '%s-b%d-profile' % (name.replace(':', '_'), b)) \
                     if profile else None
-                self.sessions[b] = onnx_session(base, threads=threads, batch_size=b,
+                rows = self.inputs[b].shape[0]   # a video model's b items are b x its frames
+                self.sessions[b] = onnx_session(base, threads=threads, batch_size=rows,
                                                 profile_prefix=prefix)
                 diff = verify_onnx(net, path, self.input_shape, batch_sizes=(b,),
                                    session=self.sessions[b])['max_abs_diff']
@@ -224,6 +225,10 @@ def _train_step_runner(name, batch, seed=0, input_shape=None):
         raise ValueError("--train-step times a classification step (softmax cross-entropy); %s is a "
                          "detector, whose training step needs its targets: time it with "
                          "downstream/detection/train_yolo3.py" % name)
+    if getattr(net, 'embedding_size', None):
+        raise ValueError("--train-step times a classification step (softmax cross-entropy over "
+                         "classes); %s is an embedding network (its loss is the margin head's): time "
+                         "it with downstream/face/train_arcface.py" % name)
     net.hybridize(static_alloc=True, static_shape=True)
     rng = np.random.RandomState(seed)
     x = mx.nd.array(rng.standard_normal(batch_input_shape(net, shape, batch)))

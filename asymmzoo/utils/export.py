@@ -25,6 +25,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 
 import mxnet as mx
 import numpy as np
@@ -122,7 +123,9 @@ def randomize_bn_stats(net, x):
 
     blocks = [net] + [child for _, _, _, child in iter_blocks(net)]
     active = {id(b): b._active for b in blocks if isinstance(b, mx.gluon.HybridBlock)}
-    net.hybridize(False)   # the hooks see NDArrays only when every block runs imperatively
+    for b in blocks:   # the hooks see NDArrays only when every block runs imperatively; not
+        if id(b) in active:   # hybridize(False), which would also drop static_alloc / a backend
+            b._active = False
     hooks = [bn.register_forward_pre_hook(set_stats) for bn in bns]
     try:
         with mx.autograd.predict_mode():
@@ -637,10 +640,11 @@ def _blocked_se_scaling(model):
 
 
 def _set_batch(model, batch_size):
-    """Fix the symbolic batch dimension of the graph's data inputs and outputs to ``batch_size``
-    (a file exported with a fixed batch must be asked for that batch)."""
+    """Fix the symbolic batch dimension of the graph's data inputs to ``batch_size`` rows (a file
+    exported with a fixed batch must be asked for that batch). The outputs' batch follows by shape
+    inference (a video model's is rows / frames per video, so it is not set here)."""
     inits = {i.name for i in model.graph.initializer}
-    for vi in [v for v in model.graph.input if v.name not in inits] + list(model.graph.output):
+    for vi in [v for v in model.graph.input if v.name not in inits]:
         dims = vi.type.tensor_type.shape.dim
         if not len(dims):
             continue
@@ -696,6 +700,9 @@ opset-13 nodes, and e.g. ``ReduceMean`` with an ``axes`` attribute is then inval
 declared opset 14 once h-swish is fused into ``HardSwish`` (see :func:`_fuse_hard_activations`)."""
 
 
+_EXPORTER_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _exporter_opset(version):
     """Make mxnet's ``export_model`` write (and check) for opset ``version``: it has no argument for
@@ -704,15 +711,16 @@ def _exporter_opset(version):
     import onnx
     import onnx.checker
     import onnx.defs
-    newest, ctx = onnx.defs.onnx_opset_version, onnx.checker.DEFAULT_CONTEXT
-    imports = dict(ctx.opset_imports)
-    onnx.defs.onnx_opset_version = lambda: version
-    ctx.opset_imports = {'': version}
-    try:
-        yield
-    finally:
-        onnx.defs.onnx_opset_version = newest
-        ctx.opset_imports = imports
+    with _EXPORTER_LOCK:   # process-wide state: one export at a time
+        newest, ctx = onnx.defs.onnx_opset_version, onnx.checker.DEFAULT_CONTEXT
+        imports = dict(ctx.opset_imports)
+        try:
+            onnx.defs.onnx_opset_version = lambda: version
+            ctx.opset_imports = {'': version}
+            yield
+        finally:
+            onnx.defs.onnx_opset_version = newest
+            ctx.opset_imports = imports
 
 
 def _run_exporter(sym_file, par_file, shape, path, dynamic_batch):
@@ -761,6 +769,15 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     from ..store import atomic_target
     onnx = _import_onnx()
     shape = tuple(input_shape) if input_shape else default_input_shape(net)
+    if is_detector(net):
+        raise ValueError("%s is a detector: its output goes through non-maximum suppression, which "
+                         "mxnet 1.9.1's ONNX exporter does not translate faithfully (boxes differ "
+                         "from MXNet's); export it as symbol files (export_symbol, `asymmzoo export "
+                         "--format symbol`)" % getattr(net, 'name_in_zoo', type(net).__name__))
+    frames = _frames_per_item(net)
+    if not dynamic_batch and shape[0] % frames:
+        raise ValueError("input_shape %s: a fixed batch of this video model is a multiple of its %d "
+                         "frames per video" % (shape, frames))
     with tempfile.TemporaryDirectory(prefix='asymmzoo-onnx-') as tmp:
         one = batch_input_shape(net, shape, 1)
         sym_file, par_file = export_symbol(net, os.path.join(tmp, 'net'), one)
@@ -840,8 +857,8 @@ def verify_onnx(net, path, input_shape=None, batch_sizes=(1, 2), atol=1e-4, seed
         for r, o in zip(ref, got):
             if r.shape != o.shape:
                 raise ExportError("ONNX output shape %s differs from MXNet's %s" % (o.shape, r.shape))
-        worst = max(worst, max_abs_diff(ref, got))
-        scale = max([scale] + [float(np.abs(r).max()) for r in ref])
+        worst = max(worst, max_abs_diff(ref, got))   # a NaN output counts as infinitely off
+        scale = max([scale] + [float(np.abs(r[np.isfinite(r)]).max(initial=0.0)) for r in ref])
     if not worst <= atol:
         raise ExportError("onnxruntime output differs from MXNet by %.3g (> %.1g; max |out| = %.3g) "
                           "for %s" % (worst, atol, scale, path))
@@ -908,7 +925,7 @@ class OnnxPredictor(object):
         x = np.random.RandomState(batch_size).standard_normal(shape).astype(np.float32)
         got = sess.run(None, {self.input_name: x})
         ref = self._reference.run(None, {self.input_name: x})
-        worst = max(float(np.abs(a - b).max()) for a, b in zip(got, ref))
+        worst = max_abs_diff(got, ref)
         if not worst <= self.atol:
             raise ExportError("the batch-%d session of %s differs from the verified file by %.3g "
                               "(> %.1g)" % (batch_size, self.path, worst, self.atol))

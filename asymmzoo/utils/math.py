@@ -18,10 +18,11 @@ def as_numpy_list(out):
     return [o if isinstance(o, np.ndarray) else o.asnumpy() for o in outs]
 
 
-def max_abs_diff(a, b):
+def max_abs_diff(a, b, equal_nan=False):
     """Largest absolute difference between two outputs (see :func:`as_numpy_list`); entries equal
-    in both (infinities included, NaN with NaN) count as 0, so a detector's padded or infinite
-    boxes compare as equal when they are; NaN against a number counts as infinite. Raises ValueError when the outputs' count or shapes
+    in both (infinities included) count as 0, so a detector's padded or infinite boxes compare as
+    equal when they are; a NaN counts as infinitely off (with ``equal_nan``, NaN against NaN as
+    equal), so a network whose outputs are NaN never passes a check. Raises ValueError when the outputs' count or shapes
     differ."""
     a_list, b_list = as_numpy_list(a), as_numpy_list(b)
     if len(a_list) != len(b_list):
@@ -30,7 +31,7 @@ def max_abs_diff(a, b):
     for x, y in zip(a_list, b_list):
         if x.shape != y.shape:
             raise ValueError("output shape %s differs from %s" % (x.shape, y.shape))
-        same = (x == y) | (np.isnan(x) & np.isnan(y))
+        same = (x == y) | (np.isnan(x) & np.isnan(y)) if equal_nan else (x == y)
         if not same.all():
             with np.errstate(invalid='ignore'):
                 d = np.abs(x[~same].astype(np.float64) - y[~same])
