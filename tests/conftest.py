@@ -3,8 +3,14 @@ import os
 import pytest
 
 os.environ.setdefault('MPLBACKEND', 'Agg')
+import shutil
 import tempfile
-os.environ['MXNET_HOME'] = tempfile.mkdtemp(prefix='asymmzoo-test-mxnet-home-')  # never touch ~/.mxnet
+_MXNET_HOME = tempfile.mkdtemp(prefix='asymmzoo-test-mxnet-home-')
+os.environ['MXNET_HOME'] = _MXNET_HOME  # never touch ~/.mxnet
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_MXNET_HOME, ignore_errors=True)   # a test session leaves nothing in /tmp
 
 
 def pytest_addoption(parser):
