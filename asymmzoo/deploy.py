@@ -16,7 +16,7 @@ import mxnet as mx
 import numpy as np
 
 from .utils.blocks import iter_blocks, replace_child, clear_cached_graphs, is_hybridized
-from .utils.math import max_abs_diff
+from .utils.math import max_abs_diff, max_abs_finite
 
 __all__ = ['deploy', 'register_converter', 'register_post_pass', 'DeployError', 'converters']
 
@@ -134,8 +134,7 @@ def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5)
                 raise DeployError("output %d of the network itself contains NaN, so its deployed "
                                   "form cannot be checked: are its weights finite (a diverged "
                                   "training run)?" % i)
-            finite = np.abs(a[np.isfinite(a)])
-            scale = max(float(finite.max()) if finite.size else 0.0, 1e-12)
+            scale = max(max_abs_finite(a), 1e-12)
             err = max_abs_diff(a, b)   # equal infinities (a detector's padded boxes) count as 0
             if err > atol + rtol * scale:
                 raise DeployError(

@@ -655,6 +655,8 @@ def test_max_abs_diff_counts_equal_infinities_as_equal():
     assert max_abs_diff(a, a.copy(), equal_nan=True) == 0.0
     with pytest.raises(ValueError, match='2 outputs against 1'):
         max_abs_diff([a, a], a)
+    from asymmzoo.utils.math import max_abs_finite
+    assert max_abs_finite([a, mx.nd.array([-3.0, 2.0])]) == 3.0 and max_abs_finite(a[1:4]) == 0.0
 
 
 def test_export_and_bench_detector_and_video_heads(tmp_path, capsys):

@@ -228,7 +228,8 @@ def _quantize(args):
     from ..utils.benchmark import resolve_names
     if any(c in args.name for c in '*?['):
         raise ValueError("quantize takes one model name, not a pattern: %r" % args.name)
-    from ..utils.quantize import quantize_report, format_report, check_quantizable, MIN_SIZE, MAX_SIZE
+    from ..utils.quantize import (quantize_report, format_report, check_quantizable, check_file_prefix,
+                                  MIN_SIZE, MAX_SIZE)
     name = check_quantizable(resolve_names([args.name])[0])
     if not MIN_SIZE <= args.size <= MAX_SIZE:
         raise ValueError("--size %d: give an image size of %d to %d pixels (the 28x28 digits are "
@@ -249,10 +250,7 @@ def _quantize(args):
     check_output_path(args.save_params, '--save-params')
     if args.save_int8 is not None:
         prefix = args.save_int8
-        if not prefix or prefix.endswith(('/', os.sep)) or os.path.isdir(prefix):
-            raise ValueError("--save-int8 %s is not a file prefix; give one like out/%s_int8 (writes "
-                             "out/%s_int8-symbol.json and out/%s_int8-0000.params)"
-                             % (prefix, name, name, name))
+        check_file_prefix(prefix, '--save-int8 %s' % prefix)
         for f in (prefix + '-symbol.json', prefix + '-0000.params'):
             check_output_path(f, '--save-int8')
     kw = {} if args.epochs is None else {'epochs': args.epochs}

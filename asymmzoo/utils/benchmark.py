@@ -341,10 +341,9 @@ def benchmark(names, forms=('deployed',), engines=('mxnet',), batch_sizes=(1, 32
     step_of = {name: _stats(tsamples[i]) for i, (name, _) in enumerate(steps)}
     # the step times the train form: its row carries it (the model's first row if it has none)
     step_row = {}
-    for i, r in enumerate(runners):
-        if r.name in step_of and (r.name not in step_row or
-                                  (r.form == 'train' and runners[step_row[r.name]].form != 'train')):
-            step_row[r.name] = i
+    for name in step_of:
+        rows = [i for i, r in enumerate(runners) if r.name == name]
+        step_row[name] = ([i for i in rows if runners[i].form == 'train'] or rows or [None])[0]
     for i, r in enumerate(runners):
         row = {'model': r.name, 'form': r.form, 'engine': r.engine, 'params': r.params,
                'madds': r.madds, 'input_shape': list(r.input_shape), 'batch': {}}

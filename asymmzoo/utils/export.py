@@ -30,7 +30,7 @@ import threading
 import mxnet as mx
 import numpy as np
 
-from .math import as_numpy_list, max_abs_diff
+from .math import as_numpy_list, max_abs_diff, max_abs_finite
 
 __all__ = ['ExportError', 'prepare_model', 'randomize_bn_stats', 'export_symbol', 'load_symbol',
            'export_onnx', 'verify_onnx', 'onnx_session', 'static_batch_model', 'OnnxPredictor',
@@ -858,7 +858,7 @@ def verify_onnx(net, path, input_shape=None, batch_sizes=(1, 2), atol=1e-4, seed
             if r.shape != o.shape:
                 raise ExportError("ONNX output shape %s differs from MXNet's %s" % (o.shape, r.shape))
         worst = max(worst, max_abs_diff(ref, got))   # a NaN output counts as infinitely off
-        scale = max([scale] + [float(np.abs(r[np.isfinite(r)]).max(initial=0.0)) for r in ref])
+        scale = max(scale, max_abs_finite(ref))
     if not worst <= atol:
         raise ExportError("onnxruntime output differs from MXNet by %.3g (> %.1g; max |out| = %.3g) "
                           "for %s" % (worst, atol, scale, path))

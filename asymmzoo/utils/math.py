@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-__all__ = ['make_divisible', 'as_numpy_list', 'max_abs_diff']
+__all__ = ['make_divisible', 'as_numpy_list', 'max_abs_diff', 'max_abs_finite']
 
 
 def make_divisible(x, divisor=8):
@@ -16,6 +16,12 @@ def as_numpy_list(out):
     """A network's output (an array or a tuple / list of them, NDArray or numpy) as numpy arrays."""
     outs = out if isinstance(out, (list, tuple)) else [out]
     return [o if isinstance(o, np.ndarray) else o.asnumpy() for o in outs]
+
+
+def max_abs_finite(out):
+    """Largest absolute finite value of an output (see :func:`as_numpy_list`), 0 if it has none: the
+    scale a check's tolerance is set against (a detector's infinite boxes do not make it infinite)."""
+    return max(float(np.abs(x[np.isfinite(x)]).max(initial=0.0)) for x in as_numpy_list(out))
 
 
 def max_abs_diff(a, b, equal_nan=False):

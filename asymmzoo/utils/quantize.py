@@ -43,7 +43,8 @@ import numpy as np
 __all__ = ['DEFAULT_EXCLUDED_OPERATORS', 'digits_arrays', 'train_on_digits', 'evaluate',
            'quantize_net', 'quantize_report', 'format_report', 'layer_sqnr', 'DEFAULT_MIN_SQNR',
            'boundary_data_ops', 'network_sqnr', 'quantize_to_target', 'DEFAULT_TARGET_SQNR',
-           'check_quantizable', 'save_quantized', 'accuracy_warning', 'WARN_TOP1_DROP']
+           'check_quantizable', 'save_quantized', 'accuracy_warning', 'WARN_TOP1_DROP',
+           'check_file_prefix']
 
 DEFAULT_EXCLUDED_OPERATORS = ('elemwise_mul', 'broadcast_mul', '_mul', '_Mul')
 DEFAULT_MIN_SQNR = 24.0
@@ -596,6 +597,14 @@ def _runs_on(net, shape):
     return None
 
 
+def check_file_prefix(prefix, said):
+    """Refuse a ``prefix`` that cannot name ``prefix-symbol.json`` / ``prefix-0000.params`` (empty,
+    a folder, ending in a separator); ``said`` names it in the error."""
+    if not isinstance(prefix, str) or not prefix or prefix.endswith(('/', os.sep)) or os.path.isdir(prefix):
+        raise ValueError("%s is not a file prefix; give one like out/model_int8 (writes "
+                         "out/model_int8-symbol.json and out/model_int8-0000.params)" % said)
+
+
 def save_quantized(qnet, prefix, x, atol=1e-5):
     """Write the INT8 network ``qnet`` (from :func:`quantize_net`) as MXNet symbol files,
     ``prefix-symbol.json`` and ``prefix-0000.params`` (the names ``HybridBlock.export`` gives; each file
@@ -607,10 +616,8 @@ def save_quantized(qnet, prefix, x, atol=1e-5):
     ``{'symbol', 'params', 'max_abs_diff'}``."""
     from ..store import atomic_export
     from .export import load_symbol
-    if not isinstance(prefix, str) or not prefix or prefix.endswith(('/', os.sep)) or os.path.isdir(prefix):
-        raise ValueError("save_quantized: %r is not a file prefix; give one like out/model_int8 (writes "
-                         "out/model_int8-symbol.json and out/model_int8-0000.params)" % (prefix,))
-    from .math import as_numpy_list, max_abs_diff
+    check_file_prefix(prefix, 'save_quantized: %r' % (prefix,))
+    from .math import as_numpy_list, max_abs_diff, max_abs_finite
     xb = mx.nd.array(np.asarray(x, dtype=np.float32))
     with mx.autograd.predict_mode():
         ref = as_numpy_list(qnet(xb))   # also gives a hybridized block the graph that export writes
@@ -623,7 +630,7 @@ def save_quantized(qnet, prefix, x, atol=1e-5):
             diff = max_abs_diff(ref, got)
         except ValueError:   # another output count or shape
             diff = float('inf')
-        scale = max(float(np.abs(r[np.isfinite(r)]).max(initial=0.0)) for r in ref)
+        scale = max_abs_finite(ref)
         if not diff <= atol * max(1.0, scale):
             raise ValueError("%s-symbol.json reloaded as a SymbolBlock differs from the INT8 network by "
                              "%.3g: the symbol export does not reproduce it (nothing written)"
@@ -710,11 +717,8 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
     from ..deploy import deploy
     _check_sqnr_settings(min_sqnr, target_sqnr, calib_mode, calib_examples)
     _check_report_settings(epochs, size, calib_examples, params)
-    if save_int8 is not None and (not isinstance(save_int8, str) or not save_int8 or
-                                  save_int8.endswith(('/', os.sep)) or os.path.isdir(save_int8)):
-        raise ValueError("save_int8=%r is not a file prefix; give one like out/model_int8 (writes "
-                         "out/model_int8-symbol.json and out/model_int8-0000.params; CLI: --save-int8)"
-                         % (save_int8,))
+    if save_int8 is not None:   # before any training; save_quantized writes it at the end
+        check_file_prefix(save_int8, 'save_int8=%r (CLI: --save-int8)' % (save_int8,))
     say = log or (lambda m: None)
     mx.random.seed(seed)
     np.random.seed(seed)
