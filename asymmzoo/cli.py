@@ -7,6 +7,7 @@ import sys
 # modules providing add_commands(subparsers); each sub-parser sets func=callable(args) -> int|None
 COMMAND_MODULES = [
     'asymmzoo.commands.zoo',      # summary, store, convert-official
+    'asymmzoo.commands.doctor',   # doctor (facts for a bug report)
     'asymmzoo.commands.deploy_tools',  # bench, export, quantize
     'asymmzoo.commands.analyze',  # analyze kernel-matrix / pruning / rotation (ACNet)
     'asymmzoo.commands.rotate',   # rotate-mnist

@@ -4,7 +4,9 @@
 (ACNet's ACBlock, RotateConv2D, ...) with its inference form. Converters read BN *running* statistics
 whatever mode the net is in, so the deployed network reproduces the inference-mode output of the
 original; with ``verify=True`` (the default) this is checked on a probe input and a
-:class:`DeployError` names the largest difference if it fails.
+:class:`DeployError` names the largest difference if it fails. The deployed network is an
+inference graph: its channel concats take the plain 4-D form (``asymmzoo.nn.use_plain_concat``;
+call ``use_plain_concat(net, False)`` before training it again).
 
 Families add converters with::
 
@@ -124,6 +126,10 @@ def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5)
     for post in _POST_PASSES:
         post(net, replaced, data_shape)
         clear_cached_graphs(net)
+    # the deployed graph only runs inference: feature concats take the plain 4-D form (faster; the
+    # training-safe form is needed only for oneDNN's concat backward, see asymmzoo.nn.concat)
+    from .nn.concat import use_plain_concat
+    use_plain_concat(net, True)
     if hybridized:
         net.hybridize()
     net.deployed = True

@@ -310,6 +310,7 @@ def test_registry_acb_deploys_to_base(name):
     base = asymmzoo.get_model(base_name)
     base.initialize()
     base(x)
+    asymmzoo.deploy(base, probe=x)   # the base's inference graph (plain channel concats)
     assert count_params(net) == count_params(base)
     dep_names = dict((k, p.shape) for k, p in net._collect_params_with_prefix().items())
     base_names = dict((k, p.shape) for k, p in base._collect_params_with_prefix().items())

@@ -96,7 +96,8 @@ def test_graph_rewrites_keep_function(tmp_path, name):
         b = E.OnnxPredictor(fast['path'], static_batch=False)(x)
         assert np.abs(a - b).max() <= 1e-5, tag
         c = E.OnnxPredictor(fast['path'])(x)      # static batch: SE blocked, remaining concats rewritten
-        assert np.abs(a - c).max() <= 1e-5, tag
+        # (and channels padded to this CPU's blocks): float summation order only
+        assert np.abs(a - c).max() <= 1e-5 * max(1.0, np.abs(a).max()), tag
         assert fast['max_abs_diff'] <= 1e-4
 
 
@@ -140,7 +141,8 @@ def test_static_batch_sessions_keep_the_blocked_layout(tmp_path):
     fast = E.OnnxPredictor(info['path'])             # static sessions, one per batch size
     slow = E.OnnxPredictor(info['path'], static_batch=False)
     assert np.abs(ref).max() > 1e-2
-    assert np.abs(fast(x) - slow(x)).max() <= 1e-5
+    # float summation order only (the padded static graph runs other kernels): 1e-5 of the output scale
+    assert np.abs(fast(x) - slow(x)).max() <= 1e-5 * np.abs(ref).max()
     assert np.abs(fast(x) - ref).max() <= 1e-4
     assert np.abs(fast(x[:1]) - ref[:1]).max() <= 1e-4
     assert list(fast._sessions) == [3, 1]

@@ -67,11 +67,13 @@ class AsymmNet(Backbone):
     multiplier : float, width multiplier
     r : int, asymmetry rate (0 = MobileNetV3 inverted residual)
     pruned : bool, use the pruned block (Table 5 "Pruned")
+    channel_divisor : int, every scaled width is rounded up to a multiple of this (8, the papers'
+        rule, by default; e.g. 4 gives custom widths such as 12 or 20 channels)
     classes, dropout, norm_layer, norm_kwargs : as in GluonCV
     """
 
     def __init__(self, arch='large', multiplier=1.0, r=1, pruned=False, classes=1000, dropout=0.2,
-                 norm_layer=None, norm_kwargs=None, in_channels=3, **kwargs):
+                 norm_layer=None, norm_kwargs=None, in_channels=3, channel_divisor=8, **kwargs):
         super(AsymmNet, self).__init__(**kwargs)
         if arch not in ARCHS:
             raise ValueError("arch must be one of %s, got %r" % (sorted(ARCHS), arch))
@@ -79,12 +81,15 @@ class AsymmNet(Backbone):
         k = float(multiplier)
         if k <= 0:
             raise ValueError("width multiplier must be positive, got %r" % (multiplier,))
+        if int(channel_divisor) != channel_divisor or channel_divisor < 1:
+            raise ValueError("channel_divisor must be a positive integer, got %r" % (channel_divisor,))
+        d = self.channel_divisor = int(channel_divisor)
         self.arch, self.multiplier, self.r, self.pruned = arch, k, r, pruned
         self.in_channels = in_channels
         self._classes = classes
         nk = dict(norm_layer=norm_layer, norm_kwargs=norm_kwargs)
-        stem = make_divisible(spec['stem'] * k)
-        last = make_divisible(spec['last'] * k)
+        stem = make_divisible(spec['stem'] * k, d)
+        last = make_divisible(spec['last'] * k, d)
         hidden = spec['hidden']
         self.num_features = last
         self.classifier_in_channels = hidden
@@ -98,8 +103,9 @@ class AsymmNet(Backbone):
             self.features.add(HardSwish())
             c = stem
             for kernel, exp, out, se, act, s in spec['blocks']:
-                e, o = make_divisible(exp * k), make_divisible(out * k)
-                self.features.add(AsymmBottleneck(c, e, o, kernel, s, se, act, r=r, pruned=pruned, **nk))
+                e, o = make_divisible(exp * k, d), make_divisible(out * k, d)
+                self.features.add(AsymmBottleneck(c, e, o, kernel, s, se, act, r=r, pruned=pruned,
+                                                  se_divisor=d, **nk))
                 c, stride = o, stride * s
                 taps[stride] = (len(self.features), o)  # the last block at this stride wins
             self.features.add(nn.Conv2D(last, 1, use_bias=False, in_channels=c))

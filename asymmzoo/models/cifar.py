@@ -12,7 +12,7 @@ All take ``classes`` (default 10), ``norm_layer``, ``norm_kwargs``; inputs are (
 """
 from mxnet.gluon import nn
 
-from ..nn import ConvBNAct, make_norm
+from ..nn import ConvBNAct, make_norm, channel_concat
 from ..registry import register_builder
 
 __all__ = ['CIFARQuick', 'CIFARVGG', 'CIFARDenseNet', 'DenseLayer', 'get_cifar_quick', 'get_cifar_vgg16',
@@ -81,9 +81,8 @@ class CIFARVGG(nn.HybridBlock):
 class DenseLayer(nn.HybridBlock):
     """BN-ReLU-Conv3x3(k) [-Dropout] (``body``), concatenated after its input along channels.
 
-    The concat runs on 5-D views (N, C, 1, H, W): MXNet 1.9's oneDNN concat backward fails
-    ("could not construct a sub-memory") on 4-D inputs whose channel offsets are not multiples of 8,
-    which DenseNet-40's growth rate 12 produces. Same numbers, no parameters.
+    The concat is :func:`asymmzoo.nn.channel_concat`, which trains for any channel offsets on any
+    CPU (DenseNet-40's growth rate 12 gives offsets that are not multiples of 8).
     """
 
     def __init__(self, in_channels, growth_rate, dropout=0.0, norm_layer=None, norm_kwargs=None,
@@ -96,10 +95,11 @@ class DenseLayer(nn.HybridBlock):
                                     in_channels=in_channels))
             if dropout:
                 self.body.add(nn.Dropout(dropout))
+        self.plain_concat = False  # True only in inference graphs (see asymmzoo.nn.concat)
 
     def hybrid_forward(self, F, x):
         y = self.body(x)
-        return F.concat(x.expand_dims(2), y.expand_dims(2), dim=1).reshape((0, 0, -3, 0))
+        return channel_concat(F, x, y, plain=self.plain_concat)
 
 
 class CIFARDenseNet(nn.HybridBlock):

@@ -3,6 +3,7 @@ land, the Asymmetric Convolution Block and RotateConv)."""
 from .activations import ReLU6, HardSigmoid, HardSwish, make_activation
 from .conv_bn import ConvBNAct, make_norm
 from .se import SE
+from .concat import channel_concat, use_plain_concat
 from .bottleneck import AsymmBottleneck, bottleneck_widths
 from .acb import ACBlock
 from .rotate import RotateConv2D, rotatify, project_angles, snapshot_angles

@@ -4,6 +4,7 @@ from mxnet.gluon import nn
 
 from .conv_bn import ConvBNAct
 from .se import SE
+from .concat import channel_concat
 
 __all__ = ['AsymmBottleneck', 'bottleneck_widths']
 
@@ -45,7 +46,8 @@ class AsymmBottleneck(nn.HybridBlock):
     """
 
     def __init__(self, in_channels, exp_channels, out_channels, kernel_size=3, strides=1, use_se=False,
-                 act='relu', r=1, pruned=False, norm_layer=None, norm_kwargs=None, **kwargs):
+                 act='relu', r=1, pruned=False, norm_layer=None, norm_kwargs=None, se_divisor=8,
+                 **kwargs):
         super(AsymmBottleneck, self).__init__(**kwargs)
         expand, dw, left, right = bottleneck_widths(in_channels, exp_channels, r, pruned)
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -59,9 +61,10 @@ class AsymmBottleneck(nn.HybridBlock):
                 self.expand = ConvBNAct(in_channels, expand, 1, act=act, **nk)
             self.conv1 = ConvBNAct(dw, dw, kernel_size, strides=strides, groups=dw, act=act, **nk)
             if use_se:
-                self.se = SE(dw)
+                self.se = SE(dw, divisor=se_divisor)
             self.conv2 = ConvBNAct(dw, out_channels, 1, act=None, **nk)
         self.use_se = use_se
+        self.plain_concat = False  # True only in inference graphs (see asymmzoo.nn.concat)
 
     def hybrid_forward(self, F, x):
         out = x
@@ -69,7 +72,7 @@ class AsymmBottleneck(nn.HybridBlock):
             y = self.expand(x)
             left, right = self.copies
             parts = [x] * left + [y] + [x] * right
-            out = F.concat(*parts, dim=1) if len(parts) > 1 else y
+            out = channel_concat(F, *parts, plain=self.plain_concat)
         out = self.conv1(out)
         if self.use_se:
             out = self.se(out)

@@ -8,12 +8,12 @@ __all__ = ['SE']
 
 
 class SE(nn.HybridBlock):
-    """GAP -> 1x1 conv (bias) to make_divisible(channels // ratio) -> ReLU -> 1x1 conv (bias) back
-    -> hard-sigmoid -> channel-wise scale of the input."""
+    """GAP -> 1x1 conv (bias) to make_divisible(channels // ratio, divisor) -> ReLU -> 1x1 conv
+    (bias) back -> hard-sigmoid -> channel-wise scale of the input."""
 
-    def __init__(self, channels, ratio=4, **kwargs):
+    def __init__(self, channels, ratio=4, divisor=8, **kwargs):
         super(SE, self).__init__(**kwargs)
-        mid = make_divisible(channels // ratio)
+        mid = make_divisible(channels // ratio, divisor)
         self.squeeze_channels = mid
         with self.name_scope():
             self.pool = nn.GlobalAvgPool2D()

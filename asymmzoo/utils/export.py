@@ -195,9 +195,11 @@ def export_symbol(net, prefix, input_shape=None, epoch=0):
     """Hybridize, run once and write ``prefix-symbol.json`` / ``prefix-%04d.params``.
     Returns the two paths."""
     from ..store import atomic_export
+    from ..nn.concat import plain_concat
     shape = tuple(input_shape) if input_shape else default_input_shape(net)
-    _hybrid_forward_once(net, shape)
-    return tuple(atomic_export(net, prefix, epoch=epoch))
+    with plain_concat(net):   # an exported graph runs inference only (see asymmzoo.nn.concat)
+        _hybrid_forward_once(net, shape)
+        return tuple(atomic_export(net, prefix, epoch=epoch))
 
 
 def load_symbol(symbol_file, params_file, ctx=None):
@@ -660,7 +662,7 @@ def _set_batch(model, batch_size):
     return model
 
 
-def static_batch_model(path_or_model, batch_size, split_concats=True):
+def static_batch_model(path_or_model, batch_size, split_concats=True, pad_block=None):
     """The exported (dynamic-batch) ONNX model with its batch size fixed to ``batch_size`` and the
     SE scaling rewritten for the blocked layout (:func:`_blocked_se_scaling`): with static shapes
     onnxruntime's NCHWc transformer can prove the residual sums' and SE scalings' operands equal in
@@ -669,7 +671,11 @@ def static_batch_model(path_or_model, batch_size, split_concats=True):
     (``split_concats``: True = :func:`reuse_concat_policy`, or a policy callable; concats the
     export already rewrote stay as they are, so pass the graph exported with
     ``split_concats=False`` -- ``export_onnx(keep_base=True)['base_model']`` -- to let the batch
-    size choose every rewrite). Returns an ``onnx.ModelProto``; the function is unchanged."""
+    size choose every rewrite). Channels are then padded to whole blocks of onnxruntime's NCHWc
+    layout on this CPU (:func:`asymmzoo.utils.nchwc.pad_channels`; ``pad_block``: the block, default
+    the one onnxruntime uses here, 0 = no padding), so the graph stays blocked on AVX-512 hosts
+    (16 channels a block) as on AVX2 ones (8). Returns an ``onnx.ModelProto``; the function is
+    unchanged."""
     if batch_size is None or int(batch_size) < 1:
         raise ValueError("batch_size must be a positive integer, got %r" % (batch_size,))
     onnx = _import_onnx()
@@ -684,6 +690,9 @@ def static_batch_model(path_or_model, batch_size, split_concats=True):
         _split_reused_concats(model, policy=split_concats if callable(split_concats)
                               else reuse_concat_policy)
     _blocked_se_scaling(model)
+    if pad_block is None or pad_block:
+        from .nchwc import pad_channels
+        pad_channels(model, block=pad_block)
     return model
 
 
