@@ -1,9 +1,28 @@
 import os
+
 from setuptools import setup, find_packages
+from setuptools.command.build_py import build_py
 
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, 'requirements.txt')) as f:
-    requirements = [l.strip() for l in f if l.strip() and not l.startswith('#') and l.strip() != 'pytest']
+    # keep environment markers (pins differ between Python 3.11 and 3.12)
+    requirements = [l.split('#')[0].strip() for l in f
+                    if l.strip() and not l.startswith('#') and l.split(';')[0].strip() != 'pytest']
+
+PTH = 'asymmzoo-mxnet-compat.pth'   # start-up hook: numpy's removed aliases before `import mxnet`
+
+
+class BuildWithHook(build_py):
+    """Also puts the start-up hook's .pth at the top of the install (next to the packages)."""
+
+    def run(self):
+        super().run()
+        self.copy_file(os.path.join(here, PTH), os.path.join(self.build_lib, PTH),
+                       preserve_mode=0)
+
+    def get_outputs(self, include_bytecode=1):
+        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, PTH)]
+
 
 setup(
     name='asymmzoo',
@@ -13,9 +32,10 @@ setup(
         os.path.join(here, 'README.md')) else '',
     long_description_content_type='text/markdown',
     packages=find_packages(include=['asymmzoo', 'asymmzoo.*', 'downstream', 'downstream.*']),
-    py_modules=['train_imagenet'],
-    python_requires='>=3.8',
+    py_modules=['train_imagenet', 'asymmzoo_mxnet_hook'],
+    python_requires='>=3.11,<3.13',
     install_requires=requirements,
     extras_require={'test': ['pytest']},
+    cmdclass={'build_py': BuildWithHook},
     entry_points={'console_scripts': ['asymmzoo=asymmzoo.cli:main']},
 )

@@ -1,6 +1,9 @@
 """asymmzoo: AsymmNet, ACNet and RotateConv model zoo for MXNet / Gluon, in the style of GluonCV."""
 __version__ = '0.1.0'
 
+from . import compat as _compat
+_compat.apply()      # before mxnet: numpy's removed aliases on numpy >= 1.24 (see compat.py)
+
 from .registry import register_model, register_builder, get_model, list_models, is_registered
 from . import nn, models, utils
 from .deploy import deploy, register_converter
