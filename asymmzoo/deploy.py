@@ -88,6 +88,18 @@ def _outputs(net, x):
     return [o.asnumpy() for o in outs]
 
 
+def _refuse_training_plain_concats(net, inputs):
+    """Forward pre-hook of a deployed network: a hybridized graph with plain channel concats cannot
+    be trained on every CPU (oneDNN's concat backward, see asymmzoo.nn.concat): say so before MXNet
+    fails inside the backward."""
+    if mx.autograd.is_recording() and is_hybridized(net):
+        from .nn.concat import _concat_blocks
+        if any(b.plain_concat for b in _concat_blocks(net)):
+            raise RuntimeError("this network was deployed for inference (its channel concats are the "
+                               "plain form, which oneDNN cannot train at every channel offset); call "
+                               "asymmzoo.nn.use_plain_concat(net, False) before training it")
+
+
 def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5):
     """Convert ``net`` in place to its inference form and return it.
 
@@ -129,7 +141,9 @@ def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5)
     # the deployed graph only runs inference: feature concats take the plain 4-D form (faster; the
     # training-safe form is needed only for oneDNN's concat backward, see asymmzoo.nn.concat)
     from .nn.concat import use_plain_concat
-    use_plain_concat(net, True)
+    if use_plain_concat(net, True) and not getattr(net, '_plain_concat_guard', False):
+        net.register_forward_pre_hook(_refuse_training_plain_concats)
+        net._plain_concat_guard = True
     if hybridized:
         net.hybridize()
     net.deployed = True

@@ -102,9 +102,14 @@ def collect():
         rows.append((var, os.environ.get(var, '(unset)')))
     from ..store import store_root
     root = store_root()
-    n = len([f for f in os.listdir(root) if f.endswith('.params')]) if os.path.isdir(root) else 0
-    rows.append(('weight store', '%s (%d .params file(s))' % (root, n) if os.path.isdir(root)
-                 else '%s (does not exist yet)' % root))
+    if not os.path.isdir(root):
+        rows.append(('weight store', '%s (does not exist yet)' % root))
+    else:
+        try:
+            n = len([f for f in os.listdir(root) if f.endswith('.params')])
+            rows.append(('weight store', '%s (%d .params file(s))' % (root, n)))
+        except OSError as e:
+            rows.append(('weight store', '%s (unreadable: %s)' % (root, e.strerror or e)))
     return rows
 
 

@@ -19,6 +19,8 @@ away in any case.
 
 import contextlib
 
+from mxnet import autograd, ndarray
+
 __all__ = ['channel_concat', 'use_plain_concat', 'plain_concat']
 
 
@@ -26,13 +28,14 @@ def channel_concat(F, *parts, plain=False):
     """Concatenate NCHW ``parts`` along channels; safe for training unless ``plain``.
 
     A single part is returned as is. ``plain=True`` is ``F.concat(*parts, dim=1)``: use it only in
-    inference graphs.
+    inference graphs (an imperative call under ``autograd.record()`` takes the safe form anyway; a
+    hybridized deployed network refuses to train, see :func:`asymmzoo.deploy`).
     """
     if not parts:
         raise ValueError("channel_concat needs at least one input")
     if len(parts) == 1:
         return parts[0]
-    if plain:
+    if plain and not (F is ndarray and autograd.is_recording()):   # imperative training: always safe
         return F.concat(*parts, dim=1)
     views, seen = [], {}
     for p in parts:  # a part used twice (AsymmNet's X | Y | X) is viewed once

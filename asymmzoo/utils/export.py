@@ -692,6 +692,7 @@ def static_batch_model(path_or_model, batch_size, split_concats=True, pad_block=
     _blocked_se_scaling(model)
     if pad_block is None or pad_block:
         from .nchwc import pad_channels
+        _strip_initializer_inputs(model)   # weights also listed as inputs would keep their old shapes
         pad_channels(model, block=pad_block)
     return model
 
@@ -842,7 +843,8 @@ def onnx_session(path, threads=None, optimization='all', batch_size=None, profil
         so.enable_profiling = True
         so.profile_file_prefix = str(profile_prefix)
     if batch_size is not None:
-        path = static_batch_model(path, batch_size)
+        # the channel padding only pays where onnxruntime's layout transformer runs (level 'all')
+        path = static_batch_model(path, batch_size, pad_block=None if optimization == 'all' else 0)
     if not isinstance(path, (str, os.PathLike)):
         path = path.SerializeToString()
     return ort.InferenceSession(path, so, providers=['CPUExecutionProvider'])

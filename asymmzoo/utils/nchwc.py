@@ -148,6 +148,21 @@ def pad_channels(model, block=None):
     if block <= 1:
         return 0
     g = model.graph
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+           for n in g.node for a in n.attribute):
+        return 0   # control flow (If / Loop / Scan): reads inside subgraphs are not tracked
+    opset = max([o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')] or [0])
+    taken = {t for n in g.node for t in list(n.input) + list(n.output)} | \
+        {i.name for i in g.initializer} | {i.name for i in g.input} | {o.name for o in g.output}
+
+    def fresh(name):
+        """A tensor / initializer name not used in the graph yet."""
+        k, new = 0, name
+        while new in taken:
+            k += 1
+            new = '%s_%d' % (name, k)
+        taken.add(new)
+        return new
     inferred = onnx.shape_inference.infer_shapes(model)
     chans = {}
     for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
@@ -189,8 +204,10 @@ def pad_channels(model, block=None):
         return t in inits
 
     for n in g.node:
-        op = n.op_type
+        op = n.op_type if n.domain in ('', 'ai.onnx') else None
         ins = list(n.input)
+        if op in _UNARY and len(n.output) != 1:
+            op = None   # MaxPool's Indices output: not a per-channel map of its input
         if op == 'Conv' and len(ins) >= 2 and is_param(ins[1]) and (len(ins) < 3 or is_param(ins[2])):
             w = arr(ins[1])
             group = attr(n, 'group', 1)
@@ -274,7 +291,7 @@ def pad_channels(model, block=None):
         """The node's k-th input as an initializer it alone uses (copied if shared)."""
         name = node.input[k]
         if used[name] > 1:
-            new = '%s_padded_%s' % (name, node.name or node.output[0])
+            new = fresh('%s_padded' % name)
             g.initializer.append(numpy_helper.from_array(arr(name), new))
             inits[new] = g.initializer[-1]
             arrays[new] = arr(name)
@@ -313,17 +330,17 @@ def pad_channels(model, block=None):
             continue
         if t not in extra:
             pos, p = L.fix(lay[t])
-            real = t + '_real'
+            real = fresh(t + '_real')
             c = L.c[L.root(lay[t])]
-            if np.array_equal(pos, np.arange(c)):
-                starts = numpy_helper.from_array(np.array([0], np.int64), real + '_starts')
-                ends = numpy_helper.from_array(np.array([c], np.int64), real + '_ends')
-                axes = numpy_helper.from_array(np.array([1], np.int64), real + '_axes')
+            if np.array_equal(pos, np.arange(c)) and opset >= 10:
+                starts = numpy_helper.from_array(np.array([0], np.int64), fresh(real + '_starts'))
+                ends = numpy_helper.from_array(np.array([c], np.int64), fresh(real + '_ends'))
+                axes = numpy_helper.from_array(np.array([1], np.int64), fresh(real + '_axes'))
                 g.initializer.extend([starts, ends, axes])
                 node = helper.make_node('Slice', [t, starts.name, ends.name, axes.name], [real],
                                         name=real + '_slice')
             else:
-                idx = numpy_helper.from_array(pos.astype(np.int64), real + '_index')
+                idx = numpy_helper.from_array(pos.astype(np.int64), fresh(real + '_index'))
                 g.initializer.append(idx)
                 node = helper.make_node('Gather', [t, idx.name], [real], axis=1, name=real + '_gather')
             extra[t] = (real, node)
@@ -332,9 +349,12 @@ def pad_channels(model, block=None):
         for t, (real, node) in extra.items():
             if t in outputs:
                 graph_out[t] = real
+        after = {t: t for t in extra}   # the tensor after which each slice / gather goes
         # a graph output keeps its name: rename the padded producer's tensor instead
         for t in graph_out:
-            padded = t + '_padded'
+            padded = fresh(t + '_padded')
+            after[padded] = t
+            del after[t]
             for m in g.node:
                 m.output[:] = [padded if o == t else o for o in m.output]
                 m.input[:] = [padded if i == t else i for i in m.input]
@@ -349,9 +369,8 @@ def pad_channels(model, block=None):
         for m in g.node:
             new_nodes.append(m)
             for o in m.output:
-                key = o[:-len('_padded')] if o.endswith('_padded') and o[:-len('_padded')] in graph_out \
-                    else o
-                if key in extra and key not in inserted:
+                key = after.get(o)
+                if key is not None and key not in inserted:
                     new_nodes.append(extra[key][1])
                     inserted.add(key)
         for t, (real, node) in extra.items():     # a graph input read by a sink
