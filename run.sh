@@ -32,18 +32,22 @@ find_python() {   # $1: one version, or empty for the first supported one
   return 1
 }
 
-no_python() {
+no_python() {   # $1: what was wrong with PYTHON=, if it was given
   local seen="" c v
   for c in python3 python; do
-    v=$(py_version "$c") && seen="$seen $c = $v;"
+    v=$(py_version "$c") && seen="$seen $c is $v;"
   done
+  if [ -n "${1:-}" ]; then
+    echo "[run.sh] asymmzoo needs Python 3.11 or 3.12 (mxnet 1.9.1 and the numpy it runs on): $1." >&2
+  else
+    echo "[run.sh] asymmzoo needs Python 3.11 or 3.12 (mxnet 1.9.1 and the numpy it runs on), and found neither:" \
+      "it looked for python3.11, python3.12 and python3 on PATH and under ${PYENV_ROOT:-$HOME/.pyenv}/versions${seen:+ (${seen% })}." >&2
+  fi
   cat >&2 <<EOF
-[run.sh] asymmzoo needs Python 3.11 or 3.12 (mxnet 1.9.1 and the numpy it runs on); ${1:-none was found}.
-[run.sh] looked for: python3.11, python3.12, python3 on PATH and under ${PYENV_ROOT:-$HOME/.pyenv}/versions.${seen:+ Found:$seen}
 [run.sh] get one, then rerun (or point PYTHON= at it):
+[run.sh]   Ubuntu 24.04:  apt install python3.12-venv  (Debian 12: apt install python3.11-venv)
 [run.sh]   pyenv:  pyenv install 3.11 && PYTHON=\$(pyenv root)/versions/\$(pyenv latest 3.11)/bin/python3.11 ./run.sh ...
 [run.sh]   conda:  conda create -n py311 python=3.11 && PYTHON=\$(conda run -n py311 which python) ./run.sh ...
-[run.sh]   Debian / Ubuntu:  apt install python3.11 python3.11-venv (Ubuntu 24.04: from the deadsnakes PPA)
 EOF
   exit 2
 }
@@ -78,7 +82,7 @@ if [ ! -f "$stamp" ]; then
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
   "$VENV/bin/python" -m pip install -q -r requirements.txt >&2
-  "$VENV/bin/python" -m pip install -q --no-deps -e . >&2
+  PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install -q --no-deps -e . >&2   # (setuptools' editable-install notice)
   # the start-up hook (numpy's removed aliases before any `import mxnet`); an editable install
   # does not carry it, a wheel does
   cp asymmzoo-mxnet-compat.pth "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"

@@ -107,7 +107,7 @@ def test_run_sh_stops_at_once_without_a_supported_python(tmp_path):
     assert out.returncode == 2, out
     assert secs < 5
     assert 'needs Python 3.11 or 3.12' in out.stderr and 'pyenv install 3.11' in out.stderr
-    assert 'python3 = 3.13' in out.stderr               # says what it did find
+    assert 'python3 is 3.13' in out.stderr              # says what it did find
     assert not (tmp_path / 'venv').exists()              # nothing was set up
 
 
