@@ -88,16 +88,23 @@ def _outputs(net, x):
     return [o.asnumpy() for o in outs]
 
 
-def _refuse_training_plain_concats(net, inputs):
-    """Forward pre-hook of a deployed network: a hybridized graph with plain channel concats cannot
-    be trained on every CPU (oneDNN's concat backward, see asymmzoo.nn.concat): say so before MXNet
-    fails inside the backward."""
-    if mx.autograd.is_recording() and is_hybridized(net):
-        from .nn.concat import _concat_blocks
-        if any(b.plain_concat for b in _concat_blocks(net)):
+def _guard_forward(net):
+    """A deployed network's hybridized graph with plain channel concats cannot be trained on every
+    CPU (oneDNN's concat backward, see asymmzoo.nn.concat): its ``forward`` says so under
+    ``autograd.record()`` before MXNet fails inside the backward. (A wrapper on the instance, not a
+    forward pre-hook: MXNet warns on every ``hybridize()`` of a block that has hooks.)"""
+    from .nn.concat import _concat_blocks
+    forward = net.forward
+
+    def guarded(*args, **kwargs):
+        if mx.autograd.is_recording() and is_hybridized(net) and \
+                any(b.plain_concat for b in _concat_blocks(net)):
             raise RuntimeError("this network was deployed for inference (its channel concats are the "
                                "plain form, which oneDNN cannot train at every channel offset); call "
                                "asymmzoo.nn.use_plain_concat(net, False) before training it")
+        return forward(*args, **kwargs)
+    object.__setattr__(net, 'forward', guarded)
+    object.__setattr__(net, '_plain_concat_guard', True)
 
 
 def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5):
@@ -142,8 +149,7 @@ def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5)
     # training-safe form is needed only for oneDNN's concat backward, see asymmzoo.nn.concat)
     from .nn.concat import use_plain_concat
     if use_plain_concat(net, True) and not getattr(net, '_plain_concat_guard', False):
-        net.register_forward_pre_hook(_refuse_training_plain_concats)
-        net._plain_concat_guard = True
+        _guard_forward(net)
     if hybridized:
         net.hybridize()
     net.deployed = True
