@@ -75,22 +75,50 @@ def _unknown(name):
     return ValueError("unknown model %r; %s" % (name, hint))
 
 
+def _builder_params(fn):
+    """Names of the keyword parameters ``fn`` (a builder or a functools.partial of one) declares."""
+    import inspect
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return set()
+
+
 def get_model(name, **kwargs):
     """Build a registered model by (case-insensitive) name.
 
     Common kwargs: ``classes``, ``pretrained`` (False, True = the local store, or a path to a
-    ``.params`` file), ``ctx``, ``root`` (store folder), ``norm_layer``, ``norm_kwargs``; family
-    specific ones (``r``, ``dropout``, ...) pass through to the builder.
-    Like GluonCV, a model built without ``pretrained`` comes back uninitialised: call ``initialize``.
+    ``.params`` file), ``ctx`` (one device or a list, as GluonCV's scripts pass it: where the
+    pretrained weights go, and where builders that return an initialised network put it),
+    ``root`` (store folder), ``norm_layer``, ``norm_kwargs``; family specific ones (``r``,
+    ``dropout``, ``last_gamma``, ...) pass through to the builder, and one it does not take is
+    refused with a ``TypeError`` naming the model.
+    Like GluonCV, a model built without ``pretrained`` comes back uninitialised: call ``initialize``
+    (the action-recognition builders, like GluonCV's, return it initialised on ``ctx``).
     """
     import mxnet as mx
+    if not isinstance(name, str):
+        raise TypeError("model name must be a str, got %r; see asymmzoo.list_models()" % (name,))
     key = name.lower()
     if key not in _REGISTRY:
         raise _unknown(key)
     pretrained = kwargs.pop('pretrained', False)
-    ctx = kwargs.pop('ctx', mx.cpu())
+    ctx = kwargs.pop('ctx', None)
     root = kwargs.pop('root', None)
-    net = _REGISTRY[key](**kwargs)
+    builder = _REGISTRY[key]
+    if ctx is not None and 'ctx' in _builder_params(builder):
+        kwargs['ctx'] = ctx
+    ctx = ctx if ctx is not None else mx.cpu()
+    try:
+        net = builder(**kwargs)
+    except TypeError as e:
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if not bad:
+            raise
+        raise TypeError("%s does not take the keyword argument %r: leave it out (%s)"
+                        % (key, bad.group(1), str(e).splitlines()[0])) from None
     if not hasattr(net, 'name_in_zoo'):
         try:
             net.name_in_zoo = key

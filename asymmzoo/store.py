@@ -172,7 +172,8 @@ def atomic_write_json(obj, path, indent=2, sort_keys=True):
 
 
 def load_params_into(net, path, ctx=None, classifier_prefix='output.'):
-    """Load a ``.params`` file into ``net`` (initialising it), by structural names.
+    """Load a ``.params`` file into ``net`` (initialising it on ``ctx``: one device or a list, as
+    GluonCV's scripts pass it), by structural names.
 
     Classifier weights whose shape differs (another ``classes``) are dropped with a warning and the
     classifier keeps a fresh initialisation; any other missing, extra or misshaped key is an error
@@ -207,7 +208,7 @@ def load_params_into(net, path, ctx=None, classifier_prefix='output.'):
     net.initialize(mx.init.Xavier(), ctx=ctx, force_reinit=True)
     for k, p in params.items():
         if k in loaded and k not in dropped:
-            p.set_data(loaded[k].as_in_context(ctx) if p.shape else loaded[k])
+            p.set_data(loaded[k])   # copied onto each of the parameter's contexts
     return net
 
 

@@ -49,7 +49,7 @@ def test_tsn_contract(backbone, tmp_path):
     assert net.feat_dim == base.classifier_in_channels == 1280
     assert net.zoo_test is False  # output is per video: covered here
     mx.random.seed(0)
-    net.initialize(mx.init.Xavier(magnitude=2.0))
+    net.initialize(mx.init.Xavier(magnitude=2.0), force_reinit=True)
     x = _rand((6, 3, 64, 64))
     with mx.autograd.record():
         out = net(x)
@@ -79,7 +79,7 @@ def test_tsn_contract(backbone, tmp_path):
 def test_tsn_acb_deploy_exact(backbone):
     from asymmzoo.nn.acb import ACBlock
     net = asymmzoo.get_model('tsn_%s_acb_hmdb51' % backbone, classes=4, num_segments=2)
-    net.initialize(mx.init.Xavier(magnitude=2.0))
+    net.initialize(mx.init.Xavier(magnitude=2.0), force_reinit=True)
     _randomize_bn(net)
     x = _rand((4, 3, 64, 64), seed=5)
     with mx.autograd.predict_mode():
@@ -252,7 +252,7 @@ def test_decord_backend_matches_opencv(tmp_path):
 def test_multicrop_evaluate_averages_crops_per_video():
     from downstream.action.train_tsn import evaluate
     net = asymmzoo.get_model('tsn_asymmnet_small_0.35_hmdb51', classes=5, num_segments=2)
-    net.initialize(mx.init.Xavier(magnitude=2.0))
+    net.initialize(mx.init.Xavier(magnitude=2.0), force_reinit=True)
     _randomize_bn(net)
     x = _rand((3, 3 * 2, 3, 64, 64), seed=7)  # 3 videos x (3 crops x 2 segments) frames, crop-major
     with mx.autograd.predict_mode():

@@ -69,11 +69,14 @@ class AsymmNet(Backbone):
     pruned : bool, use the pruned block (Table 5 "Pruned")
     channel_divisor : int, every scaled width is rounded up to a multiple of this (8, the papers'
         rule, by default; e.g. 4 gives custom widths such as 12 or 20 channels)
+    last_gamma : bool, zero-initialised gamma of the last BN of every block with a residual sum
+        (GluonCV's ``last_gamma``: each residual block starts as the identity)
     classes, dropout, norm_layer, norm_kwargs : as in GluonCV
     """
 
     def __init__(self, arch='large', multiplier=1.0, r=1, pruned=False, classes=1000, dropout=0.2,
-                 norm_layer=None, norm_kwargs=None, in_channels=3, channel_divisor=8, **kwargs):
+                 norm_layer=None, norm_kwargs=None, in_channels=3, channel_divisor=8, last_gamma=False,
+                 **kwargs):
         super(AsymmNet, self).__init__(**kwargs)
         if arch not in ARCHS:
             raise ValueError("arch must be one of %s, got %r" % (sorted(ARCHS), arch))
@@ -105,7 +108,7 @@ class AsymmNet(Backbone):
             for kernel, exp, out, se, act, s in spec['blocks']:
                 e, o = make_divisible(exp * k, d), make_divisible(out * k, d)
                 self.features.add(AsymmBottleneck(c, e, o, kernel, s, se, act, r=r, pruned=pruned,
-                                                  se_divisor=d, **nk))
+                                                  se_divisor=d, last_gamma=last_gamma, **nk))
                 c, stride = o, stride * s
                 taps[stride] = (len(self.features), o)  # the last block at this stride wins
             self.features.add(nn.Conv2D(last, 1, use_bias=False, in_channels=c))

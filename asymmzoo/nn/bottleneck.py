@@ -42,12 +42,14 @@ class AsymmBottleneck(nn.HybridBlock):
     expand and no concat.
 
     Child names follow the AsymmNet authors' released checkpoint: ``expand``, ``conv1`` (depthwise),
-    ``se``, ``conv2`` (projection).
+    ``se``, ``conv2`` (projection). ``last_gamma`` initialises the projection's BN gamma to zero in a
+    block with a residual sum (as GluonCV's ResNets do for the last BN of a residual block), so the
+    block starts as the identity; blocks without a residual are unchanged.
     """
 
     def __init__(self, in_channels, exp_channels, out_channels, kernel_size=3, strides=1, use_se=False,
                  act='relu', r=1, pruned=False, norm_layer=None, norm_kwargs=None, se_divisor=8,
-                 **kwargs):
+                 last_gamma=False, **kwargs):
         super(AsymmBottleneck, self).__init__(**kwargs)
         expand, dw, left, right = bottleneck_widths(in_channels, exp_channels, r, pruned)
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -62,6 +64,8 @@ class AsymmBottleneck(nn.HybridBlock):
             self.conv1 = ConvBNAct(dw, dw, kernel_size, strides=strides, groups=dw, act=act, **nk)
             if use_se:
                 self.se = SE(dw, divisor=se_divisor)
+            if last_gamma and self.use_residual:   # the block starts as the identity (GluonCV's last_gamma)
+                nk['norm_kwargs'] = dict(norm_kwargs or {}, gamma_initializer='zeros')
             self.conv2 = ConvBNAct(dw, out_channels, 1, act=None, **nk)
         self.use_se = use_se
         self.plain_concat = False  # True only in inference graphs (see asymmzoo.nn.concat)

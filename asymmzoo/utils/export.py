@@ -159,10 +159,12 @@ def prepare_model(name_or_net, deploy=True, params=None, input_shape=None, class
     else:
         net = name_or_net
     shape = tuple(input_shape) if input_shape else default_input_shape(net)
-    fresh = any(p._data is None for p in net.collect_params().values())
+    # built here (some builders return their network initialised, as GluonCV's action builders
+    # do) or not initialised yet: reproducible random weights; a trained net passed in: untouched
+    fresh = isinstance(name_or_net, str) or any(p._data is None for p in net.collect_params().values())
     if fresh:
-        mx.random.seed(seed)   # reproducible random weights (a trained net passed in: untouched)
-        net.initialize(mx.init.MSRAPrelu(), force_reinit=False)
+        mx.random.seed(seed)
+        net.initialize(mx.init.MSRAPrelu(), force_reinit=isinstance(name_or_net, str))
     if params:
         load_parameters_checked(net, params)
     elif fresh and realistic_stats:

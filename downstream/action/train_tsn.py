@@ -105,12 +105,11 @@ def train(args):
     kw = dict(num_segments=args.num_segments, dropout=args.dropout)
     if args.num_classes:
         kw['classes'] = args.num_classes
-    net = asymmzoo.get_model(args.model, **kw)
+    net = asymmzoo.get_model(args.model, ctx=ctx, **kw)   # returned initialised on ctx (GluonCV's habit)
     labels = [c[2] for c in train_ds.clips]
     if max(labels) >= net.classes:
         raise ValueError("the train list has label %d but %s has %d classes; pass --num-classes"
                          % (max(labels), args.model, net.classes))
-    net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
     if args.hybridize:
         net.hybridize(static_alloc=True)
     loader = gluon.data.DataLoader(train_ds, batch_size=min(args.batch_size, len(train_ds)),

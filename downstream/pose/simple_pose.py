@@ -72,11 +72,17 @@ class SimplePose(nn.HybridBlock):
 
 
 def get_simple_pose(backbone, num_joints=NUM_JOINTS, classes=None, norm_layer=None, norm_kwargs=None,
-                    pretrained_base=False, **kwargs):
-    """SimplePose on a registered zoo backbone (``classes`` = alias of ``num_joints``)."""
+                    pretrained_base=False, pretrained_ctx=None, **kwargs):
+    """SimplePose on a registered zoo backbone (``classes`` = alias of ``num_joints``).
+
+    ``pretrained_base`` (True: the store's weights of ``backbone``, or a path) loads the backbone onto
+    ``pretrained_ctx`` (one device or a list; GluonCV's meaning): the network then comes back with its
+    backbone initialised and its deconvolution head (``deconv_layers``, ``final_layer``) not, which is
+    what GluonCV's ``train_simple_pose.py --use-pretrained-base`` initialises.
+    """
     num_joints = _num_joints(num_joints, classes)
     base = build_backbone(backbone, norm_layer=norm_layer, norm_kwargs=norm_kwargs,
-                          pretrained=pretrained_base)
+                          pretrained=pretrained_base, ctx=pretrained_ctx)
     features = backbone_stages(base, (32,))[0]
     net = SimplePose(features, base.stage_channels((32,))[0], num_joints=num_joints,
                      norm_layer=norm_layer, norm_kwargs=norm_kwargs, **kwargs)
@@ -86,17 +92,31 @@ def get_simple_pose(backbone, num_joints=NUM_JOINTS, classes=None, norm_layer=No
     return net
 
 
-def get_mobile_pose(backbone, num_joints=NUM_JOINTS, classes=None, **kwargs):
-    """GluonCV's MobilePose, built by its own name-based builder on a zoo backbone."""
+def get_mobile_pose(backbone, num_joints=NUM_JOINTS, classes=None, pretrained_base=False,
+                    pretrained_ctx=None, **kwargs):
+    """GluonCV's MobilePose, built by its own name-based builder on a zoo backbone.
+
+    ``pretrained_base`` / ``pretrained_ctx`` as in :func:`get_simple_pose`: the backbone comes back
+    loaded, the ``upsampling`` head uninitialised (what GluonCV's script initialises).
+    """
     from gluoncv.model_zoo.simple_pose.mobile_pose import get_mobile_pose as _gluon_mobile_pose
     from asymmzoo.utils.blocks import replace_child
     num_joints = _num_joints(num_joints, classes)
     build_backbone(backbone)  # a clear error for an unknown name before GluonCV's KeyError
-    net = _gluon_mobile_pose(backbone, base_attrs=('features',), num_joints=num_joints, **kwargs)
-    if backbone.startswith('mobilenet'):  # GluonCV's prefix rule cut layers meant for its own nets
+    if backbone.startswith('mobilenet'):
+        # GluonCV's prefix rule cuts features[:-4] off names starting with 'mobilenetv3' (its own
+        # layout), which would drop our last block: build its base unloaded, then put the contract's
+        # stride-32 map back, loaded as asked
+        net = _gluon_mobile_pose(backbone, base_attrs=('features',), num_joints=num_joints,
+                                 pretrained_base=False, **kwargs)
         with net.name_scope():
-            features = backbone_stages(build_backbone(backbone), (32,))[0]
+            base = build_backbone(backbone, pretrained=pretrained_base, ctx=pretrained_ctx)
+            features = backbone_stages(base, (32,))[0]
         replace_child(net.features, '0', features)
+    else:
+        net = _gluon_mobile_pose(backbone, base_attrs=('features',), num_joints=num_joints,
+                                 pretrained_base=pretrained_base, pretrained_ctx=pretrained_ctx,
+                                 **kwargs)
     net.zoo_test = False
     net.backbone_name = backbone
     net.default_input_shape = (1, 3, 256, 192)
