@@ -312,6 +312,9 @@ def convert_official(src, dst, model='asymmnet_large_1.0'):
         raise StoreError("only the released asymmnet_large_1.0 checkpoint is known; got %r" % model)
     if not os.path.isfile(src):
         raise FileNotFoundError("no such file: %s" % src)
+    if os.path.exists(dst) and os.path.samefile(src, dst):
+        raise StoreError("the output %s is the input file: write the converted weights to another "
+                         "file (the released checkpoint would be lost)" % dst)
     try:
         loaded = mx.nd.load(src)
     except mx.base.MXNetError as e:

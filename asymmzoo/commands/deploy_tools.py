@@ -7,24 +7,8 @@ import sys
 _CHILD_FLAG = 'ASYMMZOO_BENCH_CHILD'
 
 
-def _checked(convert, ok, what):
-    """An argparse ``type``: ``convert(text)``, refused unless ``ok(value)`` ("'-1' is not <what>")."""
-    import argparse
-
-    def parse(text):
-        try:
-            v = convert(text)
-        except ValueError:
-            v = None
-        if v is None or not ok(v):
-            raise argparse.ArgumentTypeError('%r is not %s' % (text, what))
-        return v
-    return parse
-
-
-_positive_int = _checked(int, lambda v: v >= 1, 'a positive integer')
-_non_negative_int = _checked(int, lambda v: v >= 0, 'a non-negative integer')
-_tolerance = _checked(float, lambda v: math.isfinite(v) and v > 0, 'a positive number')
+from ..utils.argtypes import positive_int as _positive_int, \
+    non_negative_int as _non_negative_int, tolerance as _tolerance
 
 
 def _writable_folder(folder, said, which):

@@ -2,6 +2,8 @@
 import os
 import sys
 
+from ..utils import argtypes as A
+
 
 def _train(args):
     from ..train.cli import run_args
@@ -40,6 +42,12 @@ def _pack(args):
     splits = ['train', 'val'] if os.path.isdir(os.path.join(src, 'train')) else [None]
     if splits[0]:
         check_image_folder(src)  # same class folders in train and val, or a clear error
+    names = [split or os.path.basename(os.path.normpath(src)) for split in splits]
+    there = [os.path.join(args.dst, n + ext) for n in names for ext in ('.rec', '.idx', '.lst')
+             if os.path.exists(os.path.join(args.dst, n + ext))]
+    if there and not args.force:
+        raise ValueError("%s already holds %s; pass --force to replace them, or choose another "
+                         "output folder" % (args.dst, ', '.join(os.path.basename(t) for t in there)))
     os.makedirs(args.dst, exist_ok=True)
     flags = []
     for split in splits:
@@ -79,8 +87,11 @@ def add_commands(sub):
     p = sub.add_parser('pack', help='pack an ImageFolder (train/ + val/, or one split) into RecordIO')
     p.add_argument('src', help='ImageFolder root with train/ and val/, or one split folder')
     p.add_argument('dst', help='output folder: <split>.rec / .idx / .lst')
-    p.add_argument('--resize', type=int, default=0, help='resize the shorter side first (0 = keep)')
-    p.add_argument('--quality', type=int, default=95, help='JPEG quality')
+    p.add_argument('--resize', type=A.non_negative_int, default=0,
+                   help='resize the shorter side first (0 = keep)')
+    p.add_argument('--quality', type=A.checked(int, lambda v: 1 <= v <= 100, 'a JPEG quality in 1..100'),
+                   default=95, help='JPEG quality')
     p.add_argument('--shuffle', action='store_true', help='shuffle the record order (seed 0)')
+    p.add_argument('--force', action='store_true', help='replace .rec / .idx / .lst files already in dst')
     p.add_argument('-q', '--quiet', action='store_true')
     p.set_defaults(func=_pack)

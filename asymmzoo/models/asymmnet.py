@@ -8,6 +8,8 @@ Layer tables are the paper's Tables 3 and 4 (identical to MobileNetV3's). Widths
 multiplier with ``make_divisible`` (stem, every exp/out, the last 1x1 conv, SE squeeze); block 0's
 input is the *scaled* stem width (the authors' code wires it for 16 channels at every width).
 """
+import numbers
+
 from mxnet import init as mx_init
 from mxnet.gluon import nn
 
@@ -84,6 +86,11 @@ class AsymmNet(Backbone):
         k = float(multiplier)
         if k <= 0:
             raise ValueError("width multiplier must be positive, got %r" % (multiplier,))
+        if not (isinstance(dropout, numbers.Real) and 0 <= dropout < 1):
+            raise ValueError("dropout must be a probability in [0, 1), got %r" % (dropout,))
+        if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or classes < 1:
+            raise ValueError("classes must be a positive integer (the number of classes), got %r"
+                             % (classes,))
         if int(channel_divisor) != channel_divisor or channel_divisor < 1:
             raise ValueError("channel_divisor must be a positive integer, got %r" % (channel_divisor,))
         d = self.channel_divisor = int(channel_divisor)

@@ -20,7 +20,7 @@ import numpy as np
 from ..store import atomic_save_params, atomic_target, atomic_write_bytes, atomic_write_json, sha1_of
 
 __all__ = ['CheckpointError', 'net_arrays', 'save_checkpoint', 'load_resume', 'atomic_write_bytes',
-           'atomic_write_json', 'RESUME_FILE']
+           'atomic_write_json', 'RESUME_FILE', 'RunLock', 'LOCK_FILE']
 
 RESUME_FILE = 'resume.json'
 
@@ -111,3 +111,61 @@ def restore(state, net, trainer, ctx):
     np.random.set_state(rng['numpy'])
     if rng.get('mx_seed') is not None:
         mx.random.seed(rng['mx_seed'])
+
+
+LOCK_FILE = '.run.lock'
+
+
+class RunLock(object):
+    """One run at a time in a save folder: ``.run.lock`` holds the owner's pid and host, made with
+    ``O_EXCL``. A second run is refused while the owner lives; a lock left by a process that is gone
+    (killed) is taken over. ``release()`` removes it."""
+
+    def __init__(self, folder):
+        import socket
+        self.path = os.path.join(folder, LOCK_FILE)
+        os.makedirs(folder, exist_ok=True)
+        me = '%d %s\n' % (os.getpid(), socket.gethostname())
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None:
+                    raise CheckpointError(
+                        "%s is in use by another run (pid %d on %s); wait for it to finish, or choose "
+                        "another --save-dir" % (folder, owner[0], owner[1]))
+                try:
+                    os.remove(self.path)   # stale: its process is gone
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, 'w') as f:
+                f.write(me)
+            return
+        raise CheckpointError("%s: could not take the run lock %s" % (folder, self.path))
+
+    def _owner(self):
+        """(pid, host) of a live owner, or None for a stale or unreadable lock."""
+        import socket
+        try:
+            with open(self.path) as f:
+                pid, host = f.read().split()[:2]
+            pid = int(pid)
+        except (OSError, ValueError):
+            return None
+        if host != socket.gethostname():
+            return pid, host      # another machine's process: cannot check it, assume alive
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return pid, host
+
+    def release(self):
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass

@@ -8,6 +8,8 @@ AsymmNet run's settings.
 import argparse
 import sys
 
+from ..utils import argtypes as A
+
 __all__ = ['build_parser', 'add_arguments', 'run_args', 'main']
 
 DEFAULT_MODEL = 'asymmnet_small_0.35'
@@ -25,11 +27,11 @@ def add_arguments(p):
     g.add_argument('--model', default=DEFAULT_MODEL, help='any registry name (asymmzoo summary lists them)')
     g.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V',
                    help='extra builder kwargs, e.g. r=2 dropout=0.1')
-    g.add_argument('--dropout', type=float, default=None, help="override the model's dropout")
-    g.add_argument('--input-size', type=int, default=None,
+    g.add_argument('--dropout', type=A.fraction, default=None, help="override the model's dropout")
+    g.add_argument('--input-size', type=A.checked(int, lambda v: v >= 8, 'a size of at least 8 pixels'), default=None,
                    help='training crop size (default: 224; the embedded digits: %d, or the model\'s '
                         'native size if smaller)' % DEFAULT_INPUT)
-    g.add_argument('--crop-ratio', type=float, default=0.875, help='validation centre-crop ratio')
+    g.add_argument('--crop-ratio', type=A.open_fraction, default=0.875, help='validation centre-crop ratio')
     g.add_argument('--pretrained', default=None, metavar='FILE|store',
                    help="start from weights: a .params file, or 'store' for the local store")
     g.add_argument('--init', default='msraprelu', choices=['msraprelu', 'xavier'])
@@ -41,48 +43,49 @@ def add_arguments(p):
     g.add_argument('--rec-train-idx', default=None)
     g.add_argument('--rec-val', default=None)
     g.add_argument('--rec-val-idx', default=None)
-    g.add_argument('--num-classes', type=int, default=None, help='RecordIO only (default: from the .lst)')
-    g.add_argument('-j', '--num-workers', type=int, default=0, help='data loading workers / threads')
+    g.add_argument('--num-classes', type=A.positive_int, default=None, help='RecordIO only (default: from the .lst)')
+    g.add_argument('-j', '--num-workers', type=A.non_negative_int, default=0, help='data loading workers / threads')
 
     g = p.add_argument_group('recipe (left out = taken from --recipe)')
     g.add_argument('--recipe', default='asymmnet', choices=['asymmnet', 'none'])
-    g.add_argument('--batch-size', type=int, default=64, help='per device (GluonCV convention)')
-    g.add_argument('--num-epochs', type=int, default=None)
-    g.add_argument('--steps-per-epoch', type=int, default=0,
+    g.add_argument('--batch-size', type=A.positive_int, default=64, help='per device (GluonCV convention)')
+    g.add_argument('--num-epochs', type=A.positive_int, default=None)
+    g.add_argument('--steps-per-epoch', type=A.non_negative_int, default=0,
                    help='cap the steps of each epoch (0 = the whole shard); for quick runs and tests')
-    g.add_argument('--lr', type=float, default=None,
+    g.add_argument('--lr', type=A.positive_float, default=None,
                    help='default: the recipe base lr scaled linearly to the global batch')
     g.add_argument('--lr-mode', default=None, choices=['cosine', 'step', 'poly', 'linear', 'constant'])
-    g.add_argument('--lr-decay', type=float, default=0.1, help='step mode factor')
+    g.add_argument('--lr-decay', type=A.open_fraction, default=0.1, help='step mode factor')
     g.add_argument('--lr-decay-epoch', default='40,60', help='step mode epochs')
-    g.add_argument('--warmup-epochs', type=int, default=None)
-    g.add_argument('--warmup-lr', type=float, default=None)
+    g.add_argument('--warmup-epochs', type=A.non_negative_int, default=None)
+    g.add_argument('--warmup-lr', type=A.non_negative_float, default=None)
     g.add_argument('--optimizer', default=None, choices=['nag', 'sgd', 'adam'])
-    g.add_argument('--momentum', type=float, default=None)
-    g.add_argument('--wd', type=float, default=None)
+    g.add_argument('--momentum', type=A.fraction, default=None)
+    g.add_argument('--wd', type=A.non_negative_float, default=None)
     g.add_argument('--no-wd', action='store_const', const=True, default=None,
                    help='no weight decay on BN parameters and biases')
     g.add_argument('--wd-on-bn', dest='no_wd', action='store_const', const=False,
                    help='weight decay on every parameter (undo the recipe\'s --no-wd)')
-    g.add_argument('--label-smoothing', type=float, nargs='?', const=0.1, default=None,
+    g.add_argument('--label-smoothing', type=A.fraction, nargs='?', const=0.1, default=None,
                    help='epsilon (bare flag = 0.1)')
     g.add_argument('--mixup', action='store_true')
-    g.add_argument('--mixup-alpha', type=float, default=0.2)
-    g.add_argument('--mixup-off-epoch', type=int, default=0)
+    g.add_argument('--mixup-alpha', type=A.positive_float, default=0.2)
+    g.add_argument('--mixup-off-epoch', type=A.non_negative_int, default=0)
     g.add_argument('--dtype', default=None, choices=['float32', 'float16'])
     g.add_argument('--seed', type=int, default=0)
 
     g = p.add_argument_group('devices and distribution')
     g.add_argument('--gpus', default='', help="e.g. 0,1,2,3 (empty = CPU)")
     g.add_argument('--kvstore', default='device',
+                   choices=['device', 'local', 'dist_sync', 'dist_device_sync', 'dist_async'],
                    help="device | local | dist_sync | dist_device_sync (start dist jobs with "
                         "`asymmzoo launch`)")
 
     g = p.add_argument_group('output, resume, evaluation')
     g.add_argument('--save-dir', default=None,
                    help='output folder (default runs/<model>-<data>[-N], never an existing one)')
-    g.add_argument('--save-frequency', type=int, default=1, help='checkpoint every N epochs')
-    g.add_argument('--keep-checkpoints', type=int, default=0, help='keep only the newest N (0 = all)')
+    g.add_argument('--save-frequency', type=A.positive_int, default=1, help='checkpoint every N epochs')
+    g.add_argument('--keep-checkpoints', type=A.non_negative_int, default=0, help='keep only the newest N (0 = all)')
     g.add_argument('--resume', default=None, metavar='RUN_DIR',
                    help='continue the run saved in RUN_DIR exactly where its last checkpoint was')
     g.add_argument('--eval-only', action='store_true',

@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from ..data.pipelines import build_source, epoch_seed
-from .checkpoint import (CheckpointError, atomic_write_json, load_resume, net_arrays, restore,
-                         save_checkpoint, RESUME_FILE)
+from .checkpoint import (RunLock, CheckpointError, atomic_write_json, load_resume, net_arrays,
+                         restore, save_checkpoint, RESUME_FILE)
 from .recipe import apply_no_wd, build_lr_scheduler, make_initializer, resolve_settings
 from .dist import KVSync
 from .report import plot_curves, setup_logger, write_csv
@@ -169,7 +169,20 @@ def _label_targets(label, classes, eta, mixup_lam=None, dtype='float32'):
     return mixup_lam * smooth(label) + (1 - mixup_lam) * smooth(label[::-1])
 
 
+_HELD_LOCKS = []
+
+
 def run(args):
+    """Train (or evaluate) as ``args`` say; the save folder is locked for the run's duration."""
+    held = len(_HELD_LOCKS)
+    try:
+        return _run(args)
+    finally:
+        while len(_HELD_LOCKS) > held:
+            _HELD_LOCKS.pop().release()
+
+
+def _run(args):
     """Train (or evaluate with ``args.eval_only``) according to parsed ``args``; returns a summary."""
     t_start = time.time()
     import mxnet as mx
@@ -230,6 +243,8 @@ def run(args):
 
     log_file = None
     if args.save_dir and rank == 0:
+        if not args.eval_only:   # one run at a time in a folder (a second would overwrite the first)
+            _HELD_LOCKS.append(RunLock(args.save_dir))
         os.makedirs(args.save_dir, exist_ok=True)
         log_file = os.path.join(args.save_dir, 'eval.log' if args.eval_only else 'train.log')
     logger = setup_logger(log_file, quiet=args.quiet,

@@ -53,10 +53,22 @@ def build_lr_scheduler(args, iters_per_epoch):
     from gluoncv.utils import LRScheduler, LRSequential
     steps = [int(e) for e in str(args.lr_decay_epoch).split(',') if e.strip()]
     steps = [e - args.warmup_epochs for e in steps]
+    main_epochs = args.num_epochs - args.warmup_epochs
+
+    def one_step(n_epochs):
+        # GluonCV's schedules divide by (iterations - 1): a phase of a single step is its first
+        # value held (the warmup's start, the decay's base lr)
+        return n_epochs * iters_per_epoch == 1
     return LRSequential([
+        LRScheduler('constant', base_lr=args.warmup_lr, target_lr=args.warmup_lr,
+                    nepochs=args.warmup_epochs, iters_per_epoch=iters_per_epoch)
+        if one_step(args.warmup_epochs) else
         LRScheduler('linear', base_lr=args.warmup_lr, target_lr=args.lr, nepochs=args.warmup_epochs,
                     iters_per_epoch=iters_per_epoch),
-        LRScheduler(args.lr_mode, base_lr=args.lr, target_lr=0, nepochs=args.num_epochs - args.warmup_epochs,
+        LRScheduler('constant', base_lr=args.lr, target_lr=args.lr, nepochs=main_epochs,
+                    iters_per_epoch=iters_per_epoch)
+        if one_step(main_epochs) else
+        LRScheduler(args.lr_mode, base_lr=args.lr, target_lr=0, nepochs=main_epochs,
                     iters_per_epoch=iters_per_epoch, step_epoch=steps, step_factor=args.lr_decay,
                     power=2),
     ])

@@ -1,0 +1,36 @@
+"""Argparse ``type=`` checkers shared by every command line of the project: a bad value is refused by
+argparse itself, before any work, with one line naming the flag and what it takes
+(``argument --lr: '-0.1' is not a positive number``)."""
+import argparse
+import math
+
+__all__ = ['checked', 'positive_int', 'non_negative_int', 'positive_float', 'non_negative_float',
+           'fraction', 'open_fraction', 'tolerance']
+
+
+def checked(convert, ok, what):
+    """An argparse ``type``: ``convert(text)``, refused unless ``ok(value)`` ("'-1' is not <what>")."""
+
+    def parse(text):
+        try:
+            v = convert(text)
+        except (ValueError, OverflowError):
+            v = None
+        if v is None or not ok(v):
+            raise argparse.ArgumentTypeError('%r is not %s' % (text, what))
+        return v
+    parse.__name__ = what   # argparse names the type in some messages
+    return parse
+
+
+def _finite(v):
+    return math.isfinite(v)
+
+
+positive_int = checked(int, lambda v: v >= 1, 'a positive integer')
+non_negative_int = checked(int, lambda v: v >= 0, 'a non-negative integer')
+positive_float = checked(float, lambda v: _finite(v) and v > 0, 'a positive number')
+non_negative_float = checked(float, lambda v: _finite(v) and v >= 0, 'a non-negative number')
+fraction = checked(float, lambda v: _finite(v) and 0 <= v < 1, 'a number in [0, 1)')
+open_fraction = checked(float, lambda v: _finite(v) and 0 < v <= 1, 'a number in (0, 1]')
+tolerance = positive_float

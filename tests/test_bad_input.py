@@ -1,0 +1,112 @@
+"""Bad input meets a clear error before any work, and nothing a user has is lost: a table of bad
+flags per entry point, the model builder's arguments, one run per save folder, outputs that would
+overwrite their inputs."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import asymmzoo
+from asymmzoo.cli import main as cli
+from asymmzoo.train.cli import main as train_main
+from asymmzoo.train.checkpoint import LOCK_FILE
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (flag, bad value, what the message must say)
+TRAIN_FLAGS = [
+    ('--batch-size', '-4', 'positive integer'), ('--batch-size', '0', 'positive integer'),
+    ('--num-epochs', '0', 'positive integer'), ('--num-epochs', '-1', 'positive integer'),
+    ('--steps-per-epoch', '-3', 'non-negative integer'), ('--lr', '-0.1', 'positive number'),
+    ('--lr', 'nan', 'positive number'), ('--momentum', '1.5', '[0, 1)'), ('--wd', '-1', 'non-negative'),
+    ('--label-smoothing', '1.5', '[0, 1)'), ('--warmup-epochs', '-1', 'non-negative integer'),
+    ('--kvstore', 'bogus', 'invalid choice'), ('--dropout', '1.0', '[0, 1)'),
+    ('--input-size', '0', 'at least 8'), ('--crop-ratio', '0', '(0, 1]'),
+    ('--lr-decay', '2', '(0, 1]'), ('--num-classes', '0', 'positive integer'),
+    ('--save-frequency', '0', 'positive integer'), ('-j', '-1', 'non-negative integer'),
+    ('--mixup-alpha', '0', 'positive number'),
+]
+
+
+@pytest.mark.parametrize('flag,value,said', TRAIN_FLAGS, ids=['%s=%s' % f[:2] for f in TRAIN_FLAGS])
+def test_train_flags_are_checked_before_any_work(flag, value, said, tmp_path, capsys):
+    save = tmp_path / 'run'
+    with pytest.raises(SystemExit) as e:
+        train_main([flag, value, '--save-dir', str(save)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert flag.lstrip('-') in err and said in err, err
+    assert not save.exists()                     # nothing was started
+
+
+@pytest.mark.parametrize('kw,said', [
+    (dict(dropout=-0.5), 'dropout must be a probability'), (dict(dropout=1.5), 'dropout'),
+    (dict(classes=0), 'classes must be a positive integer'), (dict(classes=2.5), 'classes'),
+])
+def test_builder_refuses_bad_values(kw, said):
+    with pytest.raises(ValueError, match=said):
+        asymmzoo.get_model('asymmnet_small_0.35', **kw)
+
+
+def test_builder_refuses_unknown_keywords_and_names():
+    with pytest.raises(TypeError, match=r"asymmnet_small_0.35 does not take the keyword argument 'foo'"):
+        asymmzoo.get_model('asymmnet_small_0.35', foo=1)
+    with pytest.raises(TypeError, match='model name must be a str'):
+        asymmzoo.get_model(None)
+    with pytest.raises(ValueError, match='unknown model'):
+        asymmzoo.get_model('asymmnet_large_2.0')
+
+
+def _sleeper():
+    return subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+
+
+def test_a_save_folder_is_owned_by_one_run(tmp_path, capsys):
+    import socket
+    save = tmp_path / 'run'
+    save.mkdir()
+    owner = _sleeper()
+    try:
+        (save / LOCK_FILE).write_text('%d %s\n' % (owner.pid, socket.gethostname()))
+        rc = train_main(['--save-dir', str(save), '--num-epochs', '1', '--steps-per-epoch', '1',
+                         '--no-export', '--no-progress', '--batch-size', '8', '--input-size', '32'])
+        err = capsys.readouterr().err
+        assert rc == 2 and 'in use by another run (pid %d' % owner.pid in err, err
+        assert sorted(os.listdir(save)) == [LOCK_FILE]          # nothing written by the second run
+    finally:
+        owner.kill()
+        owner.wait()
+    # the owner is gone (killed): its lock is stale and the next run takes the folder over
+    rc = train_main(['--save-dir', str(save), '--num-epochs', '1', '--steps-per-epoch', '1',
+                     '--no-export', '--no-progress', '--batch-size', '8', '--input-size', '32'])
+    assert rc == 0
+    assert not (save / LOCK_FILE).exists() and (save / 'final.params').exists()
+
+
+def test_convert_official_refuses_to_overwrite_its_input(tmp_path, capsys):
+    src = tmp_path / 'released.params'
+    src.write_bytes(b'not really params, but the user\'s file')
+    before = src.read_bytes()
+    assert cli(['convert-official', str(src), str(src)]) == 2
+    assert 'is the input file' in capsys.readouterr().err
+    assert src.read_bytes() == before
+
+
+def test_pack_does_not_overwrite_a_packed_folder(tmp_path, capsys):
+    from PIL import Image
+    import numpy as np
+    root = tmp_path / 'split'
+    for c in ('a', 'b'):
+        (root / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((16, 16, 3), 40 * i + 100 * (c == 'b'), np.uint8)).save(
+                str(root / c / ('%d.jpg' % i)))
+    out = tmp_path / 'rec'
+    out.mkdir()
+    (out / 'split.rec').write_bytes(b'the user\'s earlier pack')
+    assert cli(['pack', str(root), str(out), '-q']) == 2
+    assert 'already holds split.rec' in capsys.readouterr().err
+    assert (out / 'split.rec').read_bytes() == b'the user\'s earlier pack'
+    assert cli(['pack', str(root), str(out), '-q', '--force']) == 0
+    assert (out / 'split.rec').stat().st_size > 100
