@@ -64,9 +64,17 @@ def find_pretrained(name, root=None):
 
 def add_to_store(path, name, root=None):
     """Copy ``path`` into the store under its sha1-named file name; returns the new path."""
+    from .registry import get_model, is_registered, _unknown
     if not os.path.isfile(path):
         raise FileNotFoundError("no such file: %s" % path)
-    mx.nd.load(path)  # refuse what is not an MXNet params file before it enters the store
+    if not is_registered(name):
+        raise StoreError("cannot store weights under %s" % _unknown(name.lower()))
+    # refuse what would not load before it enters the store: unreadable, NaN, another model's
+    loaded = {k.split(':', 1)[-1]: v for k, v in _read_params(path).items()}
+    lines, _, _ = _misfit(get_model(name)._collect_params_with_prefix(), loaded)
+    if lines:
+        raise StoreError("%s does not hold %s's weights:\n  %s\nstore it under the model it was saved "
+                         "from" % (path, name, "\n  ".join(lines)))
     root = store_root(root)
     os.makedirs(root, exist_ok=True)
     dst = os.path.join(root, '%s-%s.params' % (name, sha1_of(path)[:8]))
@@ -183,23 +191,8 @@ def load_params_into(net, path, ctx=None, classifier_prefix='output.'):
     loaded = _read_params(path)
     loaded = {k.split(':', 1)[-1]: v for k, v in loaded.items()}  # arg:/aux: prefixes of exports
     params = net._collect_params_with_prefix()
-    missing = sorted(set(params) - set(loaded))
-    extra = sorted(set(loaded) - set(params))
-    bad_shape = sorted(k for k in set(params) & set(loaded)
-                       if params[k].shape and 0 not in params[k].shape
-                       and tuple(params[k].shape) != tuple(loaded[k].shape))
-    dropped = [k for k in bad_shape if k.startswith(classifier_prefix)]
-    bad_shape = [k for k in bad_shape if k not in dropped]
-    missing_cls = [k for k in missing if k.startswith(classifier_prefix)]
-    missing = [k for k in missing if k not in missing_cls]
-    if missing or extra or bad_shape:
-        lines = []
-        if missing:
-            lines.append("missing: " + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
-        if extra:
-            lines.append("unexpected: " + ", ".join(extra[:20]) + (" ..." if len(extra) > 20 else ""))
-        for k in bad_shape[:20]:
-            lines.append("shape of %s: file %s, model %s" % (k, loaded[k].shape, params[k].shape))
+    lines, dropped, missing_cls = _misfit(params, loaded, classifier_prefix)
+    if lines:
         raise StoreError("%s does not fit %s:\n  %s" % (path, type(net).__name__, "\n  ".join(lines)))
     if dropped or missing_cls:
         warnings.warn("%s: classifier weights %s do not fit classes=%s; the classifier is freshly "
@@ -212,6 +205,33 @@ def load_params_into(net, path, ctx=None, classifier_prefix='output.'):
     return net
 
 
+def _misfit(params, loaded, classifier_prefix='output.'):
+    """How the arrays ``loaded`` fail to fit the parameters ``params`` (both by structural name):
+    ``(lines, dropped, missing_classifier)``; ``lines`` is empty when they fit. A classifier of
+    another class count, or none, is not a misfit (it is re-initialised)."""
+    missing = sorted(set(params) - set(loaded))
+    extra = sorted(set(loaded) - set(params))
+    bad_shape = sorted(k for k in set(params) & set(loaded)
+                       if params[k].shape and 0 not in params[k].shape
+                       and tuple(params[k].shape) != tuple(loaded[k].shape))
+    dropped = [k for k in bad_shape if k.startswith(classifier_prefix)]
+    bad_shape = [k for k in bad_shape if k not in dropped]
+    missing_cls = [k for k in missing if k.startswith(classifier_prefix)]
+    missing = [k for k in missing if k not in missing_cls]
+    lines = []
+    if missing:
+        lines.append("missing (%d): " % len(missing) + ", ".join(missing[:10])
+                     + (" ..." if len(missing) > 10 else ""))
+    if extra:
+        lines.append("unexpected (%d): " % len(extra) + ", ".join(extra[:10])
+                     + (" ..." if len(extra) > 10 else ""))
+    for k in bad_shape[:3]:
+        lines.append("shape of %s: file %s, model %s" % (k, loaded[k].shape, params[k].shape))
+    if len(bad_shape) > 3:
+        lines.append("... and %d more arrays of another shape" % (len(bad_shape) - 3))
+    return lines, dropped, missing_cls
+
+
 def _read_params(path):
     if not os.path.isfile(path):
         raise FileNotFoundError("params file %r not found; pass the .params file saved with "
@@ -222,6 +242,13 @@ def _read_params(path):
         raise StoreError("%s is not a readable MXNet params file (%s)" % (path, _mxnet_reason(e)))
     if not isinstance(loaded, dict):
         raise StoreError("%s holds an unnamed list of arrays, not named parameters" % path)
+    import numpy as np
+    bad = [k for k, v in loaded.items() if np.dtype(v.dtype).kind == 'f'
+           and not np.isfinite(v.asnumpy()).all()]
+    if bad:
+        raise StoreError("%s holds NaN or infinite values in %d array(s) (%s%s): weights saved from a "
+                         "diverged run? Use an earlier checkpoint" % (
+                             path, len(bad), ', '.join(sorted(bad)[:5]), ' ...' if len(bad) > 5 else ''))
     return loaded
 
 

@@ -110,3 +110,107 @@ def test_pack_does_not_overwrite_a_packed_folder(tmp_path, capsys):
     assert (out / 'split.rec').read_bytes() == b'the user\'s earlier pack'
     assert cli(['pack', str(root), str(out), '-q', '--force']) == 0
     assert (out / 'split.rec').stat().st_size > 100
+
+
+def _image_split(root, n=3, shade=0):
+    from PIL import Image
+    import numpy as np
+    for c in ('a', 'b'):
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((24, 24, 3), shade + 30 * i + 100 * (c == 'b'), np.uint8)).save(
+                str(root / c / ('%d.jpg' % i)))
+    return root
+
+
+@pytest.fixture
+def packed(tmp_path):
+    """train / val RecordIO of a tiny two-class folder, and a second, different pack."""
+    _image_split(tmp_path / 'imgs' / 'train')
+    _image_split(tmp_path / 'imgs' / 'val')
+    assert cli(['pack', str(tmp_path / 'imgs'), str(tmp_path / 'rec'), '-q']) == 0
+    _image_split(tmp_path / 'other', n=5, shade=7)
+    assert cli(['pack', str(tmp_path / 'other'), str(tmp_path / 'rec2'), '-q']) == 0
+    return tmp_path
+
+
+def _train_on(rec, capsys, **swap):
+    files = {'train': rec / 'train.rec', 'train-idx': rec / 'train.idx', 'val': rec / 'val.rec',
+             'val-idx': rec / 'val.idx'}
+    files.update(swap)
+    argv = sum((['--rec-%s' % k, str(v)] for k, v in files.items()), []) + [
+        '--num-epochs', '1', '--no-export', '--no-progress', '--batch-size', '2', '--input-size', '16',
+        '--save-dir', str(rec.parent / 'run')]
+    rc = train_main(argv)
+    return rc, capsys.readouterr().err
+
+
+def test_a_truncated_recordio_is_named_before_training(packed, capsys):
+    rec = packed / 'rec'
+    data = (rec / 'train.rec').read_bytes()
+    (rec / 'train.rec').write_bytes(data[:len(data) // 2])
+    rc, err = _train_on(rec, capsys)
+    assert rc == 2 and 'train.rec' in err and 'truncated' in err, err
+    assert not (packed / 'run' / 'final.params').exists()
+
+
+def test_an_index_of_another_file_is_named_before_training(packed, capsys):
+    rc, err = _train_on(packed / 'rec', capsys, **{'train-idx': packed / 'rec2' / 'other.idx'})
+    assert rc == 2 and 'other.idx' in err and ('do not belong together' in err or 'truncated' in err), err
+
+
+def test_overwritten_record_heads_are_named_before_training(packed, capsys):
+    rec = packed / 'rec'
+    data = bytearray((rec / 'val.rec').read_bytes())
+    first_key, second = [l.split() for l in (rec / 'val.idx').read_text().splitlines()][1]
+    off = int(second)
+    data[off:off + 8] = b'\x13\x37' * 4
+    (rec / 'val.rec').write_bytes(bytes(data))
+    rc, err = _train_on(rec, capsys)
+    assert rc == 2 and 'val.rec' in err and 'no record starts at byte %d' % off in err, err
+
+
+def test_an_index_that_is_not_an_index(packed, capsys):
+    (packed / 'rec' / 'train.idx').write_text('hello world\n')
+    rc, err = _train_on(packed / 'rec', capsys)
+    assert rc == 2 and "is not 'key offset'" in err, err
+
+
+def _saved(name, tmp_path, fname, nan=False):
+    import mxnet as mx
+    net = asymmzoo.get_model(name)
+    net.initialize()
+    if nan:
+        p = list(net.collect_params().values())[3]
+        p.set_data(p.data() * float('nan'))
+    path = str(tmp_path / fname)
+    net.save_parameters(path)
+    return path
+
+
+def test_store_add_checks_name_architecture_and_file(tmp_path, capsys):
+    from asymmzoo.store import store_root
+    mnv3 = _saved('mobilenetv3_small_0.35', tmp_path, 'mnv3.params')
+    cases = [
+        (['store', 'add', mnv3, '--model', 'asymmnet_small_0.35'], "does not hold asymmnet_small_0.35's"),
+        (['store', 'add', mnv3, '--model', 'mobilenetv3_smal_0.35'], 'unknown model'),
+    ]
+    trunc = tmp_path / 'trunc.params'
+    trunc.write_bytes(open(mnv3, 'rb').read()[:5000])
+    cases.append((['store', 'add', str(trunc), '--model', 'mobilenetv3_small_0.35'],
+                  'not a readable MXNet params file'))
+    nan = _saved('mobilenetv3_small_0.35', tmp_path, 'nan.params', nan=True)
+    cases.append((['store', 'add', nan, '--model', 'mobilenetv3_small_0.35'], 'NaN or infinite'))
+    for argv, said in cases:
+        assert cli(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert said in err and err.count('\n') <= 6, err          # short, no traceback
+    root = store_root()
+    assert not os.path.isdir(root) or not os.listdir(root)        # nothing entered the store
+    assert cli(['store', 'add', mnv3, '--model', 'mobilenetv3_small_0.35']) == 0
+
+
+def test_pretrained_file_with_nan_is_refused(tmp_path):
+    nan = _saved('mobilenetv3_small_0.35', tmp_path, 'nan.params', nan=True)
+    with pytest.raises(ValueError, match='NaN or infinite'):
+        asymmzoo.get_model('mobilenetv3_small_0.35', pretrained=nan)

@@ -65,7 +65,7 @@ def test_pretrained_path_other_classes_drops_classifier(tmp_path):
     # a file of another architecture is refused with the offending keys listed
     other = str(tmp_path / 'o.params')
     _trained_like('asymmnet_large_0.35').save_parameters(other)
-    with pytest.raises(StoreError, match=r'does not fit AsymmNet:\n  missing: .*\n  unexpected: '):
+    with pytest.raises(StoreError, match=r'does not fit AsymmNet:\n  missing \(\d+\): .*\n  unexpected \(\d+\): '):
         asymmzoo.get_model('asymmnet_small_0.5', pretrained=other)
 
 

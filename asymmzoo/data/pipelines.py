@@ -193,9 +193,57 @@ class FolderSource(DataSource):
 
 
 # ------------------------------------------------------------------------------------------------
-def _count_idx(path):
-    with open(path) as f:
-        return sum(1 for line in f if line.strip())
+_RECORD_MAGIC = 0xced7230a   # dmlc RecordIO: every record starts with this word, then its length
+_CHECK_ALL_UP_TO = 200000     # records whose heads are all read; past that an even sample of them
+
+
+def check_recordio(rec, idx, flag='--rec-train'):
+    """Check a ``.rec`` / ``.idx`` pair before MXNet's reader touches it (a truncated file, bytes
+    overwritten or the index of another file crash it: segmentation fault, ``kMagic``): every line
+    of the index is ``key offset``, and at each offset (all of them up to 200k records, an even
+    sample beyond) a record starts and ends inside the file. Returns the number of records."""
+    import struct
+    entries = []
+    with open(idx) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            try:
+                key, off = int(parts[0]), int(parts[1])
+                if len(parts) != 2:
+                    raise ValueError
+            except (ValueError, IndexError):
+                raise DataError("%s-idx %s line %d is not 'key offset' (%r): is it a RecordIO index? "
+                                "`asymmzoo pack` writes matching .rec / .idx files"
+                                % (flag, idx, n, line.strip()[:60]))
+            entries.append((key, off))
+    if not entries:
+        raise DataError("%s-idx %s lists no records" % (flag, idx))
+    size = os.path.getsize(rec)
+    picks = entries if len(entries) <= _CHECK_ALL_UP_TO else \
+        [entries[i] for i in range(0, len(entries), len(entries) // _CHECK_ALL_UP_TO + 1)] + [entries[-1]]
+    with open(rec, 'rb') as f:
+        for key, off in picks:
+            head = b''
+            if 0 <= off <= size - 8:
+                f.seek(off)
+                head = f.read(8)
+            if len(head) < 8:
+                raise DataError("%s %s: record %d is at byte %d of a %d-byte file: the .rec is truncated "
+                                "or %s belongs to another file; pack them again (`asymmzoo pack`)"
+                                % (flag, rec, key, off, size, idx))
+            magic, lrec = struct.unpack('<II', head)
+            length = lrec & ((1 << 29) - 1)
+            if magic != _RECORD_MAGIC:
+                raise DataError("%s %s: no record starts at byte %d, where %s puts record %d: the files "
+                                "do not belong together or the .rec is damaged; pack them again "
+                                "(`asymmzoo pack`)" % (flag, rec, off, idx, key))
+            if off + 8 + length > size:
+                raise DataError("%s %s: record %d (%d bytes at byte %d) runs past the end of the file "
+                                "(%d bytes): the .rec is truncated; copy or pack it again"
+                                % (flag, rec, key, length, off, size))
+    return len(entries)
 
 
 class RecordIOSourceError(DataError):
@@ -217,7 +265,8 @@ class RecordSource(DataSource):
             if not os.path.isfile(p) or os.path.getsize(p) == 0:
                 raise DataError("%s %s does not exist or is empty" % (flag, p))
         self.rec = dict(train=(rec_train, rec_train_idx), val=(rec_val, rec_val_idx))
-        self.num_train, self.num_val = _count_idx(rec_train_idx), _count_idx(rec_val_idx)
+        self.num_train = check_recordio(rec_train, rec_train_idx, '--rec-train')
+        self.num_val = check_recordio(rec_val, rec_val_idx, '--rec-val')
         if not num_classes:
             lst = os.path.splitext(rec_train)[0] + '.lst'
             if os.path.isfile(lst):
