@@ -214,3 +214,74 @@ def test_pretrained_file_with_nan_is_refused(tmp_path):
     nan = _saved('mobilenetv3_small_0.35', tmp_path, 'nan.params', nan=True)
     with pytest.raises(ValueError, match='NaN or infinite'):
         asymmzoo.get_model('mobilenetv3_small_0.35', pretrained=nan)
+
+
+def _folder_run(root, capsys):
+    rc = train_main(['--data-dir', str(root), '--num-epochs', '1', '--no-export', '--no-progress',
+                     '--batch-size', '2', '--input-size', '16', '--save-dir', str(root.parent / 'run')])
+    return rc, capsys.readouterr().err
+
+
+def test_image_folder_with_an_empty_class_folder(tmp_path, capsys):
+    root = tmp_path / 'd'
+    _image_split(root / 'train')
+    _image_split(root / 'val')
+    (root / 'train' / 'c').mkdir()
+    (root / 'val' / 'c').mkdir()
+    rc, err = _folder_run(root, capsys)
+    assert rc == 2 and 'class folders without images: c' in err, err
+
+
+def test_image_folder_whose_train_images_are_all_corrupt(tmp_path, capsys):
+    root = tmp_path / 'd'
+    _image_split(root / 'train')
+    _image_split(root / 'val')
+    for p in (root / 'train').rglob('*.jpg'):
+        p.write_bytes(b'not a jpeg')
+    rc, err = _folder_run(root, capsys)
+    assert rc == 2 and 'trained on no image' in err and 'failed to decode' in err, err
+    assert not (tmp_path / 'run' / 'final.params').exists()
+
+
+@pytest.mark.parametrize('argv,said', [
+    (['detect', 'NOTANIMAGE', '--params', 'x.params'], 'not an image OpenCV can read'),
+    (['detect', 'IMAGE', '--short', '0'], 'at least 32 pixels'),
+    (['pose', 'IMAGE', '--keypoint-thresh', '2'], '[0, 1)'),
+    (['launch', '-n', '2', '-H', 'conf/hosts.txt', '--', 'python', 'x.py'], 'host file conf/hosts.txt does not exist'),
+    (['launch', '-n', '2', '--timeout', '-5', '--', 'python', 'x.py'], 'positive number'),
+    (['launch', '-n', '0', '--', 'python', 'x.py'], 'positive integer'),
+    (['pack', 'SRC', 'DST', '--quality', '101'], 'JPEG quality'),
+])
+def test_cli_inputs_are_checked_before_work(argv, said, tmp_path, capsys, monkeypatch):
+    from PIL import Image
+    import numpy as np
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(str(tmp_path / 'IMAGE'), format='PNG')
+    (tmp_path / 'NOTANIMAGE').write_bytes(b'RIFF....AVI LIST')
+    try:
+        rc = cli(argv)
+    except SystemExit as e:      # argparse's own refusal
+        rc = e.code
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert said in err and 'Traceback' not in err, err
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_what_was_saved_and_how_to_resume(tmp_path):
+    import signal
+    import time
+    save = tmp_path / 'run'
+    env = dict(os.environ, ASYMMZOO_STEP_DELAY='0.05', MPLBACKEND='Agg', OMP_NUM_THREADS='1')
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, 'train_imagenet.py'), '--save-dir', str(save),
+                          '--num-epochs', '20', '--steps-per-epoch', '3', '--batch-size', '8',
+                          '--input-size', '32', '--no-progress', '--no-export'],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t = time.time()
+    while not (save / 'resume.json').exists() and time.time() - t < 120 and p.poll() is None:
+        time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert 'interrupted' in err and '--resume %s' % save in err and 'Traceback' not in err, err[-2000:]
+    assert not (save / LOCK_FILE).exists()

@@ -3,6 +3,7 @@ boxes / skeletons drawn to a PNG (downstream.detection / downstream.pose, gluonc
 matplotlib's Agg backend) and L2-normalised face embeddings (downstream.face)."""
 import os
 
+from ..utils import argtypes as A
 from ._weights import add_weight_args, check_weight_args, load_weights
 
 
@@ -35,8 +36,13 @@ def _model_name(name, prefix, default_suffix=''):
 
 
 def _check_image(path):
+    """An image file OpenCV can decode (checked before any model is built)."""
     if not os.path.isfile(path):
         raise FileNotFoundError("image %s does not exist" % path)
+    import cv2
+    if cv2.imread(path) is None:
+        raise ValueError("%s is not an image OpenCV can read (JPEG, PNG, BMP, ...); for a video, "
+                         "extract its frames first" % path)
 
 
 def _save(ax, out):
@@ -199,8 +205,9 @@ def add_commands(sub):
     p.add_argument('--filters', default=None, help='detection-block widths the model was trained with '
                    '(train_yolo3 --filters; default GluonCV\'s 512,256,128)')
     add_weight_args(p, 'trained weights (train_yolo3 -best.params)')
-    p.add_argument('--short', type=int, default=416, help='resize the short side to this')
-    p.add_argument('--thresh', type=float, default=0.5, help='score threshold for drawing')
+    p.add_argument('--short', type=A.checked(int, lambda v: v >= 32, 'a size of at least 32 pixels'),
+                   default=416, help='resize the short side to this')
+    p.add_argument('--thresh', type=A.fraction, default=0.5, help='score threshold for drawing')
     p.add_argument('--out', '-o', default='detections.png')
     p.set_defaults(func=_detect)
 
@@ -215,10 +222,11 @@ def add_commands(sub):
                    help='person box(es) in pixels (default: the whole image); repeatable')
     p.add_argument('--detector', default=None, help='find people with this YOLOv3 model instead')
     p.add_argument('--detector-params', default=None)
-    p.add_argument('--short', type=int, default=416)
-    p.add_argument('--input-size', type=int, nargs=2, default=(256, 192), metavar=('H', 'W'))
-    p.add_argument('--thresh', type=float, default=0.5, help='person box threshold')
-    p.add_argument('--keypoint-thresh', type=float, default=0.2)
+    p.add_argument('--short', type=A.checked(int, lambda v: v >= 32, 'a size of at least 32 pixels'),
+                   default=416)
+    p.add_argument('--input-size', type=A.positive_int, nargs=2, default=(256, 192), metavar=('H', 'W'))
+    p.add_argument('--thresh', type=A.fraction, default=0.5, help='person box threshold')
+    p.add_argument('--keypoint-thresh', type=A.fraction, default=0.2)
     p.add_argument('--out', '-o', default='pose.png')
     p.set_defaults(func=_pose)
 
@@ -226,8 +234,9 @@ def add_commands(sub):
     p.add_argument('images', nargs='+', metavar='IMAGE', help='face crop(s), resized to 112x112')
     p.add_argument('--model', default='arcface_asymmnet_large_1.0')
     add_weight_args(p, 'trained weights (PREFIX-embed.params)')
-    p.add_argument('--embedding-size', type=int, default=512)
-    p.add_argument('--input-size', type=int, default=112)
+    p.add_argument('--embedding-size', type=A.positive_int, default=512)
+    p.add_argument('--input-size', type=A.checked(int, lambda v: v >= 32, 'a size of at least 32 pixels'),
+                   default=112)
     p.add_argument('--no-flip', action='store_true', help='do not add the mirror image\'s embedding')
     p.add_argument('--output', '-o', default=None, help='save the embeddings as .npy')
     p.set_defaults(func=_embed)

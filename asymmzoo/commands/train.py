@@ -23,6 +23,11 @@ def _launch(args):
         if len(hosts) == 1 and os.path.isfile(hosts[0]):
             with open(hosts[0]) as f:
                 hosts = [h.strip() for h in f if h.strip() and not h.startswith('#')]
+            if not hosts:
+                raise ValueError("host file %s lists no hosts (one per line)" % args.hosts)
+        elif len(hosts) == 1 and ('/' in hosts[0] or hosts[0].endswith(('.txt', '.lst', '.hosts'))):
+            raise FileNotFoundError("host file %s does not exist (-H takes host1,host2,... or a file "
+                                    "with one host per line)" % hosts[0])
         for host, role, line in cluster_commands(cmd, hosts, args.num_workers, args.num_servers,
                                                  args.port or 9091):
             print("# on %s (%s)\n%s" % (host, role, line))
@@ -74,10 +79,12 @@ def add_commands(sub):
 
     p = sub.add_parser('launch', help="run a distributed (ps-lite / kvstore dist_sync) job: "
                                       "locally on 127.0.0.1, or print the per-host commands")
-    p.add_argument('-n', '--num-workers', type=int, required=True)
-    p.add_argument('-s', '--num-servers', type=int, default=1)
-    p.add_argument('--port', type=int, default=None, help='scheduler port (default: a free one)')
-    p.add_argument('--timeout', type=float, default=None, help='stop the whole job after this many s')
+    p.add_argument('-n', '--num-workers', type=A.positive_int, required=True)
+    p.add_argument('-s', '--num-servers', type=A.positive_int, default=1)
+    p.add_argument('--port', type=A.checked(int, lambda v: 1 <= v <= 65535, 'a TCP port'), default=None,
+                   help='scheduler port (default: a free one)')
+    p.add_argument('--timeout', type=A.positive_float, default=None,
+                   help='stop the whole job after this many s')
     p.add_argument('--log-dir', default=None, help='one log file per process instead of the terminal')
     p.add_argument('-H', '--hosts', default=None,
                    help='comma-separated hosts or a host file: print the command for each host')

@@ -54,6 +54,11 @@ def check_image_folder(data_dir):
         raise DataError("--data-dir %s is empty: expected train/ and val/ sub-folders with one "
                         "folder per class" % data_dir)
     tc, train = scan_split(os.path.join(data_dir, 'train'))
+    empty = sorted(set(tc) - {tc[label] for _, label in train})
+    if empty:
+        raise DataError("%s/train has class folders without images: %s. A class with no training "
+                        "image cannot be learned; add images or remove the folder(s) from train/ and "
+                        "val/" % (data_dir, ', '.join(empty[:10]) + (' ...' if len(empty) > 10 else '')))
     vc, val = scan_split(os.path.join(data_dir, 'val'))
     if tc != vc:
         only_t = sorted(set(tc) - set(vc))

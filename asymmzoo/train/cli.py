@@ -101,6 +101,24 @@ def main(argv=None, prog='train_imagenet.py'):
     return run_args(build_parser(prog).parse_args(argv), prog)
 
 
+def _saved_so_far(args, prog):
+    """What an interrupted run leaves: its last checkpoint and the command that continues it."""
+    import json
+    import os
+    from .checkpoint import RESUME_FILE
+    folder = getattr(args, 'save_dir', None)
+    if getattr(args, 'eval_only', False) or not folder:
+        return "Nothing was saved."
+    path = os.path.join(folder, RESUME_FILE)
+    try:
+        with open(path) as f:
+            epoch = json.load(f)['epoch']
+    except (OSError, ValueError, KeyError):
+        return "No epoch finished, so no checkpoint was written in %s." % folder
+    return ("The checkpoint of epoch %d is in %s; continue with: python %s --resume %s"
+            % (epoch + 1, folder, prog, folder))
+
+
 def run_args(args, prog='train_imagenet.py'):
     """Run parsed arguments; returns the exit code (2 bad input, 3 diverged), errors on stderr."""
     args.hybridize = args.mode == 'hybrid'
@@ -109,6 +127,9 @@ def run_args(args, prog='train_imagenet.py'):
     from ..data.folder import DataError
     try:
         summary = run(args)
+    except KeyboardInterrupt:
+        print("%s: interrupted. %s" % (prog, _saved_so_far(args, prog)), file=sys.stderr)
+        return 130
     except TrainingDiverged as e:
         print("%s: error: %s" % (prog, e), file=sys.stderr)
         return 3

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from ..data.folder import DataError
 from ..data.pipelines import build_source, epoch_seed
 from .checkpoint import (RunLock, CheckpointError, atomic_write_json, load_resume, net_arrays,
                          restore, save_checkpoint, RESUME_FILE)
@@ -362,6 +363,11 @@ def _run(args):
             if step_delay:
                 time.sleep(step_delay)
         bar.close()
+        if n_seen == 0:
+            raise DataError("epoch %d trained on no image: %s" % (
+                epoch + 1, "all %d train images that were read failed to decode (corrupt or not "
+                "images); check the train split" % (source.skipped - skipped0)
+                if source.skipped > skipped0 else "the train split gave no batch"))
         mx.nd.waitall()
         dt = time.time() - t0
         train_time += dt
