@@ -285,3 +285,42 @@ def test_ctrl_c_says_what_was_saved_and_how_to_resume(tmp_path):
     assert p.returncode == 130, err[-2000:]
     assert 'interrupted' in err and '--resume %s' % save in err and 'Traceback' not in err, err[-2000:]
     assert not (save / LOCK_FILE).exists()
+
+
+def _tiny(save, *extra):
+    return ['--save-dir', str(save), '--steps-per-epoch', '2', '--batch-size', '8', '--input-size', '32',
+            '--no-export', '--no-progress'] + list(extra)
+
+
+def _csv_lr(save):
+    import csv
+    with open(str(save / 'metrics.csv')) as f:
+        return [float(r['lr']) for r in csv.DictReader(f)]
+
+
+@pytest.mark.slow
+def test_resume_applies_a_new_schedule_and_says_so(tmp_path, capsys):
+    save = tmp_path / 'run'
+    assert train_main(_tiny(save, '--model', 'mobilenetv3_small_0.35', '--num-epochs', '2',
+                            '--warmup-epochs', '0', '--lr', '0.05')) == 0
+    assert _csv_lr(save)[-1] == 0.0                     # the cosine schedule ended at 0
+    capsys.readouterr()
+    # no --model: the run's model is used; a longer run and a new lr are applied and said
+    assert train_main(['--resume', str(save), '--num-epochs', '4', '--lr', '0.02',
+                       '--no-progress', '--no-export']) == 0
+    log = (save / 'train.log').read_text()
+    assert "changed on resume (applied from step 4): lr 0.05 -> 0.02, num_epochs 2 -> 4" in log, log
+    assert log.count('asymmzoo train: mobilenetv3_small_0.35 on') == 2     # both runs
+    lrs = _csv_lr(save)
+    assert len(lrs) == 4 and 0 < lrs[2] <= 0.02 and lrs[3] == 0.0, lrs
+
+
+def test_resume_refuses_what_cannot_change(tmp_path, capsys):
+    save = tmp_path / 'run'
+    assert train_main(_tiny(save, '--num-epochs', '1')) == 0
+    before = sorted(os.listdir(save))
+    capsys.readouterr()
+    assert train_main(['--resume', str(save), '--batch-size', '16', '--num-epochs', '2']) == 2
+    err = capsys.readouterr().err
+    assert "--batch-size 16 (the run has 8) cannot change on resume" in err, err
+    assert sorted(os.listdir(save)) == before

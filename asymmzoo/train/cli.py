@@ -24,17 +24,20 @@ def build_parser(prog='train_imagenet.py'):
 
 def add_arguments(p):
     g = p.add_argument_group('model')
-    g.add_argument('--model', default=DEFAULT_MODEL, help='any registry name (asymmzoo summary lists them)')
-    g.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V',
+    g.add_argument('--model', default=None,
+                   help='any registry name (asymmzoo summary lists them); default %s, or the resumed '
+                        'run\'s' % DEFAULT_MODEL)
+    g.add_argument('--model-kwargs', nargs='*', default=None, metavar='K=V',
                    help='extra builder kwargs, e.g. r=2 dropout=0.1')
     g.add_argument('--dropout', type=A.fraction, default=None, help="override the model's dropout")
     g.add_argument('--input-size', type=A.checked(int, lambda v: v >= 8, 'a size of at least 8 pixels'), default=None,
                    help='training crop size (default: 224; the embedded digits: %d, or the model\'s '
                         'native size if smaller)' % DEFAULT_INPUT)
-    g.add_argument('--crop-ratio', type=A.open_fraction, default=0.875, help='validation centre-crop ratio')
+    g.add_argument('--crop-ratio', type=A.open_fraction, default=None,
+                   help='validation centre-crop ratio (default 0.875)')
     g.add_argument('--pretrained', default=None, metavar='FILE|store',
                    help="start from weights: a .params file, or 'store' for the local store")
-    g.add_argument('--init', default='msraprelu', choices=['msraprelu', 'xavier'])
+    g.add_argument('--init', default=None, choices=['msraprelu', 'xavier'], help='default msraprelu')
     g.add_argument('--mode', default='hybrid', choices=['hybrid', 'imperative'])
 
     g = p.add_argument_group('data')
@@ -47,16 +50,18 @@ def add_arguments(p):
     g.add_argument('-j', '--num-workers', type=A.non_negative_int, default=0, help='data loading workers / threads')
 
     g = p.add_argument_group('recipe (left out = taken from --recipe)')
-    g.add_argument('--recipe', default='asymmnet', choices=['asymmnet', 'none'])
-    g.add_argument('--batch-size', type=A.positive_int, default=64, help='per device (GluonCV convention)')
+    g.add_argument('--recipe', default=None, choices=['asymmnet', 'none'],
+                   help='default asymmnet, or the resumed run\'s')
+    g.add_argument('--batch-size', type=A.positive_int, default=None,
+                   help='per device (GluonCV convention); default 64, or the resumed run\'s')
     g.add_argument('--num-epochs', type=A.positive_int, default=None)
-    g.add_argument('--steps-per-epoch', type=A.non_negative_int, default=0,
+    g.add_argument('--steps-per-epoch', type=A.non_negative_int, default=None,
                    help='cap the steps of each epoch (0 = the whole shard); for quick runs and tests')
     g.add_argument('--lr', type=A.positive_float, default=None,
                    help='default: the recipe base lr scaled linearly to the global batch')
     g.add_argument('--lr-mode', default=None, choices=['cosine', 'step', 'poly', 'linear', 'constant'])
-    g.add_argument('--lr-decay', type=A.open_fraction, default=0.1, help='step mode factor')
-    g.add_argument('--lr-decay-epoch', default='40,60', help='step mode epochs')
+    g.add_argument('--lr-decay', type=A.open_fraction, default=None, help='step mode factor (default 0.1)')
+    g.add_argument('--lr-decay-epoch', default=None, help='step mode epochs (default 40,60)')
     g.add_argument('--warmup-epochs', type=A.non_negative_int, default=None)
     g.add_argument('--warmup-lr', type=A.non_negative_float, default=None)
     g.add_argument('--optimizer', default=None, choices=['nag', 'sgd', 'adam'])
@@ -68,11 +73,11 @@ def add_arguments(p):
                    help='weight decay on every parameter (undo the recipe\'s --no-wd)')
     g.add_argument('--label-smoothing', type=A.fraction, nargs='?', const=0.1, default=None,
                    help='epsilon (bare flag = 0.1)')
-    g.add_argument('--mixup', action='store_true')
-    g.add_argument('--mixup-alpha', type=A.positive_float, default=0.2)
-    g.add_argument('--mixup-off-epoch', type=A.non_negative_int, default=0)
+    g.add_argument('--mixup', action='store_const', const=True, default=None)
+    g.add_argument('--mixup-alpha', type=A.positive_float, default=None, help='default 0.2')
+    g.add_argument('--mixup-off-epoch', type=A.non_negative_int, default=None, help='default 0')
     g.add_argument('--dtype', default=None, choices=['float32', 'float16'])
-    g.add_argument('--seed', type=int, default=0)
+    g.add_argument('--seed', type=int, default=None, help='default 0, or the resumed run\'s')
 
     g = p.add_argument_group('devices and distribution')
     g.add_argument('--gpus', default='', help="e.g. 0,1,2,3 (empty = CPU)")

@@ -12,6 +12,7 @@ from ..data.folder import DataError
 from ..data.pipelines import build_source, epoch_seed
 from .checkpoint import (RunLock, CheckpointError, atomic_write_json, load_resume, net_arrays,
                          restore, save_checkpoint, RESUME_FILE)
+from .cli import DEFAULT_MODEL
 from .recipe import apply_no_wd, build_lr_scheduler, make_initializer, resolve_settings
 from .dist import KVSync
 from .report import plot_curves, setup_logger, write_csv
@@ -172,6 +173,47 @@ def _label_targets(label, classes, eta, mixup_lam=None, dtype='float32'):
 
 _HELD_LOCKS = []
 
+# flags whose command-line default is None: left out, they take the resumed run's value, else these
+_DEFAULTS = dict(model=DEFAULT_MODEL, model_kwargs=[], batch_size=64, seed=0, recipe='asymmnet',
+                 lr_decay=0.1, lr_decay_epoch='40,60', steps_per_epoch=0, crop_ratio=0.875,
+                 init='msraprelu', mixup=False, mixup_alpha=0.2, mixup_off_epoch=0)
+# what a resumed run may change: applied from the restored step on (the schedule is rebuilt), and
+# what it may not (the checkpoint, the data order or the optimizer state depend on it)
+_RESUME_APPLIES = ('lr', 'num_epochs', 'lr_mode', 'warmup_epochs', 'warmup_lr', 'lr_decay',
+                   'lr_decay_epoch', 'wd', 'momentum', 'label_smoothing', 'steps_per_epoch',
+                   'crop_ratio', 'mixup', 'mixup_alpha', 'mixup_off_epoch')
+_RESUME_REFUSES = ('model', 'model_kwargs', 'batch_size', 'input_size', 'seed', 'recipe', 'optimizer',
+                   'dtype', 'no_wd', 'dropout')
+
+
+def _adopt_resumed_settings(args):
+    """Fill the flags left out (None) from the resumed run's settings.json, then from _DEFAULTS.
+    Returns ``{flag: (run's value, new value)}`` of the flags given with another value than the run's;
+    raises ValueError for one that cannot change on resume."""
+    prev = {}
+    if args.resume:
+        path = os.path.join(args.resume, 'settings.json')
+        if os.path.isfile(path):
+            with open(path) as f:
+                prev = json.load(f)
+    changed = {}
+    for k in set(_RESUME_APPLIES) | set(_RESUME_REFUSES) | set(_DEFAULTS):
+        if k not in prev and k not in _DEFAULTS:
+            continue
+        if getattr(args, k, None) is None:
+            setattr(args, k, prev.get(k, _DEFAULTS.get(k)))
+        elif k in prev and prev[k] != getattr(args, k):
+            changed[k] = (prev[k], getattr(args, k))
+    refused = sorted(k for k in changed if k in _RESUME_REFUSES)
+    if refused:
+        raise ValueError("--resume %s: %s cannot change on resume (the checkpoint, the data order or the "
+                         "optimizer state depend on it); leave %s out to continue with the run's value, or "
+                         "start a new run with another --save-dir" % (
+                             args.resume, ', '.join('--%s %r (the run has %r)' % (
+                                 k.replace('_', '-'), changed[k][1], changed[k][0]) for k in refused),
+                             'it' if len(refused) == 1 else 'them'))
+    return changed
+
 
 def run(args):
     """Train (or evaluate) as ``args`` say; the save folder is locked for the run's duration."""
@@ -190,6 +232,7 @@ def _run(args):
     from mxnet import autograd, gluon
     from ..registry import get_model, is_registered
 
+    resume_changes = _adopt_resumed_settings(args)
     if not is_registered(args.model):
         get_model(args.model)  # raises the registry's ValueError with the closest names
     kv = None
@@ -284,15 +327,14 @@ def _run(args):
         global_step = resume_state.get('global_step', 0)
         best, best_epoch = resume_state.get('best_top1', -1.0), resume_state.get('best_epoch', -1)
         history = resume_state.get('history', [])
-        old = os.path.join(args.resume, 'settings.json')
-        if os.path.isfile(old):
-            with open(old) as f:
-                prev = json.load(f)
-            diff = [k for k in ('model', 'batch_size', 'lr', 'num_epochs', 'seed', 'wd', 'lr_mode',
-                                'input_size', 'model_kwargs', 'recipe') if prev.get(k) != settings.get(k)]
-            if diff:
-                logger.info("warning: resuming with settings that differ from the saved run: %s",
-                            ', '.join('%s %r -> %r' % (k, prev.get(k), settings.get(k)) for k in diff))
+        if resume_changes:
+            # applied from here on: the schedule rebuilt from the new settings at the restored step
+            trainer._optimizer.lr_scheduler = opt_params['lr_scheduler']
+            trainer._optimizer.wd = args.wd
+            if 'momentum' in opt_params:
+                trainer._optimizer.momentum = args.momentum
+            logger.info("changed on resume (applied from step %d): %s", global_step, ', '.join(
+                '%s %r -> %r' % (k, a, b) for k, (a, b) in sorted(resume_changes.items())))
         logger.info("resumed from %s at epoch %d (global step %d, best top-1 %.4f)",
                     args.resume, start_epoch, global_step, max(best, 0))
     if kv is not None:
