@@ -21,6 +21,8 @@ import contextlib
 
 from mxnet import autograd, ndarray
 
+from ..utils.blocks import clear_cached_graphs
+
 __all__ = ['channel_concat', 'use_plain_concat', 'plain_concat']
 
 
@@ -56,13 +58,6 @@ def _concat_blocks(net):
     return out
 
 
-def _clear(block):
-    if hasattr(block, '_clear_cached_op'):
-        block._clear_cached_op()
-    for c in block._children.values():
-        _clear(c)
-
-
 def use_plain_concat(net, plain=True):
     """Switch every block below ``net`` (``net`` included) that has a ``plain_concat`` attribute to
     the plain 4-D concat (``plain=True``: inference only) or back to the training-safe form.
@@ -74,7 +69,7 @@ def use_plain_concat(net, plain=True):
             b.plain_concat = bool(plain)
             changed += 1
     if changed:
-        _clear(net)
+        clear_cached_graphs(net)
     return changed
 
 
@@ -90,4 +85,4 @@ def plain_concat(net):
         if changed:
             for b, v in before:
                 b.plain_concat = v
-            _clear(net)
+            clear_cached_graphs(net)
