@@ -9,7 +9,32 @@ from mxnet import gluon
 
 from asymmzoo.store import atomic_save_parameters, atomic_target, atomic_write_json
 
-__all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts']
+__all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts', 'run_cli']
+
+
+def run_cli(main, argv, prog):
+    """Run a training script's ``main(argv)`` as a command: a user error (bad value, missing or
+    malformed file, a dataset problem) ends with one line and exit code 2, Ctrl-C with a line and 130;
+    ``--debug`` shows the traceback instead."""
+    import sys
+    argv = list(argv)
+    debug = '--debug' in argv
+    argv = [a for a in argv if a != '--debug']
+    try:
+        rc = main(argv)
+    except KeyboardInterrupt:
+        print("%s: interrupted; checkpoints written so far are in the save folder (--resume "
+              "continues from the last one)" % prog, file=sys.stderr)
+        return 130
+    except (ValueError, OSError, KeyError, IndexError, mx.base.MXNetError) as e:
+        if debug:
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if isinstance(e, OSError) and e.filename and e.strerror:
+            msg = '%s: %s' % (e.filename, e.strerror)
+        print("%s: error: %s (--debug shows the traceback)" % (prog, msg), file=sys.stderr)
+        return 2
+    return rc if isinstance(rc, int) else 0
 
 
 def seed_all(seed):

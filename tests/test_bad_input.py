@@ -324,3 +324,102 @@ def test_resume_refuses_what_cannot_change(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--batch-size 16 (the run has 8) cannot change on resume" in err, err
     assert sorted(os.listdir(save)) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# downstream data: VOC XML and COCO keypoint json are checked, the scripts end in one line
+
+def _voc(tmp_path):
+    from downstream.synthetic import make_voc_folder
+    root = tmp_path / 'voc'
+    make_voc_folder(str(root), splits=(('train', 3), ('val', 2)), size=(64, 64))
+    return root
+
+
+@pytest.mark.parametrize('edit,said', [
+    (lambda x: x.replace('<name>', '<nam>', 1).replace('</name>', '</nam>', 1), 'has no <name>'),
+    (lambda x: x.replace('<bndbox>', '<box>', 1).replace('</bndbox>', '</box>', 1), 'has no <bndbox>'),
+    (lambda x: x.replace('<xmin>', '<xmin>ten', 1), "<xmin> is 'ten"),
+    (lambda x: x.split('<object>')[0] + '</annotation>', 'has no object to learn from'),
+])
+def test_voc_annotation_errors_name_the_file(edit, said, tmp_path):
+    from downstream.detection.data import VOCFolder, DatasetError
+    root = _voc(tmp_path)
+    xml = root / 'Annotations' / '000000.xml'
+    xml.write_text(edit(xml.read_text()))
+    with pytest.raises(DatasetError, match=said) as e:
+        VOCFolder(str(root), 'train')
+    assert '000000.xml' in str(e.value)
+
+
+def test_voc_dropping_an_images_only_box_is_named(tmp_path):
+    from downstream.detection.data import VOCFolder, DatasetError
+    root = _voc(tmp_path)
+    xml = root / 'Annotations' / '000000.xml'
+    text = xml.read_text()
+    first = text.split('<object>')[1].split('</object>')[0]
+    bad = first.split('<xmax>')[0] + '<xmax>900</xmax>' + first.split('</xmax>')[1]
+    xml.write_text(text.split('<object>')[0] + '<object>' + bad + '</object></annotation>')
+    with pytest.raises(DatasetError, match="000000.xml has no object to learn from .*invalid_boxes='skip'"):
+        VOCFolder(str(root), 'train', invalid_boxes='skip')
+
+
+def _coco(tmp_path):
+    import json
+    from downstream.synthetic import make_coco_keypoints
+    paths = make_coco_keypoints(str(tmp_path / 'coco'), splits=(('train2017', 2), ('val2017', 1)))
+    with open(paths['train2017']) as f:
+        return paths['train2017'], json.load(f)
+
+
+@pytest.mark.parametrize('edit,said', [
+    (lambda d: d.pop('categories'), "has no 'categories' list"),
+    (lambda d: d['categories'][0].pop('keypoints'), "no category lists its 'keypoints'"),
+    (lambda d: d['annotations'][0].pop('bbox'), 'bbox must be'),
+    (lambda d: d['annotations'][1].__setitem__('keypoints', [1, 2, 2]), 'keypoints must be 51 numbers'),
+    (lambda d: d.pop('annotations'), "has no 'annotations' list"),
+    (lambda d: d.__setitem__('annotations', []), 'has no annotated person'),
+])
+def test_coco_keypoint_json_errors_name_the_file(edit, said, tmp_path):
+    import json
+    from downstream.pose.train_simple_pose import check_keypoint_json
+    path, d = _coco(tmp_path)
+    edit(d)
+    with open(path, 'w') as f:
+        json.dump(d, f)
+    with pytest.raises(ValueError, match=said) as e:
+        check_keypoint_json(path)
+    assert 'person_keypoints_train2017.json' in str(e.value)
+
+
+def test_truncated_coco_json_is_named(tmp_path):
+    from downstream.pose.train_simple_pose import check_keypoint_json
+    path, _ = _coco(tmp_path)
+    text = open(path).read()
+    with open(path, 'w') as f:
+        f.write(text[:len(text) // 2])
+    with pytest.raises(ValueError, match='is not valid JSON'):
+        check_keypoint_json(path)
+
+
+def test_downstream_scripts_end_a_user_error_in_one_line(tmp_path):
+    path, _ = _coco(tmp_path)
+    open(path, 'w').write('{"images": [], "categories": []}')
+    out = subprocess.run([sys.executable, '-m', 'downstream.pose.train_simple_pose', '--data-root',
+                          str(tmp_path / 'coco'), '--epochs', '1'], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2, out.stderr[-1500:]
+    lines = [l for l in out.stderr.splitlines() if 'error' in l]
+    assert lines and "has no 'annotations' list" in lines[-1] and 'Traceback' not in out.stderr
+
+
+def test_arcface_needs_two_identities(tmp_path):
+    from PIL import Image
+    import numpy as np
+    from downstream.face.train_arcface import main as arcface
+    person = tmp_path / 'faces' / 'alice'
+    person.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((112, 112, 3), 60 * i, np.uint8)).save(str(person / ('%d.png' % i)))
+    with pytest.raises(ValueError, match='holds 1 identity'):
+        arcface(['--data', str(tmp_path / 'faces'), '--epochs', '1'])

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from .._precise_bn import recalibrate_bn, take_inputs
-from .._train_common import StepLog, save_params
+from .._train_common import StepLog, save_params, run_cli
 
 __all__ = ['build_parser', 'train', 'evaluate', 'main']
 
@@ -167,4 +167,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_cli(main, sys.argv[1:], 'train_tsn'))

@@ -20,6 +20,23 @@ class DatasetError(ValueError):
     """A dataset folder is incomplete or one of its annotations is wrong."""
 
 
+def _field(elem, tag, anno_path, what):
+    """The stripped text of ``elem``'s child ``tag``; a DatasetError naming the file if it is missing."""
+    child = elem.find(tag)
+    if child is None or child.text is None or not child.text.strip():
+        raise DatasetError("%s: %s has no <%s>; every VOC object needs <name> and <bndbox> with "
+                           "<xmin>, <ymin>, <xmax>, <ymax>" % (anno_path, what, tag))
+    return child.text.strip()
+
+
+def _number(elem, tag, anno_path, what):
+    text = _field(elem, tag, anno_path, what)
+    try:
+        return float(text)
+    except ValueError:
+        raise DatasetError("%s: %s <%s> is %r, not a number" % (anno_path, what, tag, text))
+
+
 def _read_ids(path):
     with open(path) as f:
         return [line.strip().split()[0] for line in f if line.strip()]
@@ -71,8 +88,13 @@ class VOCFolder(VOCDetection):
             else:
                 found = set()
                 for i in ids:
-                    for obj in ET.parse(os.path.join(root, 'Annotations', i + '.xml')).getroot().iter('object'):
-                        found.add(obj.find('name').text.strip().lower())
+                    path = os.path.join(root, 'Annotations', i + '.xml')
+                    try:
+                        objects = ET.parse(path).getroot().iter('object')
+                    except ET.ParseError as e:
+                        raise DatasetError("%s is not valid XML: %s" % (path, e))
+                    for k, obj in enumerate(objects):
+                        found.add(_field(obj, 'name', path, 'object %d' % k).lower())
                 classes = sorted(found)
         self._classes = tuple(str(c).strip().lower() for c in classes)
         if not self._classes:
@@ -100,11 +122,11 @@ class VOCFolder(VOCDetection):
         if size is None or size.find('width') is None or size.find('height') is None:
             raise DatasetError("%s has no <size><width>/<height>; VOC annotations need the image size"
                                % anno_path)
-        width, height = float(size.find('width').text), float(size.find('height').text)
+        width, height = (_number(size, t, anno_path, '<size>') for t in ('width', 'height'))
         self._im_shapes[idx] = (width, height)
         label = []
         for k, obj in enumerate(root.iter('object')):
-            name = obj.find('name').text.strip().lower()
+            name = _field(obj, 'name', anno_path, 'object %d' % k).lower()
             if name not in self.index_map:
                 raise DatasetError("%s: object %d has class %r, not one of %s; pass classes=[...] "
                                    "(or list it in classes.txt)" % (anno_path, k, name, list(self.classes)))
@@ -114,7 +136,10 @@ class VOCFolder(VOCDetection):
             except (TypeError, ValueError):
                 difficult = 0
             bb = obj.find('bndbox')
-            xmin, ymin, xmax, ymax = [float(bb.find(t).text) - 1 for t in ('xmin', 'ymin', 'xmax', 'ymax')]
+            if bb is None:
+                _field(obj, 'bndbox', anno_path, 'object %d (%s)' % (k, name))
+            xmin, ymin, xmax, ymax = [_number(bb, t, anno_path, 'object %d (%s)' % (k, name)) - 1
+                                      for t in ('xmin', 'ymin', 'xmax', 'ymax')]
             ok = 0 <= xmin < xmax <= width and 0 <= ymin < ymax <= height
             if not ok:
                 if self._invalid_boxes == 'error':
@@ -131,4 +156,9 @@ class VOCFolder(VOCDetection):
                 if xmax <= xmin or ymax <= ymin:
                     continue
             label.append([xmin, ymin, xmax, ymax, self.index_map[name], difficult])
+        if not label:
+            raise DatasetError("%s has no object to learn from%s: remove its id from the split file "
+                               "(a training image needs at least one box)" % (
+                                   anno_path, " (every box was dropped by invalid_boxes=%r)"
+                                   % self._invalid_boxes if any(True for _ in root.iter('object')) else ''))
         return np.array(label, dtype='float32').reshape(-1, 6)

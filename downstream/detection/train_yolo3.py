@@ -36,7 +36,8 @@ from gluoncv.data.transforms.presets.yolo import YOLO3DefaultTrainTransform, YOL
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric
 
 from asymmzoo.registry import get_model
-from .._train_common import seed_all, save_params, Checkpoint, make_trainer_from_args, contexts
+from .._train_common import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
+                             run_cli)
 
 __all__ = ['parse_args', 'get_dataset', 'get_dataloader', 'validate', 'train', 'main']
 
@@ -344,4 +345,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    sys.exit(run_cli(main, sys.argv[1:], 'train_yolo3'))

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from .._precise_bn import recalibrate_bn, take_inputs
-from .._train_common import StepLog, save_params
+from .._train_common import StepLog, save_params, run_cli
 
 __all__ = ['build_parser', 'train', 'recalibrate_bn', 'main']
 
@@ -70,6 +70,9 @@ def train(args):
     pairs = read_pairs(args.pairs, args.pairs_root) if args.pairs else None  # fail early on bad pairs
     ds = face_dataset(args.data, train=True, size=args.input_size, seed=args.seed,
                       num_classes=args.num_classes)
+    if ds.num_classes < 2:
+        raise ValueError("%s holds %d identity: ArcFace learns to tell identities apart, so it needs "
+                         "at least two (one folder per person)" % (args.data, ds.num_classes))
     loader = gluon.data.DataLoader(ds, batch_size=min(args.batch_size, len(ds)), shuffle=True,
                                    last_batch='rollover', num_workers=args.num_workers)
     net = asymmzoo.get_model(args.model, embedding_size=args.embedding_size, input_size=args.input_size)
@@ -132,4 +135,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_cli(main, sys.argv[1:], 'train_arcface'))

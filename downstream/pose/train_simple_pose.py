@@ -34,7 +34,8 @@ from gluoncv.data.transforms.pose import get_final_preds, flip_heatmap
 from gluoncv.utils.metrics.coco_keypoints import COCOKeyPointsMetric
 
 from asymmzoo.registry import get_model
-from .._train_common import seed_all, save_params, Checkpoint, make_trainer_from_args, contexts
+from .._train_common import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
+                             run_cli)
 
 __all__ = ['parse_args', 'get_dataset', 'get_dataloader', 'validate', 'train', 'main']
 
@@ -93,6 +94,48 @@ def parse_args(argv=None):
     return args
 
 
+def check_keypoint_json(path, need_people=True):
+    """Check a COCO keypoint annotation file before pycocotools reads it (it fails there with a bare
+    KeyError / IndexError / JSONDecodeError): valid JSON with ``images``, ``annotations`` and a
+    ``categories`` entry with ``keypoints``; every annotation with ``image_id``, a 4-number ``bbox``
+    and 3 numbers per keypoint; ``need_people``: at least one annotated person. Returns the number
+    of annotations."""
+    import json
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except ValueError as e:
+        raise ValueError("%s is not valid JSON (%s): a truncated or edited file?" % (path, e))
+    if not isinstance(d, dict):
+        raise ValueError("%s is not a COCO annotation file (a JSON object with images, annotations, "
+                         "categories)" % path)
+    for key in ('images', 'annotations', 'categories'):
+        if not isinstance(d.get(key), list):
+            raise ValueError("%s has no %r list; a COCO keypoint file has images, annotations and "
+                             "categories" % (path, key))
+    cats = [c for c in d['categories'] if isinstance(c, dict) and isinstance(c.get('keypoints'), list)]
+    if not cats:
+        raise ValueError("%s: no category lists its 'keypoints' (the person category names the 17 "
+                         "COCO joints)" % path)
+    k = len(cats[0]['keypoints'])
+    for i, a in enumerate(d['annotations']):
+        where = "%s: annotation %d (id %s)" % (path, i, a.get('id') if isinstance(a, dict) else '?')
+        if not isinstance(a, dict) or 'image_id' not in a:
+            raise ValueError("%s has no image_id" % where)
+        bbox = a.get('bbox')
+        if not (isinstance(bbox, list) and len(bbox) == 4):
+            raise ValueError("%s: bbox must be [x, y, width, height], got %r" % (where, bbox))
+        kps = a.get('keypoints')
+        if not (isinstance(kps, list) and len(kps) == 3 * k):
+            raise ValueError("%s: keypoints must be %d numbers (x, y, visibility for each of the %d "
+                             "joints), got %s" % (where, 3 * k, k,
+                                                  len(kps) if isinstance(kps, list) else repr(kps)))
+    if need_people and not any(max(a['keypoints'][2::3] or [0]) > 0 for a in d['annotations']):
+        raise ValueError("%s has no annotated person (no keypoint with visibility > 0): nothing to "
+                         "train on" % path)
+    return len(d['annotations'])
+
+
 def get_dataset(args):
     """(train COCOKeyPoints, val COCOKeyPoints or None)."""
     root = os.path.expanduser(args.data_root)
@@ -102,6 +145,7 @@ def get_dataset(args):
             raise FileNotFoundError("%s is missing: COCO keypoint data lives in <root>/annotations/"
                                     "<split>.json with the images under <root>/<train2017|val2017>/"
                                     % path)
+        check_keypoint_json(path, need_people=split == args.train_split)
     train = COCOKeyPoints(root, splits=(args.train_split,), skip_empty=True)
     val = COCOKeyPoints(root, splits=(args.val_split,), skip_empty=False) if args.val_split else None
     return train, val
@@ -239,4 +283,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    sys.exit(run_cli(main, sys.argv[1:], 'train_simple_pose'))
