@@ -61,6 +61,9 @@ def is_registered(name):
 
 def list_models(pattern='*'):
     """Registered names matching an fnmatch ``pattern`` (case-insensitive), naturally sorted."""
+    if not isinstance(pattern, str):
+        raise TypeError("list_models takes an fnmatch pattern string such as 'asymmnet_*', got %r"
+                        % (pattern,))
     pattern = pattern.lower()
     return sorted((n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern)), key=_natural_key)
 
@@ -86,6 +89,20 @@ def _builder_params(fn):
         return set()
 
 
+def _check_common_kwargs(key, kwargs):
+    """The kwargs every family shares, checked before any builder runs."""
+    import numbers
+    classes = kwargs.get('classes')
+    if classes is not None and not isinstance(classes, (list, tuple, str)) and (
+            isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or classes < 1):
+        raise ValueError("%s: classes must be a positive integer (or, for detectors, a list of class "
+                         "names), got %r" % (key, classes))
+    dropout = kwargs.get('dropout')
+    if dropout is not None and not (isinstance(dropout, numbers.Real) and not isinstance(dropout, bool)
+                                    and 0 <= dropout < 1):
+        raise ValueError("%s: dropout must be a probability in [0, 1), got %r" % (key, dropout))
+
+
 def get_model(name, **kwargs):
     """Build a registered model by (case-insensitive) name.
 
@@ -104,6 +121,7 @@ def get_model(name, **kwargs):
     key = name.lower()
     if key not in _REGISTRY:
         raise _unknown(key)
+    _check_common_kwargs(key, kwargs)
     pretrained = kwargs.pop('pretrained', False)
     ctx = kwargs.pop('ctx', None)
     root = kwargs.pop('root', None)

@@ -423,3 +423,35 @@ def test_arcface_needs_two_identities(tmp_path):
         Image.fromarray(np.full((112, 112, 3), 60 * i, np.uint8)).save(str(person / ('%d.png' % i)))
     with pytest.raises(ValueError, match='holds 1 identity'):
         arcface(['--data', str(tmp_path / 'faces'), '--epochs', '1'])
+
+
+@pytest.mark.parametrize('name', ['asymmnet_small_0.35', 'cifar_resnet20_v1', 'resnet18_v1_acb',
+                                  'cifar_densenet40', 'arcface_asymmnet_small_0.35', 'tsn_asymmnet_small_0.35_hmdb51'])
+@pytest.mark.parametrize('kw,said', [(dict(classes=0), 'classes must be a positive integer'),
+                                     (dict(classes=-5), 'classes must be'), (dict(classes=2.5), 'classes must be'),
+                                     (dict(dropout=1.5), 'dropout must be a probability'),
+                                     (dict(dropout=-0.1), 'dropout must be')])
+def test_every_family_checks_classes_and_dropout(name, kw, said):
+    with pytest.raises(ValueError, match=said):
+        asymmzoo.get_model(name, **kw)
+
+
+def test_list_models_and_r_are_checked():
+    with pytest.raises(TypeError, match='fnmatch pattern'):
+        asymmzoo.list_models(5)
+    with pytest.raises(ValueError, match='asymmetry rate r must be a non-negative integer'):
+        asymmzoo.get_model('asymmnet_small_0.35', r='abc')
+
+
+@pytest.mark.parametrize('where', ['file', 'proc'])
+def test_a_save_dir_that_cannot_be_written(where, tmp_path, capsys):
+    target = {'file': None, 'proc': '/proc/asymmzoo-cannot-write/run'}[where]
+    if target is None:
+        f = tmp_path / 'a_file'
+        f.write_text('the user\'s file')
+        target = str(f / 'run')
+    rc = train_main(['--save-dir', target, '--num-epochs', '1', '--no-progress'])
+    err = capsys.readouterr().err
+    assert rc == 2 and 'choose a --save-dir you can write to' in err and 'Traceback' not in err, err
+    if where == 'file':
+        assert (tmp_path / 'a_file').read_text() == 'the user\'s file'

@@ -1,5 +1,7 @@
 """The asymmetrical bottleneck (AsymmNet, Table 2 / Eq. 3), its pruned variant, and r=0 =
 MobileNetV3's inverted residual."""
+import numbers
+
 from mxnet.gluon import nn
 
 from .conv_bn import ConvBNAct
@@ -17,7 +19,7 @@ def bottleneck_widths(in_channels, exp_channels, r=1, pruned=False):
     concatenated on each side of the expanded features.
     """
     c, e = in_channels, exp_channels
-    if r < 0 or int(r) != r:
+    if isinstance(r, bool) or not isinstance(r, numbers.Real) or r < 0 or int(r) != r:
         raise ValueError("asymmetry rate r must be a non-negative integer, got %r" % (r,))
     r = int(r)
     if e > max(c, r * c):

@@ -138,8 +138,11 @@ def run_args(args, prog='train_imagenet.py'):
     except TrainingDiverged as e:
         print("%s: error: %s" % (prog, e), file=sys.stderr)
         return 3
-    except (ValueError, FileNotFoundError, CheckpointError, DataError) as e:
-        print("%s: error: %s" % (prog, e), file=sys.stderr)
+    except (ValueError, OSError, CheckpointError, DataError) as e:
+        msg = e
+        if isinstance(e, OSError) and e.filename and e.strerror:   # a folder that cannot be written
+            msg = "%s: %s (choose a --save-dir you can write to)" % (e.filename, e.strerror)
+        print("%s: error: %s" % (prog, msg), file=sys.stderr)
         return 2
     if args.quiet and summary.get('top1') is not None:
         print("top-1 %.4f top-5 %.4f" % (summary['top1'], summary['top5']))
