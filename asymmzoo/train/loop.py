@@ -215,14 +215,35 @@ def _adopt_resumed_settings(args):
     return changed
 
 
+_MADE_DIRS = []
+# what a run writes before its first checkpoint: a folder holding nothing else is removed on failure
+_EARLY_FILES = {'settings.json', 'train.log', 'eval.log', '.run.lock'}
+
+
 def run(args):
-    """Train (or evaluate) as ``args`` say; the save folder is locked for the run's duration."""
-    held = len(_HELD_LOCKS)
+    """Train (or evaluate) as ``args`` say; the save folder is locked for the run's duration, and a
+    folder this run made is removed again if the run fails before its first checkpoint."""
+    held, made = len(_HELD_LOCKS), len(_MADE_DIRS)
+    ok = False
     try:
-        return _run(args)
+        out = _run(args)
+        ok = True
+        return out
     finally:
         while len(_HELD_LOCKS) > held:
             _HELD_LOCKS.pop().release()
+        while len(_MADE_DIRS) > made:
+            folder = _MADE_DIRS.pop()
+            if not ok and os.path.isdir(folder) and set(os.listdir(folder)) <= _EARLY_FILES:
+                import logging
+                logger = logging.getLogger('asymmzoo.train')
+                for h in list(logger.handlers):
+                    if isinstance(h, logging.FileHandler):   # let go of train.log first
+                        logger.removeHandler(h)
+                        h.close()
+                for f in os.listdir(folder):
+                    os.remove(os.path.join(folder, f))
+                os.rmdir(folder)
 
 
 def _run(args):
@@ -287,6 +308,8 @@ def _run(args):
 
     log_file = None
     if args.save_dir and rank == 0:
+        if not os.path.isdir(args.save_dir):
+            _MADE_DIRS.append(args.save_dir)
         if not args.eval_only:   # one run at a time in a folder (a second would overwrite the first)
             _HELD_LOCKS.append(RunLock(args.save_dir))
         os.makedirs(args.save_dir, exist_ok=True)
