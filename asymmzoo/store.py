@@ -339,13 +339,16 @@ def convert_official(src, dst, model='asymmnet_large_1.0'):
         raise StoreError("only the released asymmnet_large_1.0 checkpoint is known; got %r" % model)
     if not os.path.isfile(src):
         raise FileNotFoundError("no such file: %s" % src)
+    if os.path.isdir(dst):
+        raise StoreError("the output %s is a folder: give the file to write, e.g. %s"
+                         % (dst, os.path.join(dst, model + '.params')))
     if os.path.exists(dst) and os.path.samefile(src, dst):
         raise StoreError("the output %s is the input file: write the converted weights to another "
                          "file (the released checkpoint would be lost)" % dst)
     try:
         loaded = mx.nd.load(src)
     except mx.base.MXNetError as e:
-        raise StoreError("%s is not a readable MXNet params file (%s)" % (src, str(e).splitlines()[0]))
+        raise StoreError("%s is not a readable MXNet params file (%s)" % (src, _mxnet_reason(e)))
     expected = expected_official_keys()
     missing = sorted(set(expected) - set(loaded))
     extra = sorted(set(loaded) - set(expected))
@@ -353,11 +356,15 @@ def convert_official(src, dst, model='asymmnet_large_1.0'):
     if missing or extra or bad:
         msg = ["%s is not the released asymmnet_large_1.0 checkpoint:" % src]
         if missing:
-            msg.append("missing keys (%d): %s" % (len(missing), ", ".join(missing)))
+            msg.append("missing keys (%d): %s%s" % (len(missing), ", ".join(missing[:10]),
+                                                    " ..." if len(missing) > 10 else ""))
         if extra:
-            msg.append("unexpected keys (%d): %s" % (len(extra), ", ".join(extra)))
-        for k in bad:
+            msg.append("unexpected keys (%d): %s%s" % (len(extra), ", ".join(extra[:10]),
+                                                       " ..." if len(extra) > 10 else ""))
+        for k in bad[:3]:
             msg.append("shape of %s: %s, expected %s" % (k, tuple(loaded[k].shape), expected[k]))
+        if len(bad) > 3:
+            msg.append("... and %d more arrays of another shape" % (len(bad) - 3))
         raise StoreError("\n  ".join(msg))
     net = get_model(model)
     n_features = len(net.features)

@@ -455,3 +455,19 @@ def test_a_save_dir_that_cannot_be_written(where, tmp_path, capsys):
     assert rc == 2 and 'choose a --save-dir you can write to' in err and 'Traceback' not in err, err
     if where == 'file':
         assert (tmp_path / 'a_file').read_text() == 'the user\'s file'
+
+
+def test_convert_official_bad_outputs_and_inputs(tmp_path, capsys):
+    import mxnet as mx
+    src = tmp_path / 'x.params'
+    mx.nd.save(str(src), {'a': mx.nd.ones(2)})
+    (tmp_path / 'out').mkdir()
+    assert cli(['convert-official', str(src), str(tmp_path / 'out')]) == 2
+    assert 'is a folder: give the file to write' in capsys.readouterr().err
+    assert cli(['convert-official', str(src), str(tmp_path / 'o.params')]) == 2
+    err = capsys.readouterr().err
+    assert 'missing keys (265)' in err and len(err) < 1500 and not (tmp_path / 'o.params').exists()
+    (tmp_path / 'junk').write_bytes(b'junk')
+    assert cli(['convert-official', str(tmp_path / 'junk'), str(tmp_path / 'o.params')]) == 2
+    err = capsys.readouterr().err
+    assert 'Invalid NDArray file format' in err and 'Traceback' not in err
