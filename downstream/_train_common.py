@@ -20,8 +20,10 @@ def run_cli(main, argv, prog):
     argv = list(argv)
     debug = '--debug' in argv
     argv = [a for a in argv if a != '--debug']
+    from asymmzoo.data.workers import worker_scratch
     try:
-        rc = main(argv)
+        with worker_scratch():
+            rc = main(argv)
     except KeyboardInterrupt:
         print("%s: interrupted; checkpoints written so far are in the save folder (--resume "
               "continues from the last one)" % prog, file=sys.stderr)

@@ -471,3 +471,24 @@ def test_convert_official_bad_outputs_and_inputs(tmp_path, capsys):
     assert cli(['convert-official', str(tmp_path / 'junk'), str(tmp_path / 'o.params')]) == 2
     err = capsys.readouterr().err
     assert 'Invalid NDArray file format' in err and 'Traceback' not in err
+
+
+def test_worker_processes_leave_nothing_in_tmpdir(tmp_path):
+    import shutil
+    import tempfile
+    root = tmp_path / 'd'
+    _image_split(root / 'train')
+    _image_split(root / 'val')
+    tmpdir = tempfile.mkdtemp(prefix='azt-', dir='/tmp')   # short: workers put AF_UNIX sockets there
+    try:
+        env = dict(os.environ, TMPDIR=tmpdir, OMP_NUM_THREADS='1', MPLBACKEND='Agg')
+        out = subprocess.run([sys.executable, os.path.join(ROOT, 'train_imagenet.py'), '--data-dir',
+                              str(root), '-j', '2', '--num-epochs', '1', '--batch-size', '4',
+                              '--input-size', '16', '--no-export', '--no-progress', '-q',
+                              '--save-dir', str(tmp_path / 'run')],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        left = os.listdir(tmpdir)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert left == []

@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from ..data.folder import DataError
+from ..data.workers import worker_scratch
 from ..data.pipelines import build_source, epoch_seed
 from .checkpoint import (RunLock, CheckpointError, atomic_write_json, load_resume, net_arrays,
                          restore, save_checkpoint, RESUME_FILE)
@@ -226,7 +227,8 @@ def run(args):
     held, made = len(_HELD_LOCKS), len(_MADE_DIRS)
     ok = False
     try:
-        out = _run(args)
+        with worker_scratch():
+            out = _run(args)
         ok = True
         return out
     finally:
