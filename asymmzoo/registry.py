@@ -93,7 +93,7 @@ def _check_common_kwargs(key, kwargs):
     """The kwargs every family shares, checked before any builder runs."""
     import numbers
     classes = kwargs.get('classes')
-    if classes is not None and not isinstance(classes, (list, tuple, str)) and (
+    if isinstance(classes, numbers.Number) and (
             isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or classes < 1):
         raise ValueError("%s: classes must be a positive integer (or, for detectors, a list of class "
                          "names), got %r" % (key, classes))
@@ -133,7 +133,7 @@ def get_model(name, **kwargs):
         net = builder(**kwargs)
     except TypeError as e:
         bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
-        if not bad:
+        if not bad or bad.group(1) not in kwargs:   # not the caller's keyword: a builder's own bug
             raise
         raise TypeError("%s does not take the keyword argument %r: leave it out (%s)"
                         % (key, bad.group(1), str(e).splitlines()[0])) from None

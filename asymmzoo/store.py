@@ -62,6 +62,22 @@ def find_pretrained(name, root=None):
     return path
 
 
+def _params_and_class_keys(name):
+    """The parameters of model ``name`` by structural name, and the names of those whose shape
+    depends on its class count (a classifier, a detector's prediction layers), found by building it
+    for two class counts: weights fine-tuned for other classes still belong to the model."""
+    from .registry import get_model
+    shapes = []
+    for classes in (3, 5):
+        try:
+            net = get_model(name, classes=classes)
+        except (TypeError, ValueError):   # a model without classes
+            net = get_model(name)
+        shapes.append({k: tuple(p.shape) for k, p in net._collect_params_with_prefix().items()})
+    params = net._collect_params_with_prefix()
+    return params, {k for k in shapes[0] if shapes[0][k] != shapes[1].get(k)}
+
+
 def add_to_store(path, name, root=None):
     """Copy ``path`` into the store under its sha1-named file name; returns the new path."""
     from .registry import get_model, is_registered, _unknown
@@ -71,7 +87,9 @@ def add_to_store(path, name, root=None):
         raise StoreError("cannot store weights under %s" % _unknown(name.lower()))
     # refuse what would not load before it enters the store: unreadable, NaN, another model's
     loaded = {k.split(':', 1)[-1]: v for k, v in _read_params(path).items()}
-    lines, _, _ = _misfit(get_model(name)._collect_params_with_prefix(), loaded)
+    params, per_class = _params_and_class_keys(name)
+    lines, _, _ = _misfit({k: p for k, p in params.items() if k not in per_class},
+                          {k: v for k, v in loaded.items() if k not in per_class}, classifier_prefix=None)
     if lines:
         raise StoreError("%s does not hold %s's weights:\n  %s\nstore it under the model it was saved "
                          "from" % (path, name, "\n  ".join(lines)))
@@ -214,9 +232,10 @@ def _misfit(params, loaded, classifier_prefix='output.'):
     bad_shape = sorted(k for k in set(params) & set(loaded)
                        if params[k].shape and 0 not in params[k].shape
                        and tuple(params[k].shape) != tuple(loaded[k].shape))
-    dropped = [k for k in bad_shape if k.startswith(classifier_prefix)]
+    is_cls = (lambda k: k.startswith(classifier_prefix)) if classifier_prefix else (lambda k: False)
+    dropped = [k for k in bad_shape if is_cls(k)]
     bad_shape = [k for k in bad_shape if k not in dropped]
-    missing_cls = [k for k in missing if k.startswith(classifier_prefix)]
+    missing_cls = [k for k in missing if is_cls(k)]
     missing = [k for k in missing if k not in missing_cls]
     lines = []
     if missing:

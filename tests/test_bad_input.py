@@ -58,17 +58,21 @@ def test_builder_refuses_unknown_keywords_and_names():
         asymmzoo.get_model('asymmnet_large_2.0')
 
 
-def _sleeper():
-    return subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+def _lock_holder(folder):
+    """Another process holding the folder's run lock (as a training run does) until killed."""
+    code = ("import sys, time; sys.path.insert(0, %r)\n"
+            "from asymmzoo.train.checkpoint import RunLock\n"
+            "RunLock(%r); print('locked', flush=True); time.sleep(120)\n" % (ROOT, str(folder)))
+    p = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == 'locked'
+    return p
 
 
 def test_a_save_folder_is_owned_by_one_run(tmp_path, capsys):
-    import socket
     save = tmp_path / 'run'
     save.mkdir()
-    owner = _sleeper()
+    owner = _lock_holder(save)
     try:
-        (save / LOCK_FILE).write_text('%d %s\n' % (owner.pid, socket.gethostname()))
         rc = train_main(['--save-dir', str(save), '--num-epochs', '1', '--steps-per-epoch', '1',
                          '--no-export', '--no-progress', '--batch-size', '8', '--input-size', '32'])
         err = capsys.readouterr().err
@@ -492,3 +496,35 @@ def test_worker_processes_leave_nothing_in_tmpdir(tmp_path):
         shutil.rmtree(tmpdir, ignore_errors=True)
     assert out.returncode == 0, out.stderr[-1500:]
     assert left == []
+
+
+def test_resume_takes_the_runs_data_refuses_new_steps_and_evaluates_freely(tmp_path, capsys):
+    root = tmp_path / 'd'
+    _image_split(root / 'train')
+    _image_split(root / 'val')
+    save = tmp_path / 'run'
+    assert train_main(['--data-dir', str(root), '--save-dir', str(save), '--num-epochs', '1',
+                       '--batch-size', '2', '--input-size', '16', '--no-export', '--no-progress']) == 0
+    capsys.readouterr()
+    assert train_main(['--resume', str(save), '--steps-per-epoch', '1', '--num-epochs', '2']) == 2
+    assert '--steps-per-epoch 1 (the run has 0) cannot change' in capsys.readouterr().err
+    # no --data-dir: the run's folder is used (not the embedded digits); eval may change its input size
+    assert train_main(['--resume', str(save), '--eval-only', '--input-size', '24', '--no-progress']) == 0
+    log = (save / 'eval.log').read_text()
+    assert 'folder: 2 classes' in log, log
+
+
+def test_partial_and_frozen_bn_keep_their_running_statistics():
+    from mxnet import autograd
+    import mxnet as mx
+    moved = {}
+    for kw in ({}, {'partial_bn': True}, {'bn_frozen': True}):
+        net = asymmzoo.get_model('tsn_asymmnet_small_0.35_hmdb51', num_segments=2, **kw)
+        means = [p for n, p in net.collect_params().items() if n.endswith('running_mean')]
+        before = [m.data().copy() for m in means]
+        with autograd.record():
+            net(mx.nd.random.uniform(shape=(4, 3, 32, 32))).sum().backward()
+        moved[tuple(kw)] = sum(float((m.data() - b).abs().sum().asscalar()) > 0
+                               for m, b in zip(means, before))
+        total = len(means)
+    assert moved[()] == total and moved[('partial_bn',)] == 1 and moved[('bn_frozen',)] == 0

@@ -29,7 +29,7 @@ def _load_models(args, need_data=True):
             xva, yva = digits_arrays('val', size=shape[2], channels=shape[1], limit=args.limit)
             data = (xtr, ytr, xva, yva)
         mx.random.seed(args.seed)
-        net.initialize(mx.init.Xavier(magnitude=2.0))
+        net.initialize(mx.init.Xavier(magnitude=2.0), force_reinit=True)
         if args.params:
             if not os.path.isfile(args.params[i]):
                 raise FileNotFoundError("no such params file: %s" % args.params[i])

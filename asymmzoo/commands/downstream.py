@@ -6,6 +6,8 @@ import os
 from ..utils import argtypes as A
 from ._weights import add_weight_args, check_weight_args, load_weights
 
+_SIZE = A.checked(int, lambda v: v >= 32, 'a size of at least 32 pixels')
+
 
 def _need_downstream():
     try:
@@ -205,7 +207,7 @@ def add_commands(sub):
     p.add_argument('--filters', default=None, help='detection-block widths the model was trained with '
                    '(train_yolo3 --filters; default GluonCV\'s 512,256,128)')
     add_weight_args(p, 'trained weights (train_yolo3 -best.params)')
-    p.add_argument('--short', type=A.checked(int, lambda v: v >= 32, 'a size of at least 32 pixels'),
+    p.add_argument('--short', type=_SIZE,
                    default=416, help='resize the short side to this')
     p.add_argument('--thresh', type=A.fraction, default=0.5, help='score threshold for drawing')
     p.add_argument('--out', '-o', default='detections.png')
@@ -222,7 +224,7 @@ def add_commands(sub):
                    help='person box(es) in pixels (default: the whole image); repeatable')
     p.add_argument('--detector', default=None, help='find people with this YOLOv3 model instead')
     p.add_argument('--detector-params', default=None)
-    p.add_argument('--short', type=A.checked(int, lambda v: v >= 32, 'a size of at least 32 pixels'),
+    p.add_argument('--short', type=_SIZE,
                    default=416)
     p.add_argument('--input-size', type=A.positive_int, nargs=2, default=(256, 192), metavar=('H', 'W'))
     p.add_argument('--thresh', type=A.fraction, default=0.5, help='person box threshold')
@@ -235,7 +237,7 @@ def add_commands(sub):
     p.add_argument('--model', default='arcface_asymmnet_large_1.0')
     add_weight_args(p, 'trained weights (PREFIX-embed.params)')
     p.add_argument('--embedding-size', type=A.positive_int, default=512)
-    p.add_argument('--input-size', type=A.checked(int, lambda v: v >= 32, 'a size of at least 32 pixels'),
+    p.add_argument('--input-size', type=_SIZE,
                    default=112)
     p.add_argument('--no-flip', action='store_true', help='do not add the mirror image\'s embedding')
     p.add_argument('--output', '-o', default=None, help='save the embeddings as .npy')

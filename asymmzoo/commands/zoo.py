@@ -22,7 +22,7 @@ def _summary(args):
         shape = tuple(args.input_shape) if args.input_shape else \
             getattr(net, 'default_input_shape', (1, 3, 224, 224))
         shape = (getattr(net, "rows_per_sample", 1),) + tuple(shape[1:])  # TSN: frames per video
-        net.initialize()
+        net.initialize(force_reinit=True)   # (some builders return it initialised)
         with mx.autograd.predict_mode():
             out = net(mx.nd.zeros(shape))
         out_shape = tuple(out.shape) if hasattr(out, 'shape') else tuple(o.shape for o in out)

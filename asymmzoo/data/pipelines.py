@@ -194,14 +194,14 @@ class FolderSource(DataSource):
 
 # ------------------------------------------------------------------------------------------------
 _RECORD_MAGIC = 0xced7230a   # dmlc RecordIO: every record starts with this word, then its length
-_CHECK_ALL_UP_TO = 200000     # records whose heads are all read; past that an even sample of them
+_CHECK_ALL_UP_TO = 5000       # records whose heads are all read; past that an even sample of them
 
 
 def check_recordio(rec, idx, flag='--rec-train'):
     """Check a ``.rec`` / ``.idx`` pair before MXNet's reader touches it (a truncated file, bytes
     overwritten or the index of another file crash it: segmentation fault, ``kMagic``): every line
-    of the index is ``key offset``, and at each offset (all of them up to 200k records, an even
-    sample beyond) a record starts and ends inside the file. Returns the number of records."""
+    of the index is ``key offset``, and at each offset (all of them up to 5000 records, an even
+    sample of 5000 and the last one beyond) a record starts and ends inside the file. Returns the number of records."""
     import struct
     entries = []
     with open(idx) as f:

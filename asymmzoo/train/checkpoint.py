@@ -117,55 +117,49 @@ LOCK_FILE = '.run.lock'
 
 
 class RunLock(object):
-    """One run at a time in a save folder: ``.run.lock`` holds the owner's pid and host, made with
-    ``O_EXCL``. A second run is refused while the owner lives; a lock left by a process that is gone
-    (killed) is taken over. ``release()`` removes it."""
+    """One run at a time in a save folder: an exclusive ``flock`` on ``.run.lock`` (which names the
+    owner's pid and host), held for the run. A second run is refused with the owner's name; the
+    kernel lets go of the lock of a run that was killed, so nothing stale can block a later run.
+    ``release()`` removes the file."""
 
     def __init__(self, folder):
+        import fcntl
         import socket
         self.path = os.path.join(folder, LOCK_FILE)
+        self.fd = None
         os.makedirs(folder, exist_ok=True)
-        me = '%d %s\n' % (os.getpid(), socket.gethostname())
-        for _ in range(2):
+        for _ in range(5):
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self._owner()
-                if owner is not None:
-                    raise CheckpointError(
-                        "%s is in use by another run (pid %d on %s); wait for it to finish, or choose "
-                        "another --save-dir" % (folder, owner[0], owner[1]))
-                try:
-                    os.remove(self.path)   # stale: its process is gone
-                except FileNotFoundError:
-                    pass
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                owner = os.read(fd, 200).decode('utf8', 'replace').split()
+                os.close(fd)
+                raise CheckpointError(
+                    "%s is in use by another run (%s); wait for it to finish, or choose another "
+                    "--save-dir" % (folder, 'pid %s on %s' % tuple(owner[:2]) if len(owner) >= 2
+                                    else 'starting up'))
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:   # the previous owner removed the file we opened: lock the new one
+                os.close(fd)
                 continue
-            with os.fdopen(fd, 'w') as f:
-                f.write(me)
+            os.ftruncate(fd, 0)
+            os.write(fd, ('%d %s\n' % (os.getpid(), socket.gethostname())).encode('utf8'))
+            self.fd = fd
             return
         raise CheckpointError("%s: could not take the run lock %s" % (folder, self.path))
 
-    def _owner(self):
-        """(pid, host) of a live owner, or None for a stale or unreadable lock."""
-        import socket
-        try:
-            with open(self.path) as f:
-                pid, host = f.read().split()[:2]
-            pid = int(pid)
-        except (OSError, ValueError):
-            return None
-        if host != socket.gethostname():
-            return pid, host      # another machine's process: cannot check it, assume alive
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return pid, host
-
     def release(self):
+        if self.fd is None:
+            return
+        import fcntl
         try:
-            os.remove(self.path)
+            os.remove(self.path)   # still ours: we hold the lock
         except FileNotFoundError:
             pass
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None

@@ -6,6 +6,7 @@ RecordIO. ``--recipe asymmnet`` (the default) fills every recipe flag you leave 
 AsymmNet run's settings.
 """
 import argparse
+import os
 import sys
 
 from ..utils import argtypes as A
@@ -82,7 +83,7 @@ def add_arguments(p):
     g = p.add_argument_group('devices and distribution')
     g.add_argument('--gpus', default='', help="e.g. 0,1,2,3 (empty = CPU)")
     g.add_argument('--kvstore', default='device',
-                   choices=['device', 'local', 'dist_sync', 'dist_device_sync', 'dist_async'],
+                   choices=['device', 'local', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async'],
                    help="device | local | dist_sync | dist_device_sync (start dist jobs with "
                         "`asymmzoo launch`)")
 
@@ -140,8 +141,12 @@ def run_args(args, prog='train_imagenet.py'):
         return 3
     except (ValueError, OSError, CheckpointError, DataError) as e:
         msg = e
-        if isinstance(e, OSError) and e.filename and e.strerror:   # a folder that cannot be written
-            msg = "%s: %s (choose a --save-dir you can write to)" % (e.filename, e.strerror)
+        if isinstance(e, OSError) and e.filename and e.strerror:
+            msg = "%s: %s" % (e.filename, e.strerror)
+            save = getattr(args, 'save_dir', None)
+            f, d = os.path.abspath(str(e.filename)), os.path.abspath(save) if save else None
+            if d and (f.startswith(d) or d.startswith(f)):   # the folder, a file in it, or above it
+                msg += " (choose a --save-dir you can write to)"
         print("%s: error: %s" % (prog, msg), file=sys.stderr)
         return 2
     if args.quiet and summary.get('top1') is not None:

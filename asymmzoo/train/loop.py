@@ -84,7 +84,8 @@ def build_net(args, classes, ctx):
                         ctx=ctx[0])
         net.collect_params().reset_ctx(ctx)
     else:
-        net.initialize(make_initializer(getattr(args, 'init', None)), ctx=ctx)
+        # force: a builder that returns its network initialised (TSN) still starts from --init
+        net.initialize(make_initializer(getattr(args, 'init', None)), ctx=ctx, force_reinit=True)
     if args.dtype and args.dtype != 'float32':
         net.cast(args.dtype)
     return net
@@ -181,31 +182,46 @@ _DEFAULTS = dict(model=DEFAULT_MODEL, model_kwargs=[], batch_size=64, seed=0, re
 # what a resumed run may change: applied from the restored step on (the schedule is rebuilt), and
 # what it may not (the checkpoint, the data order or the optimizer state depend on it)
 _RESUME_APPLIES = ('lr', 'num_epochs', 'lr_mode', 'warmup_epochs', 'warmup_lr', 'lr_decay',
-                   'lr_decay_epoch', 'wd', 'momentum', 'label_smoothing', 'steps_per_epoch',
-                   'crop_ratio', 'mixup', 'mixup_alpha', 'mixup_off_epoch')
+                   'lr_decay_epoch', 'wd', 'momentum', 'label_smoothing', 'crop_ratio', 'mixup',
+                   'mixup_alpha', 'mixup_off_epoch')
 _RESUME_REFUSES = ('model', 'model_kwargs', 'batch_size', 'input_size', 'seed', 'recipe', 'optimizer',
-                   'dtype', 'no_wd', 'dropout')
+                   'dtype', 'no_wd', 'dropout', 'steps_per_epoch')
+# the data: taken from the run when left out, a new location accepted (and said)
+_RESUME_DATA = ('data_dir', 'rec_train', 'rec_train_idx', 'rec_val', 'rec_val_idx', 'num_classes')
+
+
+def _same_setting(k, a, b):
+    if k == 'model':
+        return str(a).lower() == str(b).lower()
+    if k == 'model_kwargs':
+        return parse_model_kwargs(a) == parse_model_kwargs(b)
+    return a == b
 
 
 def _adopt_resumed_settings(args):
     """Fill the flags left out (None) from the resumed run's settings.json, then from _DEFAULTS.
     Returns ``{flag: (run's value, new value)}`` of the flags given with another value than the run's;
-    raises ValueError for one that cannot change on resume."""
+    raises ValueError for one that cannot change on resume (with --eval-only: only the model)."""
     prev = {}
     if args.resume:
         path = os.path.join(args.resume, 'settings.json')
         if os.path.isfile(path):
-            with open(path) as f:
-                prev = json.load(f)
+            try:
+                with open(path) as f:
+                    prev = json.load(f)
+            except ValueError as e:
+                raise ValueError("--resume %s: %s is not valid JSON (%s); it is truncated or was edited"
+                                 % (args.resume, path, e))
     changed = {}
-    for k in set(_RESUME_APPLIES) | set(_RESUME_REFUSES) | set(_DEFAULTS):
+    for k in set(_RESUME_APPLIES) | set(_RESUME_REFUSES) | set(_RESUME_DATA) | set(_DEFAULTS):
         if k not in prev and k not in _DEFAULTS:
             continue
         if getattr(args, k, None) is None:
             setattr(args, k, prev.get(k, _DEFAULTS.get(k)))
-        elif k in prev and prev[k] != getattr(args, k):
+        elif prev.get(k) is not None and not _same_setting(k, prev[k], getattr(args, k)):
             changed[k] = (prev[k], getattr(args, k))
-    refused = sorted(k for k in changed if k in _RESUME_REFUSES)
+    fixed = ('model', 'model_kwargs') if args.eval_only else _RESUME_REFUSES
+    refused = sorted(k for k in changed if k in fixed)
     if refused:
         raise ValueError("--resume %s: %s cannot change on resume (the checkpoint, the data order or the "
                          "optimizer state depend on it); leave %s out to continue with the run's value, or "
@@ -213,7 +229,7 @@ def _adopt_resumed_settings(args):
                              args.resume, ', '.join('--%s %r (the run has %r)' % (
                                  k.replace('_', '-'), changed[k][1], changed[k][0]) for k in refused),
                              'it' if len(refused) == 1 else 'them'))
-    return changed
+    return {k: v for k, v in changed.items() if k in _RESUME_APPLIES or k in _RESUME_DATA}
 
 
 _MADE_DIRS = []
@@ -310,10 +326,15 @@ def _run(args):
 
     log_file = None
     if args.save_dir and rank == 0:
-        if not os.path.isdir(args.save_dir):
-            _MADE_DIRS.append(args.save_dir)
+        try:
+            os.makedirs(args.save_dir)
+            made = True
+        except FileExistsError:
+            made = False
         if not args.eval_only:   # one run at a time in a folder (a second would overwrite the first)
             _HELD_LOCKS.append(RunLock(args.save_dir))
+        if made:                 # removed again if this run fails before its first checkpoint
+            _MADE_DIRS.append(args.save_dir)
         os.makedirs(args.save_dir, exist_ok=True)
         log_file = os.path.join(args.save_dir, 'eval.log' if args.eval_only else 'train.log')
     logger = setup_logger(log_file, quiet=args.quiet,
@@ -352,12 +373,13 @@ def _run(args):
         global_step = resume_state.get('global_step', 0)
         best, best_epoch = resume_state.get('best_top1', -1.0), resume_state.get('best_epoch', -1)
         history = resume_state.get('history', [])
-        if resume_changes:
+        if set(resume_changes) & set(_RESUME_APPLIES):
             # applied from here on: the schedule rebuilt from the new settings at the restored step
             trainer._optimizer.lr_scheduler = opt_params['lr_scheduler']
             trainer._optimizer.wd = args.wd
             if 'momentum' in opt_params:
                 trainer._optimizer.momentum = args.momentum
+        if resume_changes:
             logger.info("changed on resume (applied from step %d): %s", global_step, ', '.join(
                 '%s %r -> %r' % (k, a, b) for k, (a, b) in sorted(resume_changes.items())))
         logger.info("resumed from %s at epoch %d (global step %d, best top-1 %.4f)",

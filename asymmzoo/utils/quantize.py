@@ -735,7 +735,7 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
         load_parameters_checked(net, params)
         trained = 'loaded %s' % params
     else:
-        net.initialize(mx.init.MSRAPrelu())
+        net.initialize(mx.init.MSRAPrelu(), force_reinit=True)
     channels = _input_channels(net)
     from .export import default_input_shape
     own = 'x'.join(str(d) for d in default_input_shape(net)[1:])

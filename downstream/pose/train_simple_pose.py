@@ -130,6 +130,11 @@ def check_keypoint_json(path, need_people=True):
             raise ValueError("%s: keypoints must be %d numbers (x, y, visibility for each of the %d "
                              "joints), got %s" % (where, 3 * k, k,
                                                   len(kps) if isinstance(kps, list) else repr(kps)))
+    for i, a in enumerate(d['annotations']):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   for v in a['bbox'] + a['keypoints']):
+            raise ValueError("%s: annotation %d (id %s) has a bbox or keypoint value that is not a "
+                             "number" % (path, i, a.get('id')))
     if need_people and not any(max(a['keypoints'][2::3] or [0]) > 0 for a in d['annotations']):
         raise ValueError("%s has no annotated person (no keypoint with visibility > 0): nothing to "
                          "train on" % path)
