@@ -32,7 +32,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ValueError, OSError, KeyError) as e:
+    except KeyboardInterrupt:
+        print("asymmzoo %s: interrupted" % args.command, file=sys.stderr)
+        return 130
+    except (ValueError, OSError, KeyError, TypeError) as e:
         # user errors (bad values, files and folders that are missing, not writable or in the
         # way): one clear line, no traceback
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e

@@ -12,7 +12,7 @@ from asymmzoo.store import atomic_save_parameters, atomic_target, atomic_write_j
 __all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts', 'run_cli']
 
 
-def run_cli(main, argv, prog):
+def run_cli(main, argv, prog, resumable=False):
     """Run a training script's ``main(argv)`` as a command: a user error (bad value, missing or
     malformed file, a dataset problem) ends with one line and exit code 2, Ctrl-C with a line and 130;
     ``--debug`` shows the traceback instead."""
@@ -25,13 +25,17 @@ def run_cli(main, argv, prog):
         with worker_scratch():
             rc = main(argv)
     except KeyboardInterrupt:
-        print("%s: interrupted; checkpoints written so far are in the save folder (--resume "
-              "continues from the last one)" % prog, file=sys.stderr)
+        print("%s: interrupted; what the run saved so far is in its save folder%s" % (
+            prog, " (--resume continues from the last checkpoint)" if resumable else ''), file=sys.stderr)
         return 130
-    except (ValueError, OSError, KeyError, IndexError, mx.base.MXNetError) as e:
+    except (ValueError, OSError, KeyError, IndexError, TypeError, RuntimeError,
+            mx.base.MXNetError) as e:
         if debug:
             raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        lines = [l.strip() for l in str(e).splitlines() if l.strip() and 'Traceback' not in l
+                 and not l.strip().startswith('File "')]
+        msg = lines[-1] if isinstance(e, mx.base.MXNetError) and lines else \
+            (lines[0] if lines else type(e).__name__)
         if isinstance(e, OSError) and e.filename and e.strerror:
             msg = '%s: %s' % (e.filename, e.strerror)
         print("%s: error: %s (--debug shows the traceback)" % (prog, msg), file=sys.stderr)
@@ -54,15 +58,36 @@ def save_params(net, path):
     atomic_save_parameters(net, path)
 
 
+_HELD_LOCKS = {}   # save folders this process owns (RunLock), released at exit
+
+
 class Checkpoint(object):
     """``{prefix}-last.params`` / ``.states`` / ``.json`` in ``save_dir``; the json is written last,
     so its presence means the other two are complete."""
 
-    def __init__(self, save_dir, prefix):
+    def __init__(self, save_dir, prefix, resume=None):
         os.makedirs(save_dir, exist_ok=True)
         self.save_dir, self.prefix = save_dir, prefix
         base = os.path.join(save_dir, prefix)
         self.params, self.states, self.meta = base + '-last.params', base + '-last.states', base + '-last.json'
+        if resume is not None:
+            self.claim(resume)
+
+    def claim(self, resume):
+        """Own the folder for this process (a second run on it is refused: asymmzoo's RunLock) and,
+        unless ``resume``, refuse a folder that already holds this prefix's run: nothing is
+        overwritten unasked."""
+        import atexit
+        from asymmzoo.train.checkpoint import RunLock
+        if not resume and (self.exists() or os.path.exists(self.path('best'))):
+            raise ValueError("%s already holds a %s run (%s); pass --resume to continue it, or choose "
+                             "another --save-dir / --save-prefix" % (self.save_dir, self.prefix,
+                                                                     os.path.basename(self.meta)))
+        key = os.path.realpath(self.save_dir)
+        if key not in _HELD_LOCKS:   # this process may run main() again (a resume in the same process)
+            _HELD_LOCKS[key] = RunLock(self.save_dir)
+            atexit.register(_HELD_LOCKS[key].release)
+        return _HELD_LOCKS[key]
 
     def path(self, tag):
         return os.path.join(self.save_dir, '%s-%s.params' % (self.prefix, tag))

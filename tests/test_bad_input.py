@@ -528,3 +528,41 @@ def test_partial_and_frozen_bn_keep_their_running_statistics():
                                for m, b in zip(means, before))
         total = len(means)
     assert moved[()] == total and moved[('partial_bn',)] == 1 and moved[('bn_frozen',)] == 0
+
+
+def test_nothing_a_user_saved_is_overwritten(tmp_path, capsys):
+    from PIL import Image
+    import numpy as np
+    img = tmp_path / 'in.png'
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(str(img))
+    before = img.read_bytes()
+    assert cli(['detect', str(img), '--untrained', '-o', str(img)]) == 2
+    assert 'is the input image' in capsys.readouterr().err and img.read_bytes() == before
+    # a finished run is not rewritten by a resume, nor another run by --resume A --save-dir B
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    for run in (a, b):
+        assert train_main(_tiny(run, '--num-epochs', '1')) == 0
+    snap = {p: p.read_bytes() for run in (a, b) for p in run.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert train_main(['--resume', str(a), '--no-progress']) == 2
+    assert 'already finished its 1 epochs' in capsys.readouterr().err
+    assert train_main(['--resume', str(a), '--save-dir', str(b), '--num-epochs', '2']) == 2
+    assert "already holds a run's checkpoints" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in snap} == snap
+
+
+def test_downstream_runs_do_not_overwrite_a_run(tmp_path):
+    from downstream._train_common import Checkpoint
+    (tmp_path / 'yolo3_x-last.json').write_text('{}')
+    with pytest.raises(ValueError, match='already holds a yolo3_x run'):
+        Checkpoint(str(tmp_path), 'yolo3_x', resume=False)
+    other = tmp_path / 'other'
+    other.mkdir()
+    owner = _lock_holder(other)     # another process trains there
+    try:
+        with pytest.raises(ValueError, match='in use by another run'):
+            Checkpoint(str(other), 'yolo3_x', resume=True)
+    finally:
+        owner.kill()
+        owner.wait()
+    assert Checkpoint(str(other), 'yolo3_x', resume=True).exists() is False

@@ -37,10 +37,14 @@ def _model_name(name, prefix, default_suffix=''):
     get_model(name)  # raises the registry's "unknown model ... closest names" error
 
 
-def _check_image(path):
-    """An image file OpenCV can decode (checked before any model is built)."""
+def _check_image(path, out=None):
+    """An image file OpenCV can decode, and an output that is not that image (checked before any
+    model is built)."""
     if not os.path.isfile(path):
         raise FileNotFoundError("image %s does not exist" % path)
+    if out and os.path.exists(out) and os.path.samefile(path, out):
+        raise ValueError("-o %s is the input image: write the drawing to another file (the image "
+                         "would be lost)" % out)
     import cv2
     if cv2.imread(path) is None:
         raise ValueError("%s is not an image OpenCV can read (JPEG, PNG, BMP, ...); for a video, "
@@ -74,7 +78,7 @@ def _detect(args):
     from gluoncv.data.transforms.presets.yolo import load_test
     from gluoncv.utils import viz
     _need_downstream()
-    _check_image(args.image)
+    _check_image(args.image, args.out)
     name, net = _detector(args, args.model, args.params, args.classes, args.filters)
     _load_weights(net, args, 'detector')
     x, img = load_test(args.image, short=args.short, stride=32)
@@ -112,7 +116,7 @@ def _pose(args):
     from gluoncv.utils import viz
     from ..registry import get_model
     _need_downstream()
-    _check_image(args.image)
+    _check_image(args.image, args.out)
     name = args.model.lower()
     if not (name.startswith('simple_pose_') or name.startswith('mobile_pose_')):
         name = _model_name(name, 'simple_pose_')

@@ -139,7 +139,7 @@ def run_args(args, prog='train_imagenet.py'):
     except TrainingDiverged as e:
         print("%s: error: %s" % (prog, e), file=sys.stderr)
         return 3
-    except (ValueError, OSError, CheckpointError, DataError) as e:
+    except (ValueError, OSError, TypeError, CheckpointError, DataError) as e:
         msg = e
         if isinstance(e, OSError) and e.filename and e.strerror:
             msg = "%s: %s" % (e.filename, e.strerror)

@@ -298,7 +298,8 @@ def _run(args):
             raise ValueError("distributed runs need an explicit --save-dir (the same on every worker)")
         kind = 'record' if (args.rec_train or args.rec_val) else ('folder' if args.data_dir else 'digits')
         args.save_dir = _default_save_dir(args.model, kind) if not args.eval_only else None
-    elif (not args.eval_only and not args.resume and rank == 0
+    elif (not args.eval_only and rank == 0
+          and (not args.resume or os.path.abspath(args.save_dir) != os.path.abspath(args.resume))
           and os.path.isfile(os.path.join(args.save_dir, RESUME_FILE))):
         raise ValueError("%s already holds a run's checkpoints; pass --resume %s to continue it, or "
                          "choose another --save-dir (nothing is overwritten)" % (args.save_dir, args.save_dir))
@@ -323,6 +324,11 @@ def _run(args):
         part_index=rank, seed=args.seed, max_steps=args.steps_per_epoch)
     global_batch = args.batch_size * len(ctx) * nworkers
     decided = resolve_settings(args, global_batch, source.kind)
+    if resume_state is not None and not args.eval_only and resume_state['epoch'] + 1 >= args.num_epochs:
+        raise ValueError("--resume %s: the run already finished its %d epochs (its results stay as they "
+                         "are); pass --num-epochs N (more than %d) to train it further, or --eval-only "
+                         "to evaluate it" % (args.resume, resume_state['epoch'] + 1,
+                                             resume_state['epoch'] + 1))
 
     log_file = None
     if args.save_dir and rank == 0:

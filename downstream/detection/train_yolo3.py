@@ -299,7 +299,7 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
     args.save_prefix = args.save_prefix or 'yolo3_%s_%s' % (args.network, args.dataset)
-    ckpt = Checkpoint(args.save_dir, args.save_prefix)
+    ckpt = Checkpoint(args.save_dir, args.save_prefix, resume=bool(args.resume))
     ctx = contexts(args.gpus)
     seed_all(args.seed)
     train_dataset, val_dataset, eval_metric, classes = get_dataset(args)
@@ -345,4 +345,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(run_cli(main, sys.argv[1:], 'train_yolo3'))
+    sys.exit(run_cli(main, sys.argv[1:], 'train_yolo3', resumable=True))

@@ -257,7 +257,7 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
     args.save_prefix = args.save_prefix or '%s_%s' % (args.head, args.network)
-    ckpt = Checkpoint(args.save_dir, args.save_prefix)
+    ckpt = Checkpoint(args.save_dir, args.save_prefix, resume=bool(args.resume))
     ctx = contexts(args.gpus)
     seed_all(args.seed)
     train_dataset, val_dataset = get_dataset(args)
@@ -277,6 +277,8 @@ def main(argv=None):
         start_epoch, best_ap, history, resumed = meta['epoch'] + 1, meta['best_ap'], meta['history'], True
         logger.info('resuming from %s at epoch %d', ckpt.meta, start_epoch)
     else:
+        if args.resume:
+            logger.info('no checkpoint at %s: starting from scratch', ckpt.meta)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             net.initialize(mx.init.Xavier(rnd_type='gaussian', factor_type='in', magnitude=2))
@@ -288,4 +290,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(run_cli(main, sys.argv[1:], 'train_simple_pose'))
+    sys.exit(run_cli(main, sys.argv[1:], 'train_simple_pose', resumable=True))
