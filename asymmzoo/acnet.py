@@ -182,6 +182,9 @@ def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=
     If ``net`` was already initialised, the new blocks are initialised on the same context (with
     the default initialisers); a hybridized net is re-hybridized.
     """
+    if not isinstance(net, mx.gluon.Block):
+        raise TypeError("acnetify() takes a Gluon network (e.g. asymmzoo.get_model(name)), got %r"
+                        % (net,))
     if isinstance(net, nn.Conv2D):
         raise TypeError("acnetify() rewrites the convs inside a network; wrap a bare Conv2D in a "
                         "HybridSequential first")

@@ -118,6 +118,9 @@ def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5)
         model's ``default_input_shape`` or (2, 3, 224, 224))
     rtol, atol : tolerance of the check, relative to the largest output magnitude
     """
+    if not isinstance(net, mx.gluon.Block):
+        raise TypeError("deploy() takes a Gluon network (e.g. asymmzoo.get_model(name), initialised), "
+                        "got %r" % (net,))
     if _converter_for(net) is not None:
         raise TypeError("deploy() converts the blocks inside a network; wrap a bare %s in a "
                         "HybridSequential first" % type(net).__name__)

@@ -23,7 +23,8 @@ TRAIN_FLAGS = [
     ('--label-smoothing', '1.5', '[0, 1)'), ('--warmup-epochs', '-1', 'non-negative integer'),
     ('--kvstore', 'bogus', 'invalid choice'), ('--dropout', '1.0', '[0, 1)'),
     ('--input-size', '0', 'at least 8'), ('--crop-ratio', '0', '(0, 1]'),
-    ('--lr-decay', '2', '(0, 1]'), ('--num-classes', '0', 'positive integer'),
+    ('--lr-decay', '2', '(0, 1]'), ('--num-classes', '1', 'at least 2'),
+    ('--lr-decay-epoch', '40,abc', 'comma-separated list of epochs'),
     ('--save-frequency', '0', 'positive integer'), ('-j', '-1', 'non-negative integer'),
     ('--mixup-alpha', '0', 'positive number'),
 ]
@@ -566,3 +567,33 @@ def test_downstream_runs_do_not_overwrite_a_run(tmp_path):
         owner.kill()
         owner.wait()
     assert Checkpoint(str(other), 'yolo3_x', resume=True).exists() is False
+
+
+def test_train_flags_that_would_be_ignored_are_refused(tmp_path, capsys):
+    for argv, said in ((['--params', 'x.params'], '--params FILE is read by --eval-only'),
+                       (['--data-dir', 'd', '--rec-train', 't.rec'], 'not both')):
+        assert train_main(argv + ['--save-dir', str(tmp_path / 'run')]) == 2
+        assert said in capsys.readouterr().err
+        assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('module,argv,said', [
+    ('downstream.detection.train_yolo3', ['--batch-size', '0'], 'positive integer'),
+    ('downstream.detection.train_yolo3', ['--filters', '512,abc,128'], 'channel widths'),
+    ('downstream.pose.train_simple_pose', ['--sigma', '-1'], 'positive number'),
+    ('downstream.action.train_tsn', ['--num-classes', '0'], 'positive integer'),
+    ('downstream.face.train_arcface', ['--lr', 'nan'], 'positive number'),
+])
+def test_downstream_flags_are_checked(module, argv, said, capsys):
+    import importlib
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_api_verbs_refuse_what_is_not_a_network():
+    for call in (lambda: asymmzoo.deploy(None), lambda: asymmzoo.deploy('asymmnet_small_0.35'),
+                 lambda: asymmzoo.acnetify(5)):
+        with pytest.raises(TypeError, match='takes a Gluon network'):
+            call()

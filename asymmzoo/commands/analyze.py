@@ -7,6 +7,7 @@ ACB models are deployed (fused) before the analysis, as in the paper.
 """
 import os
 import sys
+from ..utils import argtypes as A
 
 
 def _load_models(args, need_data=True):
@@ -144,13 +145,13 @@ def add_commands(sub):
     def common(a):
         a.add_argument('models', nargs='+', help='registered model names, e.g. cifar_quick cifar_quick_acb')
         a.add_argument('--params', nargs='+', help='one .params file per model (save_parameters format)')
-        a.add_argument('--quick-train', type=int, default=0, metavar='EPOCHS',
+        a.add_argument('--quick-train', type=A.non_negative_int, default=0, metavar='EPOCHS',
                        help='without --params: train this many epochs on the embedded digits first')
-        a.add_argument('--lr', type=float, default=0.05)
+        a.add_argument('--lr', type=A.positive_float, default=0.05)
         a.add_argument('--gamma-init', type=float, default=None,
                        help="branch BN gamma init of the _acb models for --quick-train (ACNet: 0.3333)")
         a.add_argument('--seed', type=int, default=0)
-        a.add_argument('--limit', type=int, default=None, help='use only the first N validation digits')
+        a.add_argument('--limit', type=A.positive_int, default=None, help='use only the first N validation digits')
         a.add_argument('--kernel-size', type=int, default=None,
                        help='kernel size k of the kxk layers analysed (default: the most common one)')
         a.add_argument('--out', default='analysis_out', help='output folder (default analysis_out)')

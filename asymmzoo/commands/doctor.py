@@ -102,7 +102,9 @@ def collect():
         rows.append((var, os.environ.get(var, '(unset)')))
     from ..store import store_root
     root = store_root()
-    if not os.path.isdir(root):
+    if os.path.exists(root) and not os.path.isdir(root):
+        rows.append(('weight store', '%s (not a folder: check MXNET_HOME)' % root))
+    elif not os.path.isdir(root):
         rows.append(('weight store', '%s (does not exist yet)' % root))
     else:
         try:

@@ -208,7 +208,7 @@ def add_commands(sub):
                    help='yolo3_<backbone>_{voc,coco,custom} or a backbone name (-> _voc)')
     p.add_argument('--classes', default=None,
                    help='comma-separated class names of a custom-trained model (e.g. the folder\'s)')
-    p.add_argument('--filters', default=None, help='detection-block widths the model was trained with '
+    p.add_argument('--filters', type=A.width_list, default=None, help='detection-block widths the model was trained with '
                    '(train_yolo3 --filters; default GluonCV\'s 512,256,128)')
     add_weight_args(p, 'trained weights (train_yolo3 -best.params)')
     p.add_argument('--short', type=_SIZE,
@@ -221,7 +221,7 @@ def add_commands(sub):
     p.add_argument('image')
     p.add_argument('--model', default='simple_pose_asymmnet_large_1.0',
                    help='simple_pose_<backbone>, mobile_pose_<backbone> or a backbone name')
-    p.add_argument('--deconv-filters', default=None,
+    p.add_argument('--deconv-filters', type=A.width_list, default=None,
                    help='simple_pose deconv widths the model was trained with (default 256,256,256)')
     add_weight_args(p, 'trained weights (train_simple_pose -best.params)')
     p.add_argument('--box', action='append', default=None, metavar='X0,Y0,X1,Y1',

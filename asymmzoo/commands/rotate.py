@@ -15,6 +15,7 @@ versions sit on the initial loss plateau much longer than the 3x3 version, Adam 
 import os
 import sys
 import time
+from ..utils import argtypes as A
 
 __all__ = ['train_rotate_mnist', 'digits_nchw', 'table1_rows', 'add_commands']
 
@@ -225,15 +226,15 @@ def add_commands(sub):
     p = sub.add_parser('rotate-mnist', help="RotateConv SN 9 vs 4 vs 2 parameters on the embedded "
                                             "digits; accuracies + learned-angle histogram")
     p.add_argument('--out', default='rotate_mnist_out', help='output folder (results.json, angles.png)')
-    p.add_argument('--epochs', type=int, default=10)
-    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--epochs', type=A.positive_int, default=10)
+    p.add_argument('--batch-size', type=A.positive_int, default=64)
     p.add_argument('--optimizer', default='adam', help="gluon optimizer name (default adam; 'sgd' uses "
                                                        "momentum 0.9)")
-    p.add_argument('--lr', type=float, default=2e-3)
-    p.add_argument('--theta-lr-mult', type=float, default=25.0,
+    p.add_argument('--lr', type=A.positive_float, default=2e-3)
+    p.add_argument('--theta-lr-mult', type=A.positive_float, default=25.0,
                    help='learning-rate multiplier of the angles (degrees), default 25')
-    p.add_argument('--eps', type=float, default=1.0, help='Eq. 6 epsilon in degrees (default 1)')
-    p.add_argument('--limit', type=int, default=None, help='use a random subset of N training images')
+    p.add_argument('--eps', type=A.positive_float, default=1.0, help='Eq. 6 epsilon in degrees (default 1)')
+    p.add_argument('--limit', type=A.positive_int, default=None, help='use a random subset of N training images')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('-q', '--quiet', action='store_true')
     p.set_defaults(func=_run)

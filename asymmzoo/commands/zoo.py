@@ -1,6 +1,8 @@
 """`asymmzoo summary`, `asymmzoo store add`, `asymmzoo convert-official`."""
 import sys
 
+from ..utils import argtypes as A
+
 
 def _summary(args):
     import mxnet as mx
@@ -51,7 +53,7 @@ def _convert_official(args):
 def add_commands(sub):
     p = sub.add_parser('summary', help='table of params, MAdds and output shape of matching models')
     p.add_argument('patterns', nargs='*', help="fnmatch patterns (default '*')")
-    p.add_argument('--input-shape', type=int, nargs=4, metavar=('N', 'C', 'H', 'W'),
+    p.add_argument('--input-shape', type=A.positive_int, nargs=4, metavar=('N', 'C', 'H', 'W'),
                    help='input shape (default: the model\'s default_input_shape, else 1 3 224 224)')
     p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
     p.set_defaults(func=_summary)

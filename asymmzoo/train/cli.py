@@ -47,7 +47,8 @@ def add_arguments(p):
     g.add_argument('--rec-train-idx', default=None)
     g.add_argument('--rec-val', default=None)
     g.add_argument('--rec-val-idx', default=None)
-    g.add_argument('--num-classes', type=A.positive_int, default=None, help='RecordIO only (default: from the .lst)')
+    g.add_argument('--num-classes', type=A.checked(int, lambda v: v >= 2, 'a class count of at least 2'),
+                   default=None, help='RecordIO only (default: from the .lst)')
     g.add_argument('-j', '--num-workers', type=A.non_negative_int, default=0, help='data loading workers / threads')
 
     g = p.add_argument_group('recipe (left out = taken from --recipe)')
@@ -62,7 +63,7 @@ def add_arguments(p):
                    help='default: the recipe base lr scaled linearly to the global batch')
     g.add_argument('--lr-mode', default=None, choices=['cosine', 'step', 'poly', 'linear', 'constant'])
     g.add_argument('--lr-decay', type=A.open_fraction, default=None, help='step mode factor (default 0.1)')
-    g.add_argument('--lr-decay-epoch', default=None, help='step mode epochs (default 40,60)')
+    g.add_argument('--lr-decay-epoch', type=A.epoch_list, default=None, help='step mode epochs (default 40,60)')
     g.add_argument('--warmup-epochs', type=A.non_negative_int, default=None)
     g.add_argument('--warmup-lr', type=A.non_negative_float, default=None)
     g.add_argument('--optimizer', default=None, choices=['nag', 'sgd', 'adam'])

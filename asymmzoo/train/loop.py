@@ -272,6 +272,11 @@ def _run(args):
     from ..registry import get_model, is_registered
 
     resume_changes = _adopt_resumed_settings(args)
+    if args.params and not args.eval_only:
+        raise ValueError("--params FILE is read by --eval-only; to start training from weights, pass "
+                         "--pretrained FILE")
+    if args.data_dir and (args.rec_train or args.rec_val):
+        raise ValueError("give either --data-dir (an ImageFolder) or the --rec-* RecordIO files, not both")
     if not is_registered(args.model):
         get_model(args.model)  # raises the registry's ValueError with the closest names
     kv = None

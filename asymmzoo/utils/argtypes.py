@@ -5,7 +5,7 @@ import argparse
 import math
 
 __all__ = ['checked', 'positive_int', 'non_negative_int', 'positive_float', 'non_negative_float',
-           'fraction', 'open_fraction', 'tolerance']
+           'fraction', 'open_fraction', 'tolerance', 'int_list', 'epoch_list', 'width_list']
 
 
 def checked(convert, ok, what):
@@ -34,3 +34,23 @@ non_negative_float = checked(float, lambda v: _finite(v) and v >= 0, 'a non-nega
 fraction = checked(float, lambda v: _finite(v) and 0 <= v < 1, 'a number in [0, 1)')
 open_fraction = checked(float, lambda v: _finite(v) and 0 < v <= 1, 'a number in (0, 1]')
 tolerance = positive_float
+
+
+def int_list(minimum, what):
+    """An argparse ``type`` for comma-separated integers (``'160,180'``), each at least
+    ``minimum``; returns the text as given (an empty one too)."""
+
+    def parse(text):
+        try:
+            ok = all(int(p) >= minimum for p in text.split(',') if p.strip())
+        except ValueError:
+            ok = False
+        if not ok:
+            raise argparse.ArgumentTypeError('%r is not a comma-separated list of %s' % (text, what))
+        return text
+    parse.__name__ = 'list of ' + what
+    return parse
+
+
+epoch_list = int_list(0, 'epochs (integers >= 0)')
+width_list = int_list(1, 'channel widths (integers >= 1)')

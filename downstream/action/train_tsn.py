@@ -19,6 +19,7 @@ import numpy as np
 
 from .._precise_bn import recalibrate_bn, take_inputs
 from .._train_common import StepLog, save_params, run_cli
+from asymmzoo.utils import argtypes as A
 
 __all__ = ['build_parser', 'train', 'evaluate', 'main']
 
@@ -34,29 +35,29 @@ def build_parser():
     p.add_argument('--video-ext', default='mp4')
     p.add_argument('--backend', default='opencv', choices=['opencv', 'decord'])
     p.add_argument('--model', default='tsn_asymmnet_large_1.0_hmdb51')
-    p.add_argument('--num-classes', type=int, default=None, help='default: the model name\'s dataset')
-    p.add_argument('--num-segments', type=int, default=3)
+    p.add_argument('--num-classes', type=A.positive_int, default=None, help='default: the model name\'s dataset')
+    p.add_argument('--num-segments', type=A.positive_int, default=3)
     p.add_argument('--num-crop', type=int, default=3, choices=[1, 3, 10], help='crops at evaluation')
-    p.add_argument('--new-width', type=int, default=340)
-    p.add_argument('--new-height', type=int, default=256)
-    p.add_argument('--input-size', type=int, default=224)
-    p.add_argument('--dropout', type=float, default=0.5)
-    p.add_argument('--epochs', type=int, default=30)
-    p.add_argument('--max-steps', type=int, default=0, help='stop after this many steps (0: no limit)')
-    p.add_argument('--batch-size', type=int, default=8, help='videos per batch')
-    p.add_argument('--lr', type=float, default=0.01)
-    p.add_argument('--momentum', type=float, default=0.9)
-    p.add_argument('--wd', type=float, default=1e-4)
-    p.add_argument('--lr-steps', default='', help='comma-separated epochs at which lr *= 0.1')
-    p.add_argument('--clip-grad', type=float, default=40.0, help='global gradient norm clip (TSN)')
-    p.add_argument('--bn-recalib-batches', type=int, default=20,
+    p.add_argument('--new-width', type=A.positive_int, default=340)
+    p.add_argument('--new-height', type=A.positive_int, default=256)
+    p.add_argument('--input-size', type=A.positive_int, default=224)
+    p.add_argument('--dropout', type=A.fraction, default=0.5)
+    p.add_argument('--epochs', type=A.positive_int, default=30)
+    p.add_argument('--max-steps', type=A.non_negative_int, default=0, help='stop after this many steps (0: no limit)')
+    p.add_argument('--batch-size', type=A.positive_int, default=8, help='videos per batch')
+    p.add_argument('--lr', type=A.positive_float, default=0.01)
+    p.add_argument('--momentum', type=A.fraction, default=0.9)
+    p.add_argument('--wd', type=A.non_negative_float, default=1e-4)
+    p.add_argument('--lr-steps', type=A.epoch_list, default='', help='comma-separated epochs at which lr *= 0.1')
+    p.add_argument('--clip-grad', type=A.positive_float, default=40.0, help='global gradient norm clip (TSN)')
+    p.add_argument('--bn-recalib-batches', type=A.non_negative_int, default=20,
                    help='before evaluating / saving, re-estimate BN running statistics over this '
                         'many training batches (precise BN)')
-    p.add_argument('--num-workers', type=int, default=0)
+    p.add_argument('--num-workers', type=A.non_negative_int, default=0)
     p.add_argument('--hybridize', action='store_true')
     p.add_argument('--save-prefix', default=None, help='write PREFIX.params after training')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--log-interval', type=int, default=10)
+    p.add_argument('--log-interval', type=A.non_negative_int, default=10)
     return p
 
 

@@ -36,6 +36,7 @@ from gluoncv.data.transforms.presets.yolo import YOLO3DefaultTrainTransform, YOL
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric
 
 from asymmzoo.registry import get_model
+from asymmzoo.utils import argtypes as A
 from .._train_common import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
                              run_cli)
 
@@ -55,43 +56,43 @@ def parse_args(argv=None):
     p.add_argument('--classes', default=None, help='folder datasets: comma-separated class names')
     p.add_argument('--invalid-boxes', default='error', choices=['error', 'clip', 'skip'],
                    help='folder datasets: what to do with boxes outside the image')
-    p.add_argument('--data-shape', type=int, default=416, help='input size (multiple of 32)')
-    p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--num-workers', '-j', type=int, default=4)
+    p.add_argument('--data-shape', type=A.positive_int, default=416, help='input size (multiple of 32)')
+    p.add_argument('--batch-size', type=A.positive_int, default=64)
+    p.add_argument('--num-workers', '-j', type=A.non_negative_int, default=4)
     p.add_argument('--gpus', default='', help="e.g. '0,1'; empty = CPU")
-    p.add_argument('--epochs', type=int, default=200)
-    p.add_argument('--lr', type=float, default=0.001)
+    p.add_argument('--epochs', type=A.positive_int, default=200)
+    p.add_argument('--lr', type=A.positive_float, default=0.001)
     p.add_argument('--lr-mode', default='cosine', choices=['cosine', 'step', 'poly', 'linear'])
-    p.add_argument('--lr-decay', type=float, default=0.1)
-    p.add_argument('--lr-decay-epoch', default='160,180')
-    p.add_argument('--warmup-lr', type=float, default=0.0)
-    p.add_argument('--warmup-epochs', type=int, default=2)
+    p.add_argument('--lr-decay', type=A.open_fraction, default=0.1)
+    p.add_argument('--lr-decay-epoch', type=A.epoch_list, default='160,180')
+    p.add_argument('--warmup-lr', type=A.non_negative_float, default=0.0)
+    p.add_argument('--warmup-epochs', type=A.non_negative_int, default=2)
     p.add_argument('--optimizer', default='sgd', choices=['sgd', 'nag', 'adam'],
                    help="GluonCV's recipe is sgd; adam converges faster on tiny data")
-    p.add_argument('--momentum', type=float, default=0.9)
-    p.add_argument('--wd', type=float, default=0.0005)
+    p.add_argument('--momentum', type=A.fraction, default=0.9)
+    p.add_argument('--wd', type=A.non_negative_float, default=0.0005)
     p.add_argument('--no-wd', action='store_true', help='no weight decay on BN and biases')
     p.add_argument('--mixup', action='store_true')
-    p.add_argument('--no-mixup-epochs', type=int, default=20)
+    p.add_argument('--no-mixup-epochs', type=A.non_negative_int, default=20)
     p.add_argument('--label-smooth', action='store_true')
     p.add_argument('--augment', default='default', choices=['default', 'none'],
                    help="'default': YOLO3DefaultTrainTransform (colour, expand, crop, flip); 'none': resize "
                         "only, targets computed once and cached (overfitting / debugging)")
     p.add_argument('--random-shape', action='store_true',
                    help='multi-scale training (sizes 320..608, or around --data-shape)')
-    p.add_argument('--filters', default='512,256,128',
+    p.add_argument('--filters', type=A.width_list, default='512,256,128',
                    help="YOLOv3 detection-block widths, deepest first (GluonCV's default)")
     p.add_argument('--pretrained-base', default='', help='path to backbone .params (optional)')
     p.add_argument('--save-dir', default='yolo3_checkpoints')
     p.add_argument('--save-prefix', default=None, help='default: yolo3_<network>_<dataset>')
-    p.add_argument('--save-interval', type=int, default=10)
-    p.add_argument('--val-interval', type=int, default=1)
+    p.add_argument('--save-interval', type=A.non_negative_int, default=10)
+    p.add_argument('--val-interval', type=A.positive_int, default=1)
     p.add_argument('--resume', action='store_true', help='continue from <save-dir>/<prefix>-last.*')
     p.add_argument('--seed', type=int, default=233)
-    p.add_argument('--log-interval', type=int, default=100)
-    p.add_argument('--stop-epoch', type=int, default=0,
+    p.add_argument('--log-interval', type=A.non_negative_int, default=100)
+    p.add_argument('--stop-epoch', type=A.non_negative_int, default=0,
                    help='stop after this many epochs as if interrupted (the schedule still spans --epochs)')
-    p.add_argument('--max-iters', type=int, default=0, help='stop each epoch after this many batches (debug)')
+    p.add_argument('--max-iters', type=A.non_negative_int, default=0, help='stop each epoch after this many batches (debug)')
     p.add_argument('--hybridize', action='store_true', default=True)
     p.add_argument('--no-hybridize', dest='hybridize', action='store_false')
     args = p.parse_args(argv)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._precise_bn import recalibrate_bn, take_inputs
 from .._train_common import StepLog, save_params, run_cli
+from asymmzoo.utils import argtypes as A
 
 __all__ = ['build_parser', 'train', 'recalibrate_bn', 'main']
 
@@ -24,33 +25,33 @@ def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--data', required=True, help='identity-per-folder root, or a .rec file')
-    p.add_argument('--num-classes', type=int, default=None, help='identities (.rec only; else counted)')
+    p.add_argument('--num-classes', type=A.positive_int, default=None, help='identities (.rec only; else counted)')
     p.add_argument('--model', default='arcface_asymmnet_large_1.0')
-    p.add_argument('--embedding-size', type=int, default=512)
-    p.add_argument('--input-size', type=int, default=112)
-    p.add_argument('--epochs', type=int, default=20)
-    p.add_argument('--max-steps', type=int, default=0, help='stop after this many steps (0: no limit)')
-    p.add_argument('--batch-size', type=int, default=128)
+    p.add_argument('--embedding-size', type=A.positive_int, default=512)
+    p.add_argument('--input-size', type=A.positive_int, default=112)
+    p.add_argument('--epochs', type=A.positive_int, default=20)
+    p.add_argument('--max-steps', type=A.non_negative_int, default=0, help='stop after this many steps (0: no limit)')
+    p.add_argument('--batch-size', type=A.positive_int, default=128)
     p.add_argument('--optimizer', default='sgd', choices=['sgd', 'nag', 'adam'])
-    p.add_argument('--lr', type=float, default=0.1)
-    p.add_argument('--momentum', type=float, default=0.9)
-    p.add_argument('--wd', type=float, default=5e-4)
-    p.add_argument('--lr-steps', default='', help='comma-separated epochs at which lr *= 0.1')
-    p.add_argument('--s', type=float, default=64.0, help='ArcFace scale')
-    p.add_argument('--m', type=float, default=0.5, help='ArcFace angular margin (radians)')
+    p.add_argument('--lr', type=A.positive_float, default=0.1)
+    p.add_argument('--momentum', type=A.fraction, default=0.9)
+    p.add_argument('--wd', type=A.non_negative_float, default=5e-4)
+    p.add_argument('--lr-steps', type=A.epoch_list, default='', help='comma-separated epochs at which lr *= 0.1')
+    p.add_argument('--s', type=A.positive_float, default=64.0, help='ArcFace scale')
+    p.add_argument('--m', type=A.non_negative_float, default=0.5, help='ArcFace angular margin (radians)')
     p.add_argument('--easy-margin', action='store_true')
-    p.add_argument('--bn-recalib-batches', type=int, default=20,
+    p.add_argument('--bn-recalib-batches', type=A.non_negative_int, default=20,
                    help='after training, re-estimate BN running statistics over this many batches')
     p.add_argument('--pairs', default=None, help='verification pairs file (evaluated every epoch)')
-    p.add_argument('--val-interval', type=int, default=1,
+    p.add_argument('--val-interval', type=A.positive_int, default=1,
                    help='verify every this many epochs (and always after the last one)')
     p.add_argument('--pairs-root', default='', help='folder the pairs file paths are relative to')
     p.add_argument('--no-flip', action='store_true', help='no mirror-sum embedding at verification')
     p.add_argument('--save-prefix', default=None, help='write PREFIX-embed.params, PREFIX-margin.params')
-    p.add_argument('--num-workers', type=int, default=0)
+    p.add_argument('--num-workers', type=A.non_negative_int, default=0)
     p.add_argument('--hybridize', action='store_true')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--log-interval', type=int, default=20)
+    p.add_argument('--log-interval', type=A.non_negative_int, default=20)
     return p
 
 

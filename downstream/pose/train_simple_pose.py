@@ -34,6 +34,7 @@ from gluoncv.data.transforms.pose import get_final_preds, flip_heatmap
 from gluoncv.utils.metrics.coco_keypoints import COCOKeyPointsMetric
 
 from asymmzoo.registry import get_model
+from asymmzoo.utils import argtypes as A
 from .._train_common import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
                              run_cli)
 
@@ -47,40 +48,40 @@ def parse_args(argv=None):
     p.add_argument('--network', default='asymmnet_small_1.0', help='backbone name')
     p.add_argument('--head', default='simple_pose', choices=['simple_pose', 'mobile_pose'],
                    help='simple_pose (3 deconvs) or GluonCV\'s mobile_pose (DUC) head')
-    p.add_argument('--deconv-filters', default='256,256,256',
+    p.add_argument('--deconv-filters', type=A.width_list, default='256,256,256',
                    help='simple_pose: widths of the three deconvolutions (the paper setting: 256)')
     p.add_argument('--data-root', default=os.path.join('~', '.mxnet', 'datasets', 'coco'))
     p.add_argument('--train-split', default='person_keypoints_train2017')
     p.add_argument('--val-split', default='person_keypoints_val2017', help="'' = no validation")
     p.add_argument('--input-size', default='256,192', help='height,width (multiples of 32)')
-    p.add_argument('--sigma', type=float, default=2.0, help='Gaussian sigma of the heatmap targets')
-    p.add_argument('--scale-factor', type=float, default=0.30)
-    p.add_argument('--rotation-factor', type=float, default=40)
+    p.add_argument('--sigma', type=A.positive_float, default=2.0, help='Gaussian sigma of the heatmap targets')
+    p.add_argument('--scale-factor', type=A.non_negative_float, default=0.30)
+    p.add_argument('--rotation-factor', type=A.non_negative_float, default=40)
     p.add_argument('--no-flip', action='store_true', help='no random horizontal flip')
     p.add_argument('--flip-test', action='store_true', help='average with the flipped image at validation')
-    p.add_argument('--batch-size', type=int, default=32)
-    p.add_argument('--num-workers', '-j', type=int, default=4)
+    p.add_argument('--batch-size', type=A.positive_int, default=32)
+    p.add_argument('--num-workers', '-j', type=A.non_negative_int, default=4)
     p.add_argument('--gpus', default='')
-    p.add_argument('--epochs', type=int, default=140)
+    p.add_argument('--epochs', type=A.positive_int, default=140)
     p.add_argument('--optimizer', default='adam', choices=['adam', 'sgd', 'nag'])
-    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--lr', type=A.positive_float, default=1e-3)
     p.add_argument('--lr-mode', default='step', choices=['step', 'cosine', 'poly', 'linear'])
-    p.add_argument('--lr-decay', type=float, default=0.1)
-    p.add_argument('--lr-decay-epoch', default='90,120')
-    p.add_argument('--warmup-epochs', type=int, default=0)
-    p.add_argument('--warmup-lr', type=float, default=0.0)
-    p.add_argument('--wd', type=float, default=0.0)
-    p.add_argument('--momentum', type=float, default=0.9)
+    p.add_argument('--lr-decay', type=A.open_fraction, default=0.1)
+    p.add_argument('--lr-decay-epoch', type=A.epoch_list, default='90,120')
+    p.add_argument('--warmup-epochs', type=A.non_negative_int, default=0)
+    p.add_argument('--warmup-lr', type=A.non_negative_float, default=0.0)
+    p.add_argument('--wd', type=A.non_negative_float, default=0.0)
+    p.add_argument('--momentum', type=A.fraction, default=0.9)
     p.add_argument('--pretrained-base', default='', help='path to backbone .params (optional)')
     p.add_argument('--save-dir', default='simple_pose_checkpoints')
     p.add_argument('--save-prefix', default=None)
-    p.add_argument('--save-interval', type=int, default=10)
-    p.add_argument('--val-interval', type=int, default=10)
+    p.add_argument('--save-interval', type=A.non_negative_int, default=10)
+    p.add_argument('--val-interval', type=A.positive_int, default=10)
     p.add_argument('--resume', action='store_true')
-    p.add_argument('--stop-epoch', type=int, default=0,
+    p.add_argument('--stop-epoch', type=A.non_negative_int, default=0,
                    help='stop after this many epochs as if interrupted (the schedule still spans --epochs)')
     p.add_argument('--seed', type=int, default=233)
-    p.add_argument('--log-interval', type=int, default=100)
+    p.add_argument('--log-interval', type=A.non_negative_int, default=100)
     p.add_argument('--hybridize', action='store_true', default=True)
     p.add_argument('--no-hybridize', dest='hybridize', action='store_false')
     args = p.parse_args(argv)
