@@ -22,7 +22,7 @@ TRAIN_FLAGS = [
     ('--lr', 'nan', 'positive number'), ('--momentum', '1.5', '[0, 1)'), ('--wd', '-1', 'non-negative'),
     ('--label-smoothing', '1.5', '[0, 1)'), ('--warmup-epochs', '-1', 'non-negative integer'),
     ('--kvstore', 'bogus', 'invalid choice'), ('--dropout', '1.0', '[0, 1)'),
-    ('--input-size', '0', 'at least 8'), ('--crop-ratio', '0', '(0, 1]'),
+    ('--input-size', '0', '8 to 1024'), ('--input-size', '100000', '8 to 1024'), ('--crop-ratio', '0', '(0, 1]'),
     ('--lr-decay', '2', '(0, 1]'), ('--num-classes', '1', 'at least 2'),
     ('--lr-decay-epoch', '40,abc', 'comma-separated list of epochs'),
     ('--save-frequency', '0', 'positive integer'), ('-j', '-1', 'non-negative integer'),

@@ -31,7 +31,8 @@ def add_arguments(p):
     g.add_argument('--model-kwargs', nargs='*', default=None, metavar='K=V',
                    help='extra builder kwargs, e.g. r=2 dropout=0.1')
     g.add_argument('--dropout', type=A.fraction, default=None, help="override the model's dropout")
-    g.add_argument('--input-size', type=A.checked(int, lambda v: v >= 8, 'a size of at least 8 pixels'), default=None,
+    g.add_argument('--input-size', default=None,
+                   type=A.checked(int, lambda v: 8 <= v <= 1024, 'a size of 8 to 1024 pixels'),
                    help='training crop size (default: 224; the embedded digits: %d, or the model\'s '
                         'native size if smaller)' % DEFAULT_INPUT)
     g.add_argument('--crop-ratio', type=A.open_fraction, default=None,
