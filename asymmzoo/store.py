@@ -6,6 +6,7 @@ before loading, so a truncated or corrupted download is refused instead of half-
 Nothing here downloads: ``asymmzoo store add FILE --model NAME`` puts a file in place.
 """
 import contextlib
+import errno
 import glob
 import hashlib
 import json
@@ -109,6 +110,8 @@ def atomic_target(path):
     keeps ``path``'s extension (writers that infer the format from it work); a symlink ``path`` is
     written through, and a file replaced keeps its permission bits."""
     path = os.path.realpath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a folder: give the name of the file to write", path)
     d = os.path.dirname(path)
     os.makedirs(d, exist_ok=True)
     stem, ext = os.path.splitext(os.path.basename(path))
@@ -123,6 +126,13 @@ def atomic_target(path):
         if os.path.exists(path):
             os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)
+    except mx.base.MXNetError as e:   # MXNet's own writers: a full disk, a read-only folder
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if 'Write' in str(e) or 'write' in str(e) or 'open' in str(e):
+            raise OSError(errno.EIO, "cannot write it (disk full or not writable: %s)"
+                          % _mxnet_reason(e), path) from None
+        raise
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -597,3 +597,51 @@ def test_api_verbs_refuse_what_is_not_a_network():
                  lambda: asymmzoo.acnetify(5)):
         with pytest.raises(TypeError, match='takes a Gluon network'):
             call()
+
+
+def test_a_failed_write_is_an_oserror_naming_the_file(tmp_path, monkeypatch):
+    import mxnet as mx
+    from asymmzoo.store import atomic_save_params
+
+    def full_disk(path, arrays):
+        open(path, 'wb').write(b'half')
+        raise mx.base.MXNetError('Check failed: FileStream.Write incomplete')
+    monkeypatch.setattr(mx.nd, 'save', full_disk)
+    target = tmp_path / 'x.params'
+    target.write_bytes(b'the earlier file')
+    with pytest.raises(OSError, match='disk full or not writable') as e:
+        atomic_save_params({'a': mx.nd.ones(2)}, str(target))
+    assert e.value.filename == str(target) and target.read_bytes() == b'the earlier file'
+    assert sorted(os.listdir(str(tmp_path))) == ['x.params']        # no temporary left
+    with pytest.raises(IsADirectoryError, match='is a folder'):
+        atomic_save_params({'a': mx.nd.ones(2)}, str(tmp_path))
+
+
+@pytest.mark.parametrize('edit,said', [
+    (lambda d: d.pop('annotations'), "has no 'annotations' list"),
+    (lambda d: d.pop('images'), "has no 'images' list"),
+    (lambda d: d.pop('categories'), "has no 'categories' list"),
+    (lambda d: d['annotations'][0].pop('bbox'), 'needs image_id, category_id and bbox'),
+    (lambda d: d.__setitem__('annotations', []), 'has no annotated box'),
+])
+def test_coco_detection_json_errors_name_the_file(edit, said, tmp_path):
+    import json
+    from downstream.synthetic import make_coco_detection
+    from downstream.detection.train_yolo3 import check_detection_json
+    make_coco_detection(str(tmp_path / 'coco'), splits=(('train2017', 2),))
+    path = tmp_path / 'coco' / 'annotations' / 'instances_train2017.json'
+    d = json.loads(path.read_text())
+    assert check_detection_json(str(path)) >= 2
+    edit(d)
+    path.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=said) as e:
+        check_detection_json(str(path))
+    assert 'instances_train2017.json' in str(e.value)
+
+
+def test_analyze_names_an_unreadable_params_file(tmp_path, capsys):
+    junk = tmp_path / 'junk.params'
+    junk.write_bytes(b'junk')
+    assert cli(['analyze', 'kernel-matrix', 'cifar_quick_acb', '--params', str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert 'is not a readable MXNet params file' in err and 'Traceback' not in err

@@ -34,7 +34,8 @@ def _load_models(args, need_data=True):
         if args.params:
             if not os.path.isfile(args.params[i]):
                 raise FileNotFoundError("no such params file: %s" % args.params[i])
-            net.load_parameters(args.params[i])
+            from ..store import load_parameters_checked
+            load_parameters_checked(net, args.params[i])   # a wrong or unreadable file: one line
         elif args.quick_train:
             hist = quick_train(net, data[0], data[1], epochs=args.quick_train, batch_size=64,
                                lr=args.lr, seed=args.seed)

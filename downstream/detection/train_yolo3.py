@@ -101,6 +101,36 @@ def parse_args(argv=None):
     return args
 
 
+def check_detection_json(path, need_boxes=True):
+    """Check a COCO detection annotation file before pycocotools reads it (it fails there with a bare
+    KeyError, or trains on nothing at loss nan): valid JSON with ``images``, ``annotations`` and
+    ``categories`` lists, every annotation with ``image_id``, ``category_id`` and a 4-number
+    ``bbox``; ``need_boxes``: at least one box. Returns the number of annotations."""
+    import json
+    if not os.path.isfile(path):
+        raise FileNotFoundError("%s is missing: COCO detection data lives in <root>/annotations/"
+                                "instances_<split>.json with the images under <root>/<split>/" % path)
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except ValueError as e:
+        raise ValueError("%s is not valid JSON (%s): a truncated or edited file?" % (path, e))
+    for key in ('images', 'annotations', 'categories'):
+        if not isinstance(d, dict) or not isinstance(d.get(key), list):
+            raise ValueError("%s has no %r list; a COCO detection file has images, annotations and "
+                             "categories" % (path, key))
+    for i, a in enumerate(d['annotations']):
+        bbox = a.get('bbox') if isinstance(a, dict) else None
+        if not isinstance(a, dict) or 'image_id' not in a or 'category_id' not in a or not (
+                isinstance(bbox, list) and len(bbox) == 4
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+            raise ValueError("%s: annotation %d needs image_id, category_id and bbox [x, y, w, h] "
+                             "(numbers)" % (path, i))
+    if need_boxes and not d['annotations']:
+        raise ValueError("%s has no annotated box: nothing to train on" % path)
+    return len(d['annotations'])
+
+
 def get_dataset(args):
     """(train_dataset, val_dataset or None, val_metric or None, class names)."""
     from .data import VOCFolder
@@ -111,6 +141,9 @@ def get_dataset(args):
         metric = VOC07MApMetric(iou_thresh=0.5, class_names=val.classes)
     elif args.dataset == 'coco':
         root = args.data_root or os.path.join('~', '.mxnet', 'datasets', 'coco')
+        for split in ('instances_train2017', 'instances_val2017'):
+            check_detection_json(os.path.join(os.path.expanduser(root), 'annotations', split + '.json'),
+                                 need_boxes=split.endswith('train2017'))
         train = gcv.data.COCODetection(root=root, splits='instances_train2017', use_crowd=False)
         val = gcv.data.COCODetection(root=root, splits='instances_val2017', skip_empty=False)
         metric = gcv.utils.metrics.coco_detection.COCODetectionMetric(
