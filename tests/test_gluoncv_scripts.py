@@ -53,6 +53,23 @@ def _all_initialised(net):
     assert not missing, missing[:5]
 
 
+def _classification_steps(net, trainer, x, y, steps):
+    """The scripts' step: SoftmaxCrossEntropyLoss, backward, trainer.step, Accuracy. Returns the
+    last output and the loss of every step."""
+    L = gluon.loss.SoftmaxCrossEntropyLoss()
+    metric = mx.metric.Accuracy()
+    losses = []
+    for _ in range(steps):
+        with autograd.record():
+            out = net(x)
+            loss = L(out, y)
+        loss.backward()
+        trainer.step(x.shape[0] // getattr(net, 'frames_per_video', 1))
+        metric.update([y], [out])
+        losses.append(float(loss.mean().asscalar()))
+    return out, losses
+
+
 # ---------------------------------------------------------------------------------------------
 # scripts/classification/imagenet/train_imagenet.py
 
@@ -80,17 +97,7 @@ def test_train_imagenet_script_step(tmp_path):
     imgs = [mx.nd.array(rng.randint(0, 255, (80, 80, 3)), dtype='uint8') for _ in range(8)]
     x = mx.nd.stack(*[tf(im) for im in imgs])
     y = mx.nd.array(rng.randint(0, 1000, 8))
-    L = gluon.loss.SoftmaxCrossEntropyLoss()
-    metric = mx.metric.Accuracy()
-    losses = []
-    for _ in range(4):
-        with autograd.record():
-            out = net(x)
-            loss = L(out, y)
-        loss.backward()
-        trainer.step(8)
-        metric.update([y], [out])
-        losses.append(float(loss.mean().asscalar()))
+    out, losses = _classification_steps(net, trainer, x, y, 4)
     assert np.isfinite(losses).all() and losses[-1] < losses[0], losses
     # last_gamma on a fresh network: the residual blocks' last BN gamma starts at zero
     fresh = model_zoo.get_model(name, ctx=CTX, classes=1000, last_gamma=True)
@@ -245,17 +252,7 @@ def test_train_recognizer_script_step(tmp_path):
     y = mx.nd.array([1, 3])
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.01, 'momentum': 0.9,
                                                           'wd': 1e-4})
-    L = gluon.loss.SoftmaxCrossEntropyLoss()
-    metric = mx.metric.Accuracy()
-    losses = []
-    for _ in range(3):
-        with autograd.record():
-            out = net(x)
-            loss = L(out, y)
-        loss.backward()
-        trainer.step(2)
-        metric.update([y], [out])
-        losses.append(float(loss.mean().asscalar()))
+    out, losses = _classification_steps(net, trainer, x, y, 3)
     assert out.shape == (2, 5) and losses[-1] < losses[0], losses
 
 

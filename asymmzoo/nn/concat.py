@@ -21,7 +21,7 @@ import contextlib
 
 from mxnet import autograd, ndarray
 
-from ..utils.blocks import clear_cached_graphs
+from ..utils.blocks import clear_cached_graphs, iter_blocks
 
 __all__ = ['channel_concat', 'use_plain_concat', 'plain_concat']
 
@@ -49,13 +49,9 @@ def channel_concat(F, *parts, plain=False):
 
 
 def _concat_blocks(net):
-    out, stack = [], [net]
-    while stack:
-        b = stack.pop()
-        if hasattr(b, 'plain_concat'):
-            out.append(b)
-        stack.extend(b._children.values())
-    return out
+    """``net`` and every block below it that chooses its concat form (``plain_concat``)."""
+    return [b for b in [net] + [child for _, _, _, child in iter_blocks(net)]
+            if hasattr(b, 'plain_concat')]
 
 
 def use_plain_concat(net, plain=True):
