@@ -9,7 +9,8 @@ from mxnet import gluon
 
 from asymmzoo.store import atomic_save_parameters, atomic_target, atomic_write_json
 
-__all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts', 'run_cli']
+__all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts', 'run_cli',
+           'settings_of', 'check_resume']
 
 
 def run_cli(main, argv, prog, resumable=False):
@@ -106,6 +107,55 @@ class Checkpoint(object):
             return json.load(f)
 
 
+# On resume, a change of these flags is refused: the saved state would not fit them (the model, its
+# classes, the optimizer) or the run would not be the one continued (its data, its batch). Schedule
+# flags (RESUME_SCHEDULE) rebuild the LR schedule from the new values at the saved step count
+# (make_trainer_from_args); any other change (augmentation, logging, intervals, workers) applies
+# from the resumed epoch on. Each change is logged.
+RESUME_REFUSED = ('network', 'head', 'filters', 'deconv_filters', 'dataset', 'classes', 'data_shape',
+                  'input_size', 'train_split', 'batch_size', 'optimizer', 'no_wd', 'invalid_boxes',
+                  'save_prefix')
+RESUME_SCHEDULE = ('lr', 'epochs', 'warmup_epochs', 'warmup_lr', 'lr_mode', 'lr_decay', 'lr_decay_epoch',
+                   'wd', 'momentum')
+
+
+def settings_of(args):
+    """The run's flags as JSON values (stored in every checkpoint, compared on resume)."""
+    out = {}
+    for k, v in sorted(vars(args).items()):
+        if isinstance(v, tuple):
+            v = list(v)
+        if v is None or isinstance(v, (bool, int, float, str, list)):
+            out[k] = v
+    return out
+
+
+def check_resume(meta, args, log, where):
+    """Compare the flags of a resumed run with those its checkpoint ``meta`` was written with: a
+    change of the model, the data, the batch or the optimizer is refused with the reason
+    (RESUME_REFUSED); any other change is applied and logged, schedule flags by rebuilding the LR
+    schedule. A run that has done all its epochs is refused unless ``--epochs`` grows."""
+    saved = meta.get('settings')
+    if saved is not None:
+        now = settings_of(args)
+        changed = [(k, saved[k], now[k]) for k in sorted(now) if k in saved and saved[k] != now[k]]
+        flag = lambda k: '--' + k.replace('_', '-')
+        refused = [c for c in changed if c[0] in RESUME_REFUSED]
+        if refused:
+            raise ValueError("%s was trained with %s; resuming with %s would not continue that run: pass "
+                             "the saved values, or start a new run in another --save-dir" % (
+                                 where, ', '.join('%s %s' % (flag(k), a) for k, a, _ in refused),
+                                 ', '.join('%s %s' % (flag(k), b) for k, _, b in refused)))
+        for k, a, b in changed:
+            if k != 'resume':
+                log.info('resume: %s %s (was %s)%s', flag(k), b, a,
+                         ' -- the LR schedule is rebuilt with it' if k in RESUME_SCHEDULE else '')
+    done = int(meta['epoch']) + 1
+    if done >= args.epochs:
+        raise ValueError("%s has finished all %d epochs of --epochs %d; to train on, resume with a larger "
+                         "--epochs" % (where, done, args.epochs))
+
+
 def make_trainer(net, optimizer, lr, epochs, iters_per_epoch, warmup_epochs=0, warmup_lr=0.0,
                  lr_mode='cosine', lr_decay=0.1, lr_decay_epoch=(), wd=0.0, momentum=0.9):
     """gluon.Trainer with GluonCV's LRSequential(linear warmup, then ``lr_mode``)."""
@@ -137,7 +187,13 @@ def make_trainer_from_args(net, args, iters_per_epoch, resume=None, ctx=None):
                            args.wd, args.momentum)
     if resume is not None:
         net.collect_params().reset_ctx(ctx)
-        trainer.load_states(resume.states)
+        opt = trainer._optimizer
+        schedule = (opt.lr_scheduler, opt.wd, getattr(opt, 'momentum', None))
+        trainer.load_states(resume.states)   # restores the optimizer, its step count and its old schedule
+        opt = trainer._optimizer
+        opt.lr_scheduler, opt.wd = schedule[:2]   # ... the schedule of this run's flags, at that step count
+        if schedule[2] is not None and hasattr(opt, 'momentum'):
+            opt.momentum = schedule[2]
     return trainer
 
 

@@ -645,3 +645,82 @@ def test_analyze_names_an_unreadable_params_file(tmp_path, capsys):
     assert cli(['analyze', 'kernel-matrix', 'cifar_quick_acb', '--params', str(junk)]) == 2
     err = capsys.readouterr().err
     assert 'is not a readable MXNet params file' in err and 'Traceback' not in err
+
+
+@pytest.mark.parametrize('argv,said', [
+    (['analyze', 'pruning', 'cifar_quick', '--ratios', '0.2', '1.5'], 'a number in [0, 1]'),
+    (['analyze', 'pruning', 'cifar_quick', '--ratios', '-0.1'], 'a number in [0, 1]'),
+    (['analyze', 'pruning', 'cifar_quick', '--seeds', '0'], 'positive integer'),
+    (['analyze', 'kernel-matrix', 'cifar_quick', '--kernel-size', '4'], 'odd kernel size'),
+])
+def test_analyze_flags_are_checked_by_argparse(argv, said, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli(argv)
+    assert e.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_analyze_refuses_a_kernel_size_the_model_lacks_before_training(tmp_path, capsys, monkeypatch):
+    import asymmzoo.utils.quicktrain as qt
+    monkeypatch.setattr(qt, 'quick_train', lambda *a, **k: pytest.fail('trained before the check'))
+    rc = cli(['analyze', 'pruning', 'cifar_quick', '--kernel-size', '7', '--quick-train', '1',
+              '--out', str(tmp_path / 'out')])
+    err = capsys.readouterr().err
+    assert rc == 2 and 'cifar_quick has no 7x7 conv layers' in err and '5x5' in err, err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_pruning_curves_checks_its_ratios_before_evaluating():
+    from asymmzoo.analysis import pruning_curves
+    calls = []
+    net = asymmzoo.get_model('cifar_quick', classes=10)
+    for kw, said in ((dict(ratios=(0.1, 1.2)), r'\[0, 1\]'), (dict(seeds=0), 'seeds must be'),
+                     (dict(modes=('corner', 'edges')), 'pruning mode')):
+        with pytest.raises(ValueError, match=said):
+            pruning_curves(net, calls.append, **kw)
+    assert calls == []
+
+
+@pytest.mark.parametrize('kw,said', [(dict(embedding_size=0), 'embedding_size must be an integer >= 1'),
+                                     (dict(embedding_size=2.5), 'embedding_size must be'),
+                                     (dict(expand=-1), 'expand must be'), (dict(input_size=0), 'input_size must be')])
+def test_face_embedding_sizes_are_checked(kw, said):
+    with pytest.raises(ValueError, match=said):
+        asymmzoo.get_model('arcface_asymmnet_small_0.35', **kw)
+
+
+def test_a_truncated_jpeg_counts_as_corrupt(tmp_path):
+    """libjpeg decodes a JPEG cut in its scan data (grey fill, a warning only): the folder reader and
+    the packer must count it as undecodable rather than train on half an image."""
+    import numpy as np
+    from PIL import Image
+    from asymmzoo.data.folder import SafeImageFolder, pack_folder, truncation_problem
+    src = tmp_path / 'src' / 'a'
+    src.mkdir(parents=True)
+    rng = np.random.RandomState(0)
+    for i, progressive in enumerate((False, True)):
+        Image.fromarray((rng.rand(48, 48, 3) * 255).astype(np.uint8)).save(
+            str(src / ('%d.jpg' % i)), progressive=progressive)
+    whole = [(str(p), 0) for p in sorted(src.glob('*.jpg'))]
+    for p, _ in whole:
+        data = open(p, 'rb').read()
+        assert truncation_problem(data) is None
+        assert truncation_problem(data + b'\0\0') is None                 # trailing padding is fine
+        open(p.replace('.jpg', '_cut.jpg'), 'wb').write(data[:len(data) * 2 // 3])
+    cut = [(p.replace('.jpg', '_cut.jpg'), 0) for p, _ in whole]
+    ds = SafeImageFolder(whole + cut)
+    assert [ds[i] is None for i in range(len(ds))] == [False, False, True, True]
+    res = pack_folder(str(tmp_path / 'src'), str(tmp_path / 'out' / 'train'), progress=False)
+    assert res['packed'] == 2 and sorted(os.path.basename(p) for p in res['skipped']) == ['0_cut.jpg', '1_cut.jpg']
+
+
+def test_detect_names_a_truncated_image(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+    p = tmp_path / 'x.jpg'
+    Image.fromarray((np.random.RandomState(0).rand(64, 64, 3) * 255).astype(np.uint8)).save(str(p))
+    data = p.read_bytes()
+    p.write_bytes(data[:len(data) * 2 // 3])
+    assert cli(['detect', str(p), '--params', str(tmp_path / 'x.params')]) == 2
+    err = capsys.readouterr().err
+    assert 'truncated JPEG' in err and 'Traceback' not in err, err

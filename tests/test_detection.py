@@ -322,6 +322,38 @@ def test_default_pipeline_mixup_checkpoint_resume(voc, tmp_path):
                           '--save-prefix', 'yolo3_asymmnet_small_0.35_folder', '--resume', '-j', '0'])
 
 
+def test_resume_refuses_a_changed_model_applies_a_changed_lr(voc, tmp_path, caplog):
+    """On resume, other --filters would not fit the saved weights: refused before loading, with the
+    saved and the given value; a changed --lr is applied (the optimizer's schedule is rebuilt at the
+    saved step count) and logged; a finished run is refused unless --epochs grows."""
+    import logging
+    d = str(tmp_path)
+    common = ['--batch-size', '3', '--val-split', '', '--no-hybridize', '--warmup-epochs', '0',
+              '--lr-mode', 'step', '--lr-decay-epoch', '']
+    _run(voc[0], d, common + ['--epochs', '2', '--stop-epoch', '1'])
+    with pytest.raises(ValueError, match=r'trained with --filters 64,32,16; resuming with --filters 32,16,8'):
+        train_yolo3.main(['--network', 'asymmnet_small_0.35', '--dataset', 'folder', '--data-root', voc[0],
+                          '--train-split', 'train', '--val-split', '', '--data-shape', str(SIZE), '-j', '0',
+                          '--filters', '32,16,8', '--save-dir', d, '--log-interval', '0', '--seed', '1',
+                          '--resume', '--epochs', '2'] + common)
+    seen = []
+    orig = train_yolo3.train
+
+    def spy(net, train_data, val_data, eval_metric, ctx, args, trainer=None, **kw):
+        seen.append(trainer.learning_rate)
+        return orig(net, train_data, val_data, eval_metric, ctx, args, trainer=trainer, **kw)
+    train_yolo3.train = spy
+    try:
+        with caplog.at_level(logging.INFO):
+            hist = _run(voc[0], d, common + ['--epochs', '2', '--resume', '--lr', '0.0005'])
+    finally:
+        train_yolo3.train = orig
+    assert seen == [0.0005] and len(hist) == 2
+    assert 'resume: --lr 0.0005 (was 0.001)' in caplog.text
+    with pytest.raises(ValueError, match='finished all 2 epochs of --epochs 2'):
+        _run(voc[0], d, common + ['--epochs', '2', '--resume'])
+
+
 def test_interrupted_and_resumed_equals_uninterrupted(voc, tmp_path):
     """Exact resume: 2 epochs straight == 1 epoch, stop, --resume (augmentation + mixup on)."""
     common = ['--batch-size', '3', '--mixup', '--no-mixup-epochs', '1', '--warmup-epochs', '1',

@@ -295,6 +295,11 @@ def test_face_dataset_from_recordio(tmp_path):
     x, y = ds[1]
     assert x.shape == (3, 112, 112) and x.dtype == np.float32 and y == 1.0
     np.testing.assert_allclose(x, preprocess(cv2.resize(views[1], (112, 112))), atol=1e-5)
+    data = open(rec, 'rb').read()
+    with open(rec, 'wb') as f:                       # a truncated .rec: named before MXNet reads it
+        f.write(data[:len(data) // 2])
+    with pytest.raises(ValueError, match='faces.rec: record [0-9]+ .*truncated'):
+        face_dataset(rec)
     os.remove(idx)
     with pytest.raises(FileNotFoundError, match='needs its index'):
         face_dataset(rec)

@@ -5,7 +5,8 @@ from mxnet.gluon import nn
 from ..nn.acb import ACBlock
 from ..utils.blocks import iter_blocks
 
-__all__ = ['square_kernels', 'kernel_magnitude_matrix', 'plot_kernel_matrix', 'dominant_kernel_size']
+__all__ = ['square_kernels', 'kernel_magnitude_matrix', 'plot_kernel_matrix', 'dominant_kernel_size',
+           'square_kernel_sizes']
 
 
 def square_kernels(net, kernel_size=3):
@@ -24,9 +25,9 @@ def square_kernels(net, kernel_size=3):
     return out
 
 
-def dominant_kernel_size(net):
-    """The most frequent odd square kernel size k >= 3 among the net's convs / ACBlocks (ties: the
-    smaller k), e.g. 3 for ResNets, 5 for Cifar-quick."""
+def square_kernel_sizes(net):
+    """``Counter`` of the odd square kernel sizes k >= 3 of the net's convs and ACBlocks (read from
+    the layers' settings: works before the first forward)."""
     from collections import Counter
     sizes = Counter()
     for path, _, _, blk in iter_blocks(net):
@@ -37,6 +38,13 @@ def dominant_kernel_size(net):
             kh, kw = blk._kwargs['kernel']
             if kh == kw and kh >= 3 and kh % 2:
                 sizes[kh] += 1
+    return sizes
+
+
+def dominant_kernel_size(net):
+    """The most frequent odd square kernel size k >= 3 among the net's convs / ACBlocks (ties: the
+    smaller k), e.g. 3 for ResNets, 5 for Cifar-quick."""
+    sizes = square_kernel_sizes(net)
     if not sizes:
         raise ValueError("the network has no square kxk (odd k >= 3) conv layers")
     return sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]

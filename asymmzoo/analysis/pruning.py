@@ -67,6 +67,14 @@ def pruning_curves(net, evaluate_fn, ratios=(0.0, 0.1, 0.2, 0.3, 0.4), modes=MOD
     that sparsity, evaluated, and restored. Returns rows
     ``dict(mode, ratio, mean, std, accs)`` (ratios a mode cannot reach are capped, see prune_kernels).
     """
+    bad = [r for r in ratios if not (0 <= float(r) <= 1)]
+    if bad:
+        raise ValueError("pruning ratios must lie in [0, 1] (a fraction of each kernel's weights); got %s"
+                         % ', '.join(str(r) for r in bad))
+    if int(seeds) < 1:
+        raise ValueError("seeds must be at least 1 (random repeats per point); got %r" % (seeds,))
+    for mode in modes:
+        position_mask(mode, kernel_size)   # an unknown mode is refused before any evaluation
     convs = _plain_square_convs(net, kernel_size)
     saved = [c.weight.data().asnumpy().copy() for c in convs]
     restore = lambda: [c.weight.set_data(mx.nd.array(w)) for c, w in zip(convs, saved)]

@@ -24,6 +24,7 @@ def _load_models(args, need_data=True):
     for i, name in enumerate(args.models):
         kw = dict(gamma_init=args.gamma_init) if args.gamma_init and name.endswith('_acb') else {}
         net = get_model(name, classes=10, **kw)
+        _check_kernel_size(args, name, net)   # before any training
         shape = getattr(net, 'default_input_shape', (1, 3, 224, 224))
         if data is None and (need_data or args.quick_train):
             xtr, ytr = digits_arrays('train', size=shape[2], channels=shape[1])
@@ -53,6 +54,18 @@ def _load_models(args, need_data=True):
         acc = evaluate(net, data[2], data[3]) if data else None
         out.append((name, net, acc))
     return out, data
+
+
+def _check_kernel_size(args, name, net):
+    from ..analysis import square_kernel_sizes
+    sizes = square_kernel_sizes(net)
+    if not sizes:
+        raise ValueError("%s has no square kxk (odd k >= 3) conv layers to analyse" % name)
+    k = getattr(args, 'kernel_size', None)
+    if k and k not in sizes:
+        raise ValueError("%s has no %dx%d conv layers (its square kernels: %s); pick one of those "
+                         "with --kernel-size, or leave it out" % (name, k, k, ', '.join(
+                             '%dx%d' % (s, s) for s in sorted(sizes))))
 
 
 def _write_table(rows, header, out, stem):
@@ -153,7 +166,7 @@ def add_commands(sub):
                        help="branch BN gamma init of the _acb models for --quick-train (ACNet: 0.3333)")
         a.add_argument('--seed', type=int, default=0)
         a.add_argument('--limit', type=A.positive_int, default=None, help='use only the first N validation digits')
-        a.add_argument('--kernel-size', type=int, default=None,
+        a.add_argument('--kernel-size', type=A.odd_kernel, default=None,
                        help='kernel size k of the kxk layers analysed (default: the most common one)')
         a.add_argument('--out', default='analysis_out', help='output folder (default analysis_out)')
 
@@ -162,10 +175,11 @@ def add_commands(sub):
     a.set_defaults(func=_kernel_matrix)
     a = asub.add_parser('pruning', help='accuracy vs sparsity pruning corners / skeleton / anywhere (Fig. 5)')
     common(a)
-    a.add_argument('--ratios', type=float, nargs='+', default=[0.0, 0.1, 0.2, 0.3, 0.4])
+    a.add_argument('--ratios', type=A.unit_interval, nargs='+', default=[0.0, 0.1, 0.2, 0.3, 0.4],
+                   help='per-layer sparsity ratios, each in [0, 1] (default 0 0.1 0.2 0.3 0.4)')
     a.add_argument('--modes', nargs='+', default=['corner', 'skeleton', 'global'],
                    choices=['corner', 'skeleton', 'global'])
-    a.add_argument('--seeds', type=int, default=5, help='random repeats per point (mean +- std)')
+    a.add_argument('--seeds', type=A.positive_int, default=5, help='random repeats per point (mean +- std)')
     a.set_defaults(func=_pruning)
     a = asub.add_parser('rotation', help='accuracy on original / rot90 / rot180 / up-down flipped inputs (Table 4)')
     common(a)

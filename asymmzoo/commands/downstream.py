@@ -46,6 +46,11 @@ def _check_image(path, out=None):
         raise ValueError("-o %s is the input image: write the drawing to another file (the image "
                          "would be lost)" % out)
     import cv2
+    from ..data.folder import truncation_problem
+    with open(path, 'rb') as f:
+        problem = truncation_problem(f.read())
+    if problem:
+        raise ValueError("%s: %s; fetch or export the image again" % (path, problem))
     if cv2.imread(path) is None:
         raise ValueError("%s is not an image OpenCV can read (JPEG, PNG, BMP, ...); for a video, "
                          "extract its frames first" % path)

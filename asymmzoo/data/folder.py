@@ -69,12 +69,34 @@ def check_image_folder(data_dir):
     return tc, train, val
 
 
-def _decode(path, flag=1):
-    import mxnet as mx
+def truncation_problem(buf):
+    """Why the encoded image ``buf`` is cut short, or ``None``. Decoders accept a JPEG cut anywhere
+    in its scan data (libjpeg warns "Premature end of JPEG file" and fills the rest with grey), so a
+    JPEG must hold an end-of-image marker after its last start-of-scan (an EXIF thumbnail's own end
+    marker comes before the main scan and does not count)."""
+    if not buf:
+        return 'empty file'
+    if buf[:2] == b'\xff\xd8':
+        sos = buf.rfind(b'\xff\xda')
+        if sos < 0:
+            return 'truncated JPEG (cut before its image data)'
+        if buf.rfind(b'\xff\xd9') < sos:
+            return 'truncated JPEG (no end-of-image marker after the image data)'
+    return None
+
+
+def _read_checked(path):
     with open(path, 'rb') as f:
         buf = f.read()
-    if not buf:
-        raise ValueError('empty file')
+    problem = truncation_problem(buf)
+    if problem:
+        raise ValueError(problem)
+    return buf
+
+
+def _decode(path, flag=1):
+    import mxnet as mx
+    buf = _read_checked(path)
     img = mx.image.imdecode(buf, flag=flag)
     if img.size == 0:
         raise ValueError('decoded to an empty image')
@@ -152,7 +174,10 @@ def pack_folder(src, prefix, resize=0, quality=95, shuffle=False, seed=0, progre
     try:
         with open(tmp['.lst'], 'w') as lst:
             for path, label in it:
-                img = cv2.imread(path, cv2.IMREAD_COLOR)
+                try:
+                    img = cv2.imdecode(np.frombuffer(_read_checked(path), np.uint8), cv2.IMREAD_COLOR)
+                except (OSError, ValueError):
+                    img = None
                 if img is None or img.size == 0:
                     skipped.append(path)
                     continue

@@ -197,12 +197,13 @@ _RECORD_MAGIC = 0xced7230a   # dmlc RecordIO: every record starts with this word
 _CHECK_ALL_UP_TO = 5000       # records whose heads are all read; past that an even sample of them
 
 
-def check_recordio(rec, idx, flag='--rec-train'):
+def check_recordio(rec, idx, flag='--rec-train', idx_flag=None):
     """Check a ``.rec`` / ``.idx`` pair before MXNet's reader touches it (a truncated file, bytes
     overwritten or the index of another file crash it: segmentation fault, ``kMagic``): every line
     of the index is ``key offset``, and at each offset (all of them up to 5000 records, an even
     sample of 5000 and the last one beyond) a record starts and ends inside the file. Returns the number of records."""
     import struct
+    idx_flag = idx_flag or flag + '-idx'
     entries = []
     with open(idx) as f:
         for n, line in enumerate(f, 1):
@@ -214,12 +215,12 @@ def check_recordio(rec, idx, flag='--rec-train'):
                 if len(parts) != 2:
                     raise ValueError
             except (ValueError, IndexError):
-                raise DataError("%s-idx %s line %d is not 'key offset' (%r): is it a RecordIO index? "
+                raise DataError("%s %s line %d is not 'key offset' (%r): is it a RecordIO index? "
                                 "`asymmzoo pack` writes matching .rec / .idx files"
-                                % (flag, idx, n, line.strip()[:60]))
+                                % (idx_flag, idx, n, line.strip()[:60]))
             entries.append((key, off))
     if not entries:
-        raise DataError("%s-idx %s lists no records" % (flag, idx))
+        raise DataError("%s %s lists no records" % (idx_flag, idx))
     size = os.path.getsize(rec)
     picks = entries if len(entries) <= _CHECK_ALL_UP_TO else \
         [entries[i] for i in range(0, len(entries), len(entries) // _CHECK_ALL_UP_TO + 1)] + [entries[-1]]

@@ -5,7 +5,7 @@ import argparse
 import math
 
 __all__ = ['checked', 'positive_int', 'non_negative_int', 'positive_float', 'non_negative_float',
-           'fraction', 'open_fraction', 'tolerance', 'int_list', 'epoch_list', 'width_list']
+           'fraction', 'open_fraction', 'unit_interval', 'odd_kernel', 'tolerance', 'int_list', 'epoch_list', 'width_list']
 
 
 def checked(convert, ok, what):
@@ -32,6 +32,8 @@ non_negative_int = checked(int, lambda v: v >= 0, 'a non-negative integer')
 positive_float = checked(float, lambda v: _finite(v) and v > 0, 'a positive number')
 non_negative_float = checked(float, lambda v: _finite(v) and v >= 0, 'a non-negative number')
 fraction = checked(float, lambda v: _finite(v) and 0 <= v < 1, 'a number in [0, 1)')
+unit_interval = checked(float, lambda v: _finite(v) and 0 <= v <= 1, 'a number in [0, 1]')
+odd_kernel = checked(int, lambda v: v >= 3 and v % 2 == 1, 'an odd kernel size >= 3')
 open_fraction = checked(float, lambda v: _finite(v) and 0 < v <= 1, 'a number in (0, 1]')
 tolerance = positive_float
 

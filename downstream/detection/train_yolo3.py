@@ -38,7 +38,7 @@ from gluoncv.utils.metrics.voc_detection import VOC07MApMetric
 from asymmzoo.registry import get_model
 from asymmzoo.utils import argtypes as A
 from .._train_common import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
-                             run_cli)
+                             run_cli, settings_of, check_resume)
 
 __all__ = ['parse_args', 'get_dataset', 'get_dataloader', 'validate', 'train', 'main']
 
@@ -309,7 +309,8 @@ def train(net, train_data, val_data, eval_metric, ctx, args, start_epoch=0, trai
             save_params(net, ckpt.path('%04d' % epoch))
         ckpt.save(net, trainer, {'epoch': epoch, 'best_map': best_map, 'history': history,
                                  'network': args.network, 'dataset': args.dataset,
-                                 'data_shape': args.data_shape, 'classes': list(net.classes)})
+                                 'data_shape': args.data_shape, 'classes': list(net.classes),
+                                 'settings': settings_of(args)})
         if args.stop_epoch and epoch + 1 >= args.stop_epoch:
             logger.info('stopping after epoch %d (--stop-epoch); continue with --resume', epoch)
             break
@@ -346,6 +347,7 @@ def main(argv=None):
         if meta.get('network') != args.network:
             raise ValueError("%s was written for --network %s, not %s" % (ckpt.meta, meta.get('network'),
                                                                           args.network))
+        check_resume(meta, args, logger, ckpt.meta)
         net.load_parameters(ckpt.params, ctx=mx.cpu())
         start_epoch, best_map, history, resumed = meta['epoch'] + 1, meta['best_map'], meta['history'], True
         logger.info('resuming from %s at epoch %d', ckpt.meta, start_epoch)

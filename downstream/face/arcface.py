@@ -13,6 +13,8 @@ Output: the (un-normalised) embedding, ``(N, embedding_size)``; ArcFace (``ArcMa
 """
 import math
 
+import numpy as np
+
 from mxnet.gluon import nn
 
 from asymmzoo.nn import HardSwish, make_norm
@@ -37,6 +39,10 @@ class FaceEmbedding(nn.HybridBlock):
     def __init__(self, base, embedding_size=512, feature_stride=16, expand=512, input_size=112,
                  norm_layer=None, norm_kwargs=None, **kwargs):
         super(FaceEmbedding, self).__init__(**kwargs)
+        for key, v, low in (('embedding_size', embedding_size, 1), ('expand', expand, 0),
+                            ('input_size', input_size, 8)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ValueError("%s must be an integer >= %d, got %r" % (key, low, v))
         tap = base.tap(feature_stride)  # raises a clear error for a missing stride
         self.feature_stride = feature_stride
         self.embedding_size = int(embedding_size)

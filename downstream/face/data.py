@@ -41,6 +41,8 @@ def face_dataset(path, train=True, size=112, seed=None, num_classes=None):
         if not os.path.isfile(os.path.splitext(path)[0] + '.idx'):
             raise FileNotFoundError("%s needs its index %s (im2rec writes both)"
                                     % (path, os.path.splitext(path)[0] + '.idx'))
+        from asymmzoo.data.pipelines import check_recordio
+        check_recordio(path, os.path.splitext(path)[0] + '.idx', flag='--data', idx_flag='its index')   # before MXNet reads it
         ds = ImageRecordDataset(path, flag=1)
         classes = None
     else:

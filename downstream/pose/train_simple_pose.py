@@ -36,7 +36,7 @@ from gluoncv.utils.metrics.coco_keypoints import COCOKeyPointsMetric
 from asymmzoo.registry import get_model
 from asymmzoo.utils import argtypes as A
 from .._train_common import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
-                             run_cli)
+                             run_cli, settings_of, check_resume)
 
 __all__ = ['parse_args', 'get_dataset', 'get_dataloader', 'validate', 'train', 'main']
 
@@ -245,7 +245,7 @@ def train(net, train_data, val_data, val_dataset, ctx, args, start_epoch=0, trai
             save_params(net, ckpt.path('%04d' % epoch))
         ckpt.save(net, trainer, {'epoch': epoch, 'best_ap': best_ap, 'history': history,
                                  'network': args.network, 'head': args.head,
-                                 'input_size': list(args.input_size)})
+                                 'input_size': list(args.input_size), 'settings': settings_of(args)})
         if args.stop_epoch and epoch + 1 >= args.stop_epoch:
             logger.info('stopping after epoch %d (--stop-epoch); continue with --resume', epoch)
             break
@@ -274,6 +274,7 @@ def main(argv=None):
         if meta.get('network') != args.network or meta.get('head') != args.head:
             raise ValueError("%s was written for %s_%s, not %s_%s" % (
                 ckpt.meta, meta.get('head'), meta.get('network'), args.head, args.network))
+        check_resume(meta, args, logger, ckpt.meta)
         net.load_parameters(ckpt.params, ctx=mx.cpu())
         start_epoch, best_ap, history, resumed = meta['epoch'] + 1, meta['best_ap'], meta['history'], True
         logger.info('resuming from %s at epoch %d', ckpt.meta, start_epoch)
