@@ -5,6 +5,6 @@ from . import compat as _compat
 _compat.apply()      # before mxnet: numpy's removed aliases on numpy >= 1.24 (see compat.py)
 
 from .registry import register_model, register_builder, get_model, list_models, is_registered
-from . import nn, models, utils
+from . import nn, models, heads, utils
 from .deploy import deploy, register_converter
 from .acnet import acnetify

@@ -20,39 +20,12 @@ import weakref
 import mxnet as mx
 from mxnet.gluon import nn
 
-from .deploy import register_converter, register_post_pass
-from .nn.acb import ACBlock
+from .deploy import register_post_pass
+from .nn.acb import ACBlock, ACBAbsorbedBN
 from .utils.blocks import iter_blocks, replace_child, clear_cached_graphs, is_hybridized
 from .utils.fold import fold_conv_biases
 
 __all__ = ['acnetify', 'ACBAbsorbedBN', 'is_acnet_convertible', 'acb_blocks', 'count_lone_bias']
-
-
-class ACBAbsorbedBN(nn.HybridBlock):
-    """Identity placeholder left in the slot of a BN that an :class:`ACBlock` absorbed.
-
-    It remembers how to rebuild that BN (``bn_cls``, ``bn_kwargs``) so that ``deploy`` restores the
-    base structure; it has no parameters.
-    """
-
-    def __init__(self, bn_cls, bn_kwargs, **kwargs):
-        super(ACBAbsorbedBN, self).__init__(**kwargs)
-        self._bn_cls = bn_cls
-        self._bn_kwargs = dict(bn_kwargs)
-
-    def hybrid_forward(self, F, x):
-        return x
-
-    def make_bn(self):
-        try:
-            return self._bn_cls(**self._bn_kwargs)
-        except TypeError:  # an exotic norm layer that does not take BatchNorm's kwargs
-            kw = {k: v for k, v in self._bn_kwargs.items()
-                  if k in ('axis', 'momentum', 'epsilon', 'center', 'scale', 'in_channels')}
-            return nn.BatchNorm(**kw)
-
-    def __repr__(self):
-        return 'ACBAbsorbedBN(%s)' % self._bn_cls.__name__
 
 
 def _conv_spec(conv):
@@ -262,51 +235,6 @@ def count_lone_bias(net):
                if getattr(b, '_absorbed_key', None) is None and not getattr(b, '_base_use_bias', False))
 
 
-@register_converter(ACBlock)
-def _deploy_acb(block, parent, key):
-    bn_key = getattr(block, '_absorbed_key', None)
-    if bn_key is not None:
-        # the container being walked wins when it holds this ACB's own placeholder (a backbone's
-        # blocks re-homed into a head's stages() containers); else the container acnetify saw
-        here = parent._children.get(bn_key)
-        if isinstance(here, ACBAbsorbedBN) and getattr(here, '_owner', lambda: None)() is block:
-            bn_parent = parent
-        else:
-            ref = getattr(block, '_absorbed_parent', None)
-            bn_parent = (ref() if ref is not None else None) or parent
-        ph = bn_parent._children.get(bn_key)
-        if not isinstance(ph, ACBAbsorbedBN):
-            raise RuntimeError("the BN slot %r next to ACBlock %r is no longer its placeholder; "
-                               "the network was edited after acnetify" % (bn_key, key))
-        kernel, bias = block.get_equivalent_kernel_bias()
-        use_bias = getattr(block, '_base_use_bias', False)
-        in_ch = kernel.shape[1] * block.groups
-        conv = nn.Conv2D(block.channels, block.kernel_size, strides=block.strides,
-                         padding=block.padding, groups=block.groups, use_bias=use_bias,
-                         in_channels=in_ch)
-        bn = ph.make_bn()
-        ctxs = block.square_conv.weight.list_ctx()
-        conv.initialize(ctx=ctxs)
-        bn.initialize(ctx=ctxs)
-        conv.weight.set_data(kernel)
-        if use_bias:
-            conv.bias.set_data(mx.nd.zeros_like(bias))
-        eps = float(bn._kwargs.get('eps', 1e-5))
-        bn.gamma.set_data(mx.nd.ones_like(bias))
-        bn.beta.set_data(bias)
-        bn.running_mean.set_data(mx.nd.zeros_like(bias))
-        bn.running_var.set_data(mx.nd.ones_like(bias) * (1.0 - eps))
-        if bn_parent is parent:
-            return {str(key): conv, str(bn_key): bn}
-        replace_child(bn_parent, bn_key, bn)
-        clear_cached_graphs(bn_parent)
-        return conv
-    conv = block.to_conv(use_bias=True)
-    if getattr(block, '_base_use_bias', None) is False and block.activation is None:
-        conv._asymm_fold_bias = True  # the base had no bias here: try to fold it downstream
-    return conv
-
-
 def _without_bias(conv):
     s = _conv_spec(conv)
     new = nn.Conv2D(s['channels'], s['kernel'], strides=s['stride'], padding=s['pad'],
@@ -332,10 +260,3 @@ def _fold_lone_biases(net, replaced, data_shape):
             replace_child(parent, key, _without_bias(conv))
 
 
-@register_converter(ACBAbsorbedBN)
-def _deploy_orphan_placeholder(block, parent, key):
-    owner = getattr(block, '_owner', None)
-    if owner is not None and owner() is not None:
-        return block  # its ACBlock (elsewhere in the tree) replaces it when converted
-    raise RuntimeError("found an ACBAbsorbedBN placeholder at %r without its ACBlock in front; "
-                       "the network was edited after acnetify" % (key,))

@@ -1,14 +1,15 @@
 """The one deploy verb: training-time structures -> plain convolutions, verified.
 
-``deploy(net)`` walks any Gluon network and replaces every block that has a registered converter
-(ACNet's ACBlock, RotateConv2D, ...) with its inference form. Converters read BN *running* statistics
+``deploy(net)`` walks any Gluon network and replaces every train-time block with its inference form:
+the blocks of :mod:`asymmzoo.nn` (ACNet's ``ACBlock``, ``RotateConv2D``) convert themselves through
+their ``deploy_convert(parent, key)`` method, and other blocks through a registered converter. Converters read BN *running* statistics
 whatever mode the net is in, so the deployed network reproduces the inference-mode output of the
 original; with ``verify=True`` (the default) this is checked on a probe input and a
 :class:`DeployError` names the largest difference if it fails. The deployed network is an
 inference graph: its channel concats take the plain 4-D form (``asymmzoo.nn.use_plain_concat``;
 call ``use_plain_concat(net, False)`` before training it again).
 
-Families add converters with::
+Plug-ins add converters for their own blocks with::
 
     @register_converter(MyTrainBlock)
     def _convert(block, parent, key):
@@ -46,14 +47,24 @@ def register_post_pass(fn):
     return fn
 
 
+def _own_converters():
+    """The train-time blocks of :mod:`asymmzoo.nn`, each converting itself (``deploy_convert``)."""
+    from .nn.acb import ACBlock, ACBAbsorbedBN
+    from .nn.rotate import RotateConv2D
+    return {cls: cls.deploy_convert for cls in (ACBlock, ACBAbsorbedBN, RotateConv2D)}
+
+
 def converters():
-    return dict(_CONVERTERS)
+    """Every block class ``deploy`` converts: the package's own and those registered."""
+    return dict(_own_converters(), **_CONVERTERS)
 
 
 def _converter_for(block):
     for cls in type(block).__mro__:
-        if cls in _CONVERTERS:
+        if cls in _CONVERTERS:                      # a registered converter wins
             return _CONVERTERS[cls]
+        if callable(cls.__dict__.get('deploy_convert')):
+            return type(block).deploy_convert
     return None
 
 

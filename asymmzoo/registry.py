@@ -1,4 +1,13 @@
-"""Model registry: ``register_model`` / ``get_model`` / ``list_models``.
+"""Model registry: one :class:`ModelSpec` per name; ``get_model`` / ``list_models`` / ``get_spec``.
+
+A spec says what a name is without building it: the builder and its fixed keyword arguments, the
+``task`` (``classification``, ``detection``, ``pose``, ``action``, ``face``), the ``family``
+(``asymmnet``, ``mobilenetv3``, ``acnet``, ``cifar``, ``rotateconv``, ``yolo3``, ...), the ``base``
+model it is derived from (an ``_acb`` / ``_rot`` twin's base, a head's backbone), the default input
+shape of one item, the frames per item (video models) and the store file of its weights.
+
+Heads are registered once as a :class:`ModelTemplate` (``yolo3_{backbone}_{dataset}``): a name is
+parsed on lookup, and ``list_models`` lists every expansion.
 
 Every registered name is also injected into GluonCV's model-zoo table, so GluonCV code that builds
 networks by name (``gluoncv.model_zoo.get_model('asymmnet_large_1.0')``, its pose / CenterNet builders)
@@ -8,10 +17,85 @@ import difflib
 import fnmatch
 import functools
 import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Dict, Optional, Tuple
 
-__all__ = ['register_model', 'register_builder', 'get_model', 'list_models', 'is_registered']
+__all__ = ['ModelSpec', 'ModelTemplate', 'UnknownModelError', 'TASKS', 'register', 'register_template',
+           'register_model', 'register_builder', 'unregister', 'get_model', 'get_spec', 'list_models',
+           'is_registered']
 
-_REGISTRY = {}
+TASKS = ('classification', 'detection', 'pose', 'action', 'face')
+
+
+class UnknownModelError(ValueError):
+    """A name that is not registered; the message lists the closest registered names."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a registered name is. ``build(**kwargs)`` calls the builder with the fixed kwargs."""
+    name: str
+    builder: Callable
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+    task: str = 'classification'
+    family: str = ''
+    base: Optional[str] = None
+    input_shape: Tuple[int, ...] = (1, 3, 224, 224)
+    frames: int = 1
+    weights: Optional[str] = None
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError("model %s: task must be one of %s, got %r" % (self.name, TASKS, self.task))
+
+    @property
+    def weights_file(self):
+        """File name of this model's weights in the store (``<name>.params`` unless set)."""
+        return self.weights or self.name + '.params'
+
+    def build(self, **kwargs):
+        return self.builder(**dict(self.kwargs, **kwargs))
+
+
+@dataclass(frozen=True)
+class ModelTemplate:
+    """Names made of a backbone and fixed choices, e.g. ``yolo3_{backbone}_{dataset}`` with
+    ``choices={'dataset': ('voc', 'coco', 'custom')}``: each field is passed to the builder by its
+    name; ``backbones()`` lists the backbone names the template takes."""
+    pattern: str
+    builder: Callable
+    backbones: Callable
+    choices: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    task: str = 'classification'
+    family: str = ''
+    input_shape: Tuple[int, ...] = (1, 3, 224, 224)
+    frames: int = 1
+
+    def _fields(self):
+        return re.findall(r'\{(\w+)\}', self.pattern)
+
+    def names(self):
+        import itertools
+        fields = self._fields()
+        pools = [self.backbones() if f == 'backbone' else self.choices[f] for f in fields]
+        return [self.pattern.format(**dict(zip(fields, combo))) for combo in itertools.product(*pools)]
+
+    def match(self, key):
+        """The :class:`ModelSpec` of ``key`` if this template makes it, else None."""
+        regex = re.escape(self.pattern)
+        for f in self._fields():
+            alt = '.+?' if f == 'backbone' else '|'.join(re.escape(c) for c in self.choices[f])
+            regex = regex.replace(re.escape('{%s}' % f), '(?P<%s>%s)' % (f, alt))
+        m = re.fullmatch(regex, key)
+        if not m or ('backbone' in m.groupdict() and m.group('backbone') not in set(self.backbones())):
+            return None
+        kw = m.groupdict()
+        return ModelSpec(key, self.builder, kw, task=self.task, family=self.family,
+                         base=kw.get('backbone'), input_shape=self.input_shape, frames=self.frames)
+
+
+_SPECS = {}        # name -> ModelSpec
+_TEMPLATES = []    # ModelTemplate, in registration order
 
 
 def _natural_key(name):
@@ -32,50 +116,126 @@ def _publish_to_gluoncv(name):
     _gzoo._models[name] = fn
 
 
-def register_builder(name, builder, **fixed_kwargs):
-    """Register ``builder(**kwargs)`` under ``name`` (lowercase), with ``fixed_kwargs`` bound.
+def _withdraw_from_gluoncv(name):
+    try:
+        from gluoncv.model_zoo import model_zoo as _gzoo
+    except ImportError:  # pragma: no cover
+        return
+    if getattr(_gzoo._models.get(name), '_asymmzoo', False):
+        del _gzoo._models[name]
 
-    Refuses a name that is already registered.
-    """
-    key = name.lower()
-    if key in _REGISTRY:
+
+def register(spec):
+    """Register a :class:`ModelSpec` (its name lowercased); refuses a name already registered."""
+    key = spec.name.lower()
+    if is_registered(key):
+        old = get_spec(key)
         raise ValueError("model name %r is already registered (by %s); pick another name"
-                         % (key, getattr(_REGISTRY[key], '__qualname__', _REGISTRY[key])))
-    fn = functools.partial(builder, **fixed_kwargs) if fixed_kwargs else builder
-    _REGISTRY[key] = fn
+                         % (key, getattr(old.builder, '__qualname__', old.builder)))
+    spec = replace(spec, name=key)
+    _SPECS[key] = spec
     _publish_to_gluoncv(key)
+    return spec
+
+
+def register_template(template):
+    """Register a :class:`ModelTemplate`; its names must not clash with registered ones."""
+    names = template.names()
+    clash = [n for n in names if is_registered(n)]
+    if clash:
+        raise ValueError("template %s makes names already registered: %s" % (template.pattern, clash[:3]))
+    _TEMPLATES.append(template)
+    for n in names:
+        _publish_to_gluoncv(n)
+    return template
+
+
+def register_builder(name, builder, meta=None, **fixed_kwargs):
+    """Register ``builder(**kwargs)`` under ``name`` with ``fixed_kwargs`` bound; ``meta`` holds the
+    spec's other fields (``task``, ``family``, ``base``, ``input_shape``, ``frames``, ``weights``)."""
+    register(ModelSpec(name, builder, dict(fixed_kwargs), **(meta or {})))
     return builder
 
 
-def register_model(fn=None, *, name=None, **fixed_kwargs):
+def register_model(fn=None, *, name=None, meta=None, **fixed_kwargs):
     """Decorator: ``@register_model`` (name = function name) or ``@register_model(name='x', k=v)``."""
     if fn is None:
-        return lambda f: register_model(f, name=name, **fixed_kwargs)
-    register_builder(name or fn.__name__, fn, **fixed_kwargs)
+        return lambda f: register_model(f, name=name, meta=meta, **fixed_kwargs)
+    register_builder(name or fn.__name__, fn, meta=meta, **fixed_kwargs)
     return fn
 
 
+def unregister(name):
+    """Remove a name registered with :func:`register` (for plug-ins and tests)."""
+    key = name.lower()
+    if key not in _SPECS:
+        raise unknown_model(key)
+    del _SPECS[key]
+    _withdraw_from_gluoncv(key)
+
+
+def _lookup(key):
+    spec = _SPECS.get(key)
+    if spec is None:
+        for t in _TEMPLATES:
+            spec = t.match(key)
+            if spec is not None:
+                break
+    return spec
+
+
 def is_registered(name):
-    return name.lower() in _REGISTRY
+    return isinstance(name, str) and _lookup(name.lower()) is not None
 
 
-def list_models(pattern='*'):
-    """Registered names matching an fnmatch ``pattern`` (case-insensitive), naturally sorted."""
+def _all_names():
+    names = set(_SPECS)
+    for t in _TEMPLATES:
+        names.update(t.names())
+    return names
+
+
+def list_models(pattern='*', task=None, family=None):
+    """Registered names matching an fnmatch ``pattern`` (case-insensitive), naturally sorted; ``task``
+    and ``family`` (a name or a tuple of names) select by the specs."""
     if not isinstance(pattern, str):
         raise TypeError("list_models takes an fnmatch pattern string such as 'asymmnet_*', got %r"
                         % (pattern,))
+    for what, value, known in (('task', task, TASKS), ('family', family, None)):
+        values = (value,) if isinstance(value, str) else value
+        if value is not None and known and not set(values) <= set(known):
+            raise ValueError("%s must be one of %s, got %r" % (what, ', '.join(known), value))
     pattern = pattern.lower()
-    return sorted((n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern)), key=_natural_key)
+    names = [n for n in _all_names() if fnmatch.fnmatchcase(n, pattern)]
+    if task is not None or family is not None:
+        tasks = (task,) if isinstance(task, str) else task
+        families = (family,) if isinstance(family, str) else family
+        specs = [get_spec(n) for n in names]
+        names = [s.name for s in specs if (tasks is None or s.task in tasks)
+                 and (families is None or s.family in families)]
+    return sorted(names, key=_natural_key)
 
 
-def _unknown(name):
-    close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.6)
+def unknown_model(name, what='model'):
+    """The :class:`UnknownModelError` for ``name``, listing the closest registered names."""
+    names = _all_names()
+    close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.6)
     if not close:  # fall back on a shared prefix, e.g. 'asymmnet_large_2.0'
         stem = name.rsplit('_', 1)[0]
         close = [n for n in list_models(stem + '*')][:5]
     hint = ("closest names: " + ", ".join(close)) if close else \
-        "run `asymmzoo summary` or asymmzoo.list_models() to see all %d names" % len(_REGISTRY)
-    return ValueError("unknown model %r; %s" % (name, hint))
+        "run `asymmzoo summary` or asymmzoo.list_models() to see all %d names" % len(names)
+    return UnknownModelError("unknown %s %r; %s" % (what, name, hint))
+
+
+def get_spec(name):
+    """The :class:`ModelSpec` of a registered name (case-insensitive)."""
+    if not isinstance(name, str):
+        raise TypeError("model name must be a str, got %r; see asymmzoo.list_models()" % (name,))
+    spec = _lookup(name.lower())
+    if spec is None:
+        raise unknown_model(name.lower())
+    return spec
 
 
 def _builder_params(fn):
@@ -101,6 +261,10 @@ def _check_common_kwargs(key, kwargs):
     if dropout is not None and not (isinstance(dropout, numbers.Real) and not isinstance(dropout, bool)
                                     and 0 <= dropout < 1):
         raise ValueError("%s: dropout must be a probability in [0, 1), got %r" % (key, dropout))
+    bk = kwargs.get('backbone_kwargs')
+    if bk is not None and not isinstance(bk, dict):
+        raise TypeError("%s: backbone_kwargs must be a dict of the backbone's keyword arguments "
+                        "(e.g. dict(r=2)), got %r" % (key, bk))
 
 
 def get_model(name, **kwargs):
@@ -111,26 +275,23 @@ def get_model(name, **kwargs):
     pretrained weights go, and where builders that return an initialised network put it),
     ``root`` (store folder), ``norm_layer``, ``norm_kwargs``; family specific ones (``r``,
     ``dropout``, ``last_gamma``, ...) pass through to the builder, and one it does not take is
-    refused with a ``TypeError`` naming the model.
+    refused with a ``TypeError`` naming the model. Heads take ``backbone_kwargs`` (a dict passed to
+    their backbone, e.g. ``dict(r=2)``).
     Like GluonCV, a model built without ``pretrained`` comes back uninitialised: call ``initialize``
     (the action-recognition builders, like GluonCV's, return it initialised on ``ctx``).
     """
     import mxnet as mx
-    if not isinstance(name, str):
-        raise TypeError("model name must be a str, got %r; see asymmzoo.list_models()" % (name,))
-    key = name.lower()
-    if key not in _REGISTRY:
-        raise _unknown(key)
+    spec = get_spec(name)
+    key = spec.name
     _check_common_kwargs(key, kwargs)
     pretrained = kwargs.pop('pretrained', False)
     ctx = kwargs.pop('ctx', None)
     root = kwargs.pop('root', None)
-    builder = _REGISTRY[key]
-    if ctx is not None and 'ctx' in _builder_params(builder):
+    if ctx is not None and 'ctx' in _builder_params(spec.builder):
         kwargs['ctx'] = ctx
     ctx = ctx if ctx is not None else mx.cpu()
     try:
-        net = builder(**kwargs)
+        net = spec.build(**kwargs)
     except TypeError as e:
         bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
         if not bad or bad.group(1) not in kwargs:   # not the caller's keyword: a builder's own bug
@@ -146,3 +307,5 @@ def get_model(name, **kwargs):
         from .store import load_pretrained
         load_pretrained(net, key, pretrained, ctx=ctx, root=root)
     return net
+
+_unknown = unknown_model   # transitional alias for modules not yet moved to the public name

@@ -138,7 +138,7 @@ def main(argv=None):
                       % (arch[0].upper(), arch[0].upper(), bs, a['plain_ms'] / m['plain_ms'],
                          a['variant_ms'] / m['variant_ms']))
     if args.json:
-        from asymmzoo.store import atomic_write_json
+        from asymmzoo.io import atomic_write_json
         atomic_write_json(dict(block=block, threads=args.threads, cpu=cpu, flags=flags, rows=rows,
                                date=time.strftime('%Y-%m-%dT%H:%M')), args.json)
     return 0

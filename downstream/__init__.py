@@ -1,18 +1,10 @@
-"""Downstream heads that reuse the zoo's backbones (GluonCV pipelines).
+"""The task pipelines on the zoo's backbones, kept like GluonCV keeps ``scripts/``: data loaders,
+training scripts and evaluation. Run them from the repository root (``python -m
+downstream.detection.train_yolo3 --help``); the models they train are registered by
+:mod:`asymmzoo.heads`.
 
-* ``downstream.detection``  YOLOv3 (``yolo3_{backbone}_{voc,coco,custom}``) and its training script
-* ``downstream.pose``       SimplePose (``simple_pose_{backbone}``), GluonCV's MobilePose on our names
-* ``downstream.action`` / ``downstream.face``: TSN and ArcFace (see their own packages)
-
-Importing this package registers every head in :mod:`asymmzoo`'s registry; ``import asymmzoo`` does
-that for you (``asymmzoo/models/heads.py``). Sub-packages present in the checkout are imported; one
-that is absent is skipped, one that fails to import raises.
+* ``downstream.detection``  YOLOv3: VOC / COCO / folder data, ``train_yolo3``
+* ``downstream.pose``       SimplePose / MobilePose: COCO keypoints, ``train_simple_pose``
+* ``downstream.action``     TSN: video lists, ``train_tsn``
+* ``downstream.face``       ArcFace loss, face data, LFW-protocol verification, ``train_arcface``
 """
-import importlib
-import importlib.util
-
-_SUBPACKAGES = ('detection', 'pose', 'action', 'face')
-
-for _sub in _SUBPACKAGES:
-    if importlib.util.find_spec(__name__ + '.' + _sub) is not None:
-        importlib.import_module(__name__ + '.' + _sub)

@@ -7,7 +7,7 @@ import numpy as np
 import mxnet as mx
 from mxnet import gluon
 
-from asymmzoo.store import atomic_save_parameters, atomic_target, atomic_write_json
+from asymmzoo.io import atomic_save_parameters, atomic_target, atomic_write_json
 
 __all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts', 'run_cli',
            'settings_of', 'check_resume']

@@ -239,14 +239,8 @@ def test_acnetify_initialised_hybridized_net():
 
 
 # ---------------------------------------------------------------- every _acb model in the registry
-def _is_twin(name):
-    from asymmzoo.registry import _REGISTRY
-    from asymmzoo.models.acnet_imagenet import get_acnet_twin
-    return getattr(_REGISTRY[name], 'func', None) is get_acnet_twin
-
-
-# the ACNet twins (downstream heads built on an _acb backbone are covered by their own tests)
-ACB_MODELS = [n for n in asymmzoo.list_models('*_acb') if _is_twin(n)]
+# the ACNet twins, selected by their spec (heads built on an _acb backbone are covered by their own tests)
+ACB_MODELS = asymmzoo.list_models(family='acnet')
 # pre-activation nets: their kxk convs feed a concat / sum, not a BN, so their ACBs are lone; deploy
 # folds the fused biases into the BNs downstream (count_lone_bias tells how many)
 PREACT = {'cifar_densenet40_acb', 'cifar_wrn16_8_acb', 'densenet121_acb'}

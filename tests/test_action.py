@@ -47,7 +47,7 @@ def test_tsn_contract(backbone, tmp_path):
     base = asymmzoo.get_model(backbone)
     assert net.min_input_shape == (6, 3, 64, 64) and net.default_input_shape == (3, 3, 224, 224)
     assert net.feat_dim == base.classifier_in_channels == 1280
-    assert net.zoo_test is False  # output is per video: covered here
+    assert asymmzoo.registry.get_spec(net.name_in_zoo).task == "action"  # per video: covered here
     mx.random.seed(0)
     net.initialize(mx.init.Xavier(magnitude=2.0), force_reinit=True)
     x = _rand((6, 3, 64, 64))

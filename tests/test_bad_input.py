@@ -601,7 +601,7 @@ def test_api_verbs_refuse_what_is_not_a_network():
 
 def test_a_failed_write_is_an_oserror_naming_the_file(tmp_path, monkeypatch):
     import mxnet as mx
-    from asymmzoo.store import atomic_save_params
+    from asymmzoo.io import atomic_save_params
 
     def full_disk(path, arrays):
         open(path, 'wb').write(b'half')

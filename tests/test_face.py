@@ -36,7 +36,7 @@ def test_names_registered():
             assert asymmzoo.is_registered('arcface_mobilenetv3_%s_%s' % (arch, mult))
     net = asymmzoo.get_model('arcface_asymmnet_small_0.35')
     assert isinstance(net, FaceEmbedding) and net.classes == net.embedding_size == 512
-    assert net.feature_stride == 16 and net.map_size == 7 and net.zoo_test is False
+    assert net.feature_stride == 16 and net.map_size == 7
 
 
 @pytest.mark.parametrize('backbone', BACKBONES)

@@ -15,7 +15,7 @@ from mxnet import autograd, gluon
 
 import asymmzoo
 from gluoncv import model_zoo
-from asymmzoo.store import add_to_store
+from asymmzoo.weights import add_to_store
 
 CTX = [mx.cpu()]          # the scripts pass a list of devices
 

@@ -10,7 +10,9 @@ import pytest
 from mxnet.gluon import nn
 
 import asymmzoo
-from asymmzoo.store import StoreError, add_to_store, convert_official, find_pretrained
+from asymmzoo.store import StoreError, find_pretrained
+from asymmzoo.weights import add_to_store
+from asymmzoo.models.official import convert_official
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEYS_JSON = os.path.join(HERE, '..', 'asymmzoo', 'data', 'released_asymmnet_large_1.0_keys.json')
@@ -196,7 +198,7 @@ def test_convert_official_bad_files(tmp_path):
 
 
 def test_atomic_writes_replace_whole_files_or_nothing(tmp_path, monkeypatch):
-    from asymmzoo.store import atomic_save_params, atomic_write_json, atomic_write_text
+    from asymmzoo.io import atomic_save_params, atomic_write_json, atomic_write_text
     path = str(tmp_path / 'sub' / 'results.json')   # the folder is created
     atomic_write_json({'b': 1, 'a': [1, 2]}, path, indent=1, sort_keys=False)
     with open(path) as f:
@@ -219,8 +221,7 @@ def test_atomic_writes_replace_whole_files_or_nothing(tmp_path, monkeypatch):
 
 
 def test_atomic_target_keeps_mode_follows_links_and_serves_every_writer(tmp_path):
-    from asymmzoo.store import (atomic_export, atomic_save_parameters, atomic_savefig, atomic_target,
-                                atomic_write_text)
+    from asymmzoo.io import atomic_export, atomic_save_parameters, atomic_savefig, atomic_target, atomic_write_text
     real = tmp_path / 'real.txt'
     atomic_write_text('v1', str(real))
     os.chmod(str(real), 0o600)

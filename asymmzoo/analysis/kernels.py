@@ -80,7 +80,7 @@ def plot_kernel_matrix(matrices, path, titles=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from ..store import atomic_savefig
+    from ..io import atomic_savefig
     if isinstance(matrices, np.ndarray):
         matrices = [matrices]
     titles = titles or [''] * len(matrices)

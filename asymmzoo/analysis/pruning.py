@@ -104,7 +104,7 @@ def plot_pruning_curves(groups, path, titles=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from ..store import atomic_savefig
+    from ..io import atomic_savefig
     titles = titles or [''] * len(groups)
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False)
     for ax, rows, t in zip(axes[0], groups, titles):

@@ -25,7 +25,7 @@ def load_weights(net, args, init, warning):
     --pretrained net was loaded by its builder."""
     import mxnet as mx
     if args.params:
-        from ..store import load_parameters_checked
+        from ..io import load_parameters_checked
         load_parameters_checked(net, args.params)
     elif not args.pretrained:
         mx.random.seed(0)

@@ -35,7 +35,7 @@ def _load_models(args, need_data=True):
         if args.params:
             if not os.path.isfile(args.params[i]):
                 raise FileNotFoundError("no such params file: %s" % args.params[i])
-            from ..store import load_parameters_checked
+            from ..io import load_parameters_checked
             load_parameters_checked(net, args.params[i])   # a wrong or unreadable file: one line
         elif args.quick_train:
             hist = quick_train(net, data[0], data[1], epochs=args.quick_train, batch_size=64,
@@ -71,7 +71,7 @@ def _check_kernel_size(args, name, net):
 def _write_table(rows, header, out, stem):
     import csv
     import io
-    from ..store import atomic_write_text
+    from ..io import atomic_write_text
     buf = io.StringIO(newline='')
     w = csv.writer(buf)
     w.writerow(header)
@@ -134,7 +134,7 @@ def _rotation(args):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from ..store import atomic_savefig
+    from ..io import atomic_savefig
     import numpy as np
     fig, ax = plt.subplots(figsize=(1.6 + 1.6 * len(TRANSFORMS), 3.2))
     w = 0.8 / len(models)

@@ -111,7 +111,7 @@ def _bench(args):
 
 def _write_json(path, data):
     if path:
-        from ..store import atomic_write_json
+        from ..io import atomic_write_json
         atomic_write_json(data, path, indent=1, sort_keys=False)
         print('wrote %s' % path, file=sys.stderr)
 

@@ -1,19 +1,12 @@
-"""`asymmzoo detect`, `asymmzoo pose` and `asymmzoo embed`: inference with the downstream models --
-boxes / skeletons drawn to a PNG (downstream.detection / downstream.pose, gluoncv.utils.viz,
-matplotlib's Agg backend) and L2-normalised face embeddings (downstream.face)."""
+"""`asymmzoo detect`, `asymmzoo pose` and `asymmzoo embed`: inference with the task heads
+(:mod:`asymmzoo.heads`) -- boxes / skeletons drawn to a PNG (gluoncv.utils.viz, matplotlib's Agg
+backend) and L2-normalised face embeddings."""
 import os
 
 from ..utils import argtypes as A
 from ._weights import add_weight_args, check_weight_args, load_weights
 
 _SIZE = A.checked(int, lambda v: v >= 32, 'a size of at least 32 pixels')
-
-
-def _need_downstream():
-    try:
-        import downstream  # noqa: F401
-    except ImportError:  # pragma: no cover - asymmzoo installed without the downstream package
-        raise ValueError("this command needs the downstream package (install asymmzoo from source)")
 
 
 def _load_weights(net, args, what):
@@ -57,7 +50,7 @@ def _check_image(path, out=None):
 
 
 def _save(ax, out):
-    from ..store import atomic_savefig
+    from ..io import atomic_savefig
     ax.axis('off')
     atomic_savefig(ax.figure, out, bbox_inches='tight', dpi=100)
     print("wrote %s" % out)
@@ -82,7 +75,6 @@ def _detect(args):
     matplotlib.use('Agg')
     from gluoncv.data.transforms.presets.yolo import load_test
     from gluoncv.utils import viz
-    _need_downstream()
     _check_image(args.image, args.out)
     name, net = _detector(args, args.model, args.params, args.classes, args.filters)
     _load_weights(net, args, 'detector')
@@ -120,7 +112,6 @@ def _pose(args):
     from gluoncv.data.transforms.presets.yolo import load_test
     from gluoncv.utils import viz
     from ..registry import get_model
-    _need_downstream()
     _check_image(args.image, args.out)
     name = args.model.lower()
     if not (name.startswith('simple_pose_') or name.startswith('mobile_pose_')):
@@ -174,8 +165,7 @@ def _embed(args):
     import numpy as np
     import mxnet as mx
     from ..registry import get_model
-    _need_downstream()
-    from downstream.face import embed_images, FaceEmbedding
+    from ..heads.arcface import embed_images, FaceEmbedding
     if not args.model.lower().startswith('arcface_'):
         raise ValueError("--model must be a face model (arcface_<backbone>, e.g. "
                          "arcface_asymmnet_large_1.0), got %r" % args.model)
@@ -191,7 +181,7 @@ def _embed(args):
     emb = embed_images(net, list(args.images), flip=not args.no_flip)
     out = None
     if args.output:
-        from ..store import atomic_target
+        from ..io import atomic_target
         out = args.output if args.output.endswith('.npy') else args.output + '.npy'  # as np.save names it
         with atomic_target(out) as tmp:
             np.save(tmp, emb.astype('float32'))

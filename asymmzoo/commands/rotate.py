@@ -122,7 +122,7 @@ def plot_angles(results, path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from ..store import atomic_savefig
+    from ..io import atomic_savefig
     import numpy as np
     rot = [r for r in results if 'angles' in r]
     fig, axes = plt.subplots(1, len(rot), figsize=(5.5 * len(rot), 3.8), squeeze=False)
@@ -166,7 +166,7 @@ def train_rotate_mnist(out_dir='rotate_mnist_out', epochs=10, batch_size=64, lr=
     settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                     theta_lr_mult=theta_lr_mult, eps=eps,
                     seed=seed, train_samples=len(xtr), val_samples=len(xva))
-    from ..store import atomic_write_json
+    from ..io import atomic_write_json
     atomic_write_json(dict(settings=settings, results=results), os.path.join(out_dir, 'results.json'),
                       indent=1, sort_keys=False)
     if any('angles' in r for r in results):

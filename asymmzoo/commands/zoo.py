@@ -38,13 +38,13 @@ def _summary(args):
 
 
 def _store_add(args):
-    from ..store import add_to_store
+    from ..weights import add_to_store
     print(add_to_store(args.file, args.model.lower(), root=args.root))
     return 0
 
 
 def _convert_official(args):
-    from ..store import convert_official
+    from ..models.official import convert_official
     dst = convert_official(args.src, args.dst, model=args.model.lower())
     print("wrote %s; load it with asymmzoo.get_model(%r, pretrained=%r)" % (dst, args.model, dst))
     return 0

@@ -4,4 +4,3 @@ from .asymmnet import AsymmNet, get_asymmnet
 from . import cifar
 from . import acnet_imagenet
 from . import rotate
-from . import heads  # noqa: F401  registers the downstream heads (YOLOv3, SimplePose, ...)

@@ -119,7 +119,10 @@ TWIN_KWARGS = {'alexnet_bn': dict(asym_kernel_size=3)}
 def register_acnet_twin(base, **fixed):
     """Register ``{base}_acb`` for a registered ``base``."""
     fixed = dict(TWIN_KWARGS.get(base, {}), **fixed)
-    register_builder(base + '_acb', get_acnet_twin, base=base, **fixed)
+    from ..registry import get_spec
+    shape = get_spec(base).input_shape
+    register_builder(base + '_acb', get_acnet_twin, meta=dict(family='acnet', base=base, input_shape=shape),
+                     base=base, **fixed)
 
 
 _ASYMM_BASE = re.compile(r'^(asymmnet|mobilenetv3)_(large|small)_[0-9.]+(_pruned)?$')
@@ -127,7 +130,8 @@ _ASYMM_BASE = re.compile(r'^(asymmnet|mobilenetv3)_(large|small)_[0-9.]+(_pruned
 
 def _register():
     for name, fn in IMAGENET_MODELS.items():
-        register_builder(name, fn)
+        register_builder(name, fn, meta=dict(family=name.split('_')[0].rstrip('0123456789'),
+                                             input_shape=IMAGENET_INPUT))
     bases = list(cifar.CIFAR_MODELS) + list(IMAGENET_MODELS)
     bases += [n for n in list_models('asymmnet_*') + list_models('mobilenetv3_*')
               if _ASYMM_BASE.match(n)]

@@ -145,12 +145,13 @@ def get_asymmnet(arch, multiplier, r=1, pruned=False, **kwargs):
 def _register():
     for arch in ('large', 'small'):
         for mult in MULTIPLIERS:
-            register_builder('asymmnet_%s_%s' % (arch, mult), get_asymmnet, arch=arch,
+            name = 'asymmnet_%s_%s' % (arch, mult)
+            register_builder(name, get_asymmnet, meta=dict(family='asymmnet'), arch=arch,
                              multiplier=float(mult))
-            register_builder('asymmnet_%s_%s_pruned' % (arch, mult), get_asymmnet, arch=arch,
-                             multiplier=float(mult), pruned=True)
-            register_builder('mobilenetv3_%s_%s' % (arch, mult), get_asymmnet, arch=arch,
-                             multiplier=float(mult), r=0)
+            register_builder(name + '_pruned', get_asymmnet, meta=dict(family='asymmnet', base=name),
+                             arch=arch, multiplier=float(mult), pruned=True)
+            register_builder('mobilenetv3_%s_%s' % (arch, mult), get_asymmnet,
+                             meta=dict(family='mobilenetv3'), arch=arch, multiplier=float(mult), r=0)
 
 
 _register()

@@ -190,7 +190,7 @@ CIFAR_MODELS = {
 
 def _register():
     for name, fn in CIFAR_MODELS.items():
-        register_builder(name, fn)
+        register_builder(name, fn, meta=dict(family='cifar', input_shape=CIFAR_INPUT))
 
 
 _register()

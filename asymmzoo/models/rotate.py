@@ -128,14 +128,19 @@ def _register():
         from . import cifar  # noqa: F401
     except ImportError:  # pragma: no cover
         pass
+    from ..registry import get_spec
     for name, (fn, fixed) in _OWN_BASES.items():
         if not is_registered(name):
-            register_builder(name, fn, **fixed)
+            meta = dict(family='rotateconv', input_shape=MNIST_INPUT) if name == 'rotate_sn' else \
+                dict(family='cifar', input_shape=CIFAR_INPUT)
+            register_builder(name, fn, meta=meta, **fixed)
     for base in ROTATE_BASES:
         if not is_registered(base):
             continue
         for p in (4, 2):
-            register_builder('%s_rot%d' % (base, p), get_rotated, base=base, num_params=p)
+            register_builder('%s_rot%d' % (base, p), get_rotated,
+                             meta=dict(family='rotateconv', base=base, input_shape=get_spec(base).input_shape),
+                             base=base, num_params=p)
 
 
 _register()

@@ -5,5 +5,5 @@ from .conv_bn import ConvBNAct, make_norm
 from .se import SE
 from .concat import channel_concat, use_plain_concat
 from .bottleneck import AsymmBottleneck, bottleneck_widths
-from .acb import ACBlock
+from .acb import ACBlock, ACBAbsorbedBN
 from .rotate import RotateConv2D, rotatify, project_angles, snapshot_angles

@@ -17,7 +17,7 @@ import numpy as np
 import mxnet as mx
 from mxnet.gluon import nn
 
-__all__ = ['ACBlock', 'fuse_bn', 'bn_stats']
+__all__ = ['ACBlock', 'ACBAbsorbedBN', 'fuse_bn', 'bn_stats']
 
 
 def _pair(v, what):
@@ -200,3 +200,85 @@ class ACBlock(nn.HybridBlock):
             k=self.kernel_size, s=self.strides, p=self.padding, g=self.groups,
             a=', act=%s' % self.activation if self.activation else '',
             b=', asym=%d' % self.asym_kernel_size if self.asym_kernel_size != self.kernel_size else '')
+
+    def deploy_convert(self, parent, key):
+        """The deployed form (what :func:`asymmzoo.deploy` puts in this block's slot): one kxk conv
+        holding the fused kernel; where this block absorbed the BN next to it, that BN comes back in
+        its slot holding the fused bias (so the base structure is restored)."""
+        from ..utils.blocks import replace_child, clear_cached_graphs
+        bn_key = getattr(self, '_absorbed_key', None)
+        if bn_key is not None:
+            # the container being walked wins when it holds this ACB's own placeholder (a backbone's
+            # blocks re-homed into a head's stages() containers); else the container acnetify saw
+            here = parent._children.get(bn_key)
+            if isinstance(here, ACBAbsorbedBN) and getattr(here, '_owner', lambda: None)() is self:
+                bn_parent = parent
+            else:
+                ref = getattr(self, '_absorbed_parent', None)
+                bn_parent = (ref() if ref is not None else None) or parent
+            ph = bn_parent._children.get(bn_key)
+            if not isinstance(ph, ACBAbsorbedBN):
+                raise RuntimeError("the BN slot %r next to ACBlock %r is no longer its placeholder; "
+                                   "the network was edited after acnetify" % (bn_key, key))
+            kernel, bias = self.get_equivalent_kernel_bias()
+            use_bias = getattr(self, '_base_use_bias', False)
+            in_ch = kernel.shape[1] * self.groups
+            conv = nn.Conv2D(self.channels, self.kernel_size, strides=self.strides,
+                             padding=self.padding, groups=self.groups, use_bias=use_bias,
+                             in_channels=in_ch)
+            bn = ph.make_bn()
+            ctxs = self.square_conv.weight.list_ctx()
+            conv.initialize(ctx=ctxs)
+            bn.initialize(ctx=ctxs)
+            conv.weight.set_data(kernel)
+            if use_bias:
+                conv.bias.set_data(mx.nd.zeros_like(bias))
+            eps = float(bn._kwargs.get('eps', 1e-5))
+            bn.gamma.set_data(mx.nd.ones_like(bias))
+            bn.beta.set_data(bias)
+            bn.running_mean.set_data(mx.nd.zeros_like(bias))
+            bn.running_var.set_data(mx.nd.ones_like(bias) * (1.0 - eps))
+            if bn_parent is parent:
+                return {str(key): conv, str(bn_key): bn}
+            replace_child(bn_parent, bn_key, bn)
+            clear_cached_graphs(bn_parent)
+            return conv
+        conv = self.to_conv(use_bias=True)
+        if getattr(self, '_base_use_bias', None) is False and self.activation is None:
+            conv._asymm_fold_bias = True  # the base had no bias here: try to fold it downstream
+        return conv
+
+
+class ACBAbsorbedBN(nn.HybridBlock):
+    """Identity placeholder left in the slot of a BN that an :class:`ACBlock` absorbed.
+
+    It remembers how to rebuild that BN (``bn_cls``, ``bn_kwargs``) so that ``deploy`` restores the
+    base structure; it has no parameters.
+    """
+
+    def __init__(self, bn_cls, bn_kwargs, **kwargs):
+        super(ACBAbsorbedBN, self).__init__(**kwargs)
+        self._bn_cls = bn_cls
+        self._bn_kwargs = dict(bn_kwargs)
+
+    def hybrid_forward(self, F, x):
+        return x
+
+    def make_bn(self):
+        try:
+            return self._bn_cls(**self._bn_kwargs)
+        except TypeError:  # an exotic norm layer that does not take BatchNorm's kwargs
+            kw = {k: v for k, v in self._bn_kwargs.items()
+                  if k in ('axis', 'momentum', 'epsilon', 'center', 'scale', 'in_channels')}
+            return nn.BatchNorm(**kw)
+
+    def deploy_convert(self, parent, key):
+        """Left as is: its ACBlock, converted, puts the BN back here."""
+        owner = getattr(self, '_owner', None)
+        if owner is not None and owner() is not None:
+            return self  # its ACBlock (elsewhere in the tree) replaces it when converted
+        raise RuntimeError("found an ACBAbsorbedBN placeholder at %r without its ACBlock in front; "
+                           "the network was edited after acnetify" % (key,))
+
+    def __repr__(self):
+        return 'ACBAbsorbedBN(%s)' % self._bn_cls.__name__

@@ -39,7 +39,6 @@ from mxnet import initializer
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-from ..deploy import register_converter
 from ..utils.blocks import iter_blocks, replace_child, clear_cached_graphs
 
 __all__ = ['RotateConv2D', 'compose_rotate_kernel', 'AngleUniform', 'LineKernelXavier', 'project_angles',
@@ -256,6 +255,19 @@ class RotateConv2D(HybridBlock):
             s += ', act=%s' % self._act_type
         return s + ')'
 
+    def deploy_convert(self, parent, key):
+        """RotateConv2D -> nn.Conv2D 3x3 with the composed kernel (and the same bias)."""
+        ctxs = self.weight.list_ctx()
+        conv = nn.Conv2D(self._channels, 3, strides=self._strides, padding=self._padding,
+                         groups=self._groups, use_bias=self._use_bias, in_channels=self._in_channels,
+                         activation=self._act_type, prefix=self.prefix)
+        conv.initialize(ctx=ctxs)
+        conv.cast(self.weight.dtype)
+        conv.weight.set_data(self.kernel(ctxs[0]))
+        if self._use_bias:
+            conv.bias.set_data(self.bias.data(ctxs[0]))
+        return conv
+
 
 def rotate_convs(net):
     """Every RotateConv2D in ``net`` (including ``net`` itself)."""
@@ -387,18 +399,3 @@ def rotatify(net, num_params=4, input_shape=None, theta_init=None):
     except AttributeError:  # pragma: no cover
         pass
     return net
-
-
-@register_converter(RotateConv2D)
-def _deploy_rotate(block, parent, key):
-    """RotateConv2D -> nn.Conv2D 3x3 with the composed kernel (and the same bias)."""
-    ctxs = block.weight.list_ctx()
-    conv = nn.Conv2D(block._channels, 3, strides=block._strides, padding=block._padding,
-                     groups=block._groups, use_bias=block._use_bias, in_channels=block._in_channels,
-                     activation=block._act_type, prefix=block.prefix)
-    conv.initialize(ctx=ctxs)
-    conv.cast(block.weight.dtype)
-    conv.weight.set_data(block.kernel(ctxs[0]))
-    if block._use_bias:
-        conv.bias.set_data(block.bias.data(ctxs[0]))
-    return conv

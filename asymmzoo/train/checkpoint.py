@@ -17,7 +17,7 @@ import random
 
 import numpy as np
 
-from ..store import atomic_save_params, atomic_target, atomic_write_bytes, atomic_write_json, sha1_of
+from ..io import atomic_save_params, atomic_target, atomic_write_bytes, atomic_write_json, sha1_of
 
 __all__ = ['CheckpointError', 'net_arrays', 'save_checkpoint', 'load_resume', 'atomic_write_bytes',
            'atomic_write_json', 'RESUME_FILE', 'RunLock', 'LOCK_FILE']

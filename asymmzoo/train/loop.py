@@ -131,7 +131,7 @@ def export_deployed(net, save_dir, name, input_shape, probe=None):
     with mx.autograd.predict_mode():
         net(probe)
     prefix = os.path.join(save_dir, '%s-deploy' % name)
-    from ..store import atomic_export
+    from ..io import atomic_export
     sym_file, params_file = atomic_export(net, prefix, epoch=0)
     import warnings
     with warnings.catch_warnings():
@@ -493,7 +493,7 @@ def _run(args):
         if rank == 0:
             if top1 > best:
                 best, best_epoch = top1, epoch + 1
-                from ..store import atomic_save_params
+                from ..io import atomic_save_params
                 atomic_save_params(net_arrays(net), os.path.join(args.save_dir, 'best.params'))
             last_epoch = epoch + 1 == args.num_epochs
             if last_epoch or (epoch + 1) % max(1, args.save_frequency) == 0:
@@ -508,7 +508,7 @@ def _run(args):
     # ------------------------------------------------------------------ after training
     summary = dict(model=args.model, save_dir=os.path.abspath(args.save_dir), epochs=args.num_epochs,
                    rank=rank, num_workers=nworkers)
-    from ..store import atomic_save_params
+    from ..io import atomic_save_params
     if kv is not None:
         atomic_save_params(net_arrays(net), os.path.join(args.save_dir, 'worker%d-final.params' % rank))
     if rank != 0:
@@ -543,7 +543,8 @@ def _eval_only(args, net, source, ctx, logger, resume_state):
     else:
         raise ValueError("--eval-only needs weights: --params FILE, --resume RUN_DIR or --pretrained")
     if path is not None:
-        from ..store import load_params_into, StoreError
+        from ..io import load_params_into
+        from ..store import StoreError
         if not os.path.isfile(path):
             raise CheckpointError("--params %s: no such file" % path)
         try:

@@ -4,7 +4,7 @@ import io
 import logging
 import os
 
-from ..store import atomic_savefig, atomic_write_bytes
+from ..io import atomic_savefig, atomic_write_bytes
 
 __all__ = ['CSV_FIELDS', 'setup_logger', 'write_csv', 'plot_curves']
 

@@ -1,2 +1,3 @@
-"""YOLOv3 detection on the zoo's backbones (GluonCV's YOLOV3, anchors, transforms, loss, metric)."""
-from .yolo3 import YOLOV3, get_yolo3
+"""YOLOv3 detection pipeline on the zoo's backbones: VOC / COCO / folder data, GluonCV's transforms,
+loss and metrics, ``train_yolo3.py``. The model itself is :mod:`asymmzoo.heads.yolo3`."""
+from asymmzoo.heads.yolo3 import YOLOV3, get_yolo3  # noqa: F401

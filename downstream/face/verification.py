@@ -16,10 +16,11 @@ import os
 
 import numpy as np
 
+from asymmzoo.heads.arcface import preprocess, load_face, embed_images  # noqa: F401 (re-exported)
+
 __all__ = ['read_pairs', 'load_face', 'embed_images', 'kfold_accuracy', 'evaluate_pairs',
            'preprocess']
 
-MEAN, SCALE = 127.5, 1.0 / 128  # insightface's input normalisation
 
 
 def _parse_bool(tok, where):
@@ -68,48 +69,6 @@ def read_pairs(pairs_file, root='', lfw_ext='jpg', check=True):
     if not pairs:
         raise ValueError("pairs file %s lists no pair" % pairs_file)
     return pairs
-
-
-def preprocess(img, size=112):
-    """HxWx3 RGB uint8 (or HxW gray) -> (3, size, size) float32, insightface normalisation."""
-    import cv2
-    img = np.asarray(img)
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    if img.shape[0] != size or img.shape[1] != size:
-        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
-    return ((img.astype('float32') - MEAN) * SCALE).transpose(2, 0, 1)
-
-
-def load_face(path, size=112):
-    import cv2
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError("cannot read image %s (missing or not an image)" % path)
-    return preprocess(img[:, :, ::-1], size)
-
-
-def embed_images(net, images, batch_size=32, flip=True, ctx=None, size=None):
-    """L2-normalised embeddings of ``images`` (paths or (3, H, W) arrays), inference mode.
-
-    ``flip``: add the mirror image's embedding before normalising (insightface's test-time habit).
-    """
-    import mxnet as mx
-    ctx = ctx or mx.cpu()
-    size = size or getattr(net, 'input_size', 112)
-    out = []
-    for i in range(0, len(images), batch_size):
-        chunk = images[i:i + batch_size]
-        arr = np.stack([load_face(p, size) if isinstance(p, str) else np.asarray(p, 'float32')
-                        for p in chunk])
-        x = mx.nd.array(arr, ctx=ctx)
-        with mx.autograd.predict_mode():
-            e = net(x)
-            if flip:
-                e = e + net(x.flip(axis=3))
-        out.append(e.asnumpy())
-    emb = np.concatenate(out, axis=0).astype('float64')
-    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
 
 def _acc(threshold, dist, issame):

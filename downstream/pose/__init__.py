@@ -1,2 +1,3 @@
-"""SimplePose / MobilePose human pose estimation on the zoo's backbones."""
-from .simple_pose import SimplePose, get_simple_pose, get_mobile_pose
+"""SimplePose / MobilePose pipeline: COCO keypoint data, ``train_simple_pose.py``. The models are
+:mod:`asymmzoo.heads.pose`."""
+from asymmzoo.heads.pose import SimplePose, get_simple_pose, get_mobile_pose  # noqa: F401

@@ -1,4 +1,7 @@
-"""Building a zoo backbone for a head, by name, with the checks every head needs."""
+"""Building a zoo backbone for a head, by name, with the checks every head needs.
+
+``backbone_kwargs`` (a dict) reaches the backbone's builder: ``get_model('yolo3_asymmnet_small_1.0_voc',
+backbone_kwargs=dict(r=2))`` puts YOLOv3 on an AsymmNet with asymmetry rate 2."""
 import re
 
 __all__ = ['build_backbone', 'head_backbones', 'backbone_stages', 'BACKBONE_RE']
@@ -11,23 +14,24 @@ def head_backbones():
     """Backbone names that get heads: ``{asymmnet,mobilenetv3}_{large,small}_{mult}`` and their
     ``_acb`` forms. A fixed list (not read off the registry), so the order in which model families
     register does not matter: the backbone is looked up when the head is built."""
-    from asymmzoo.models.asymmnet import MULTIPLIERS
+    from ..models.asymmnet import MULTIPLIERS
     return ['%s_%s_%s%s' % (fam, arch, mult, acb) for fam in ('asymmnet', 'mobilenetv3')
             for arch in ('large', 'small') for mult in MULTIPLIERS for acb in ('', '_acb')]
 
 
-def build_backbone(name, norm_layer=None, norm_kwargs=None, **kwargs):
+def build_backbone(name, norm_layer=None, norm_kwargs=None, backbone_kwargs=None, **kwargs):
     """Build the registered backbone ``name`` (uninitialised) and check it follows the contract.
 
     Raises ValueError for an unknown name (listing close names) and TypeError for a model that does
     not expose the stride-8/16/32 taps (``stages()`` / ``stage_channels()``).
     """
-    from asymmzoo.registry import get_model, is_registered, _unknown
+    from ..registry import get_model, is_registered, unknown_model
     if not isinstance(name, str):
         raise TypeError("backbone must be a registered model name (str), got %r" % (name,))
     if not is_registered(name):
-        err = _unknown(name.lower())
+        err = unknown_model(name.lower())
         raise ValueError("unknown backbone %r: %s" % (name, str(err).split('; ', 1)[-1]))
+    kwargs = dict(backbone_kwargs or {}, **kwargs)   # the user's backbone options (r=2, ...)
     if norm_layer is not None:
         kwargs['norm_layer'] = norm_layer
     if norm_kwargs is not None:

@@ -15,9 +15,8 @@ map is put back so every backbone ends at the same place.
 from mxnet import initializer
 from mxnet.gluon import nn
 
-from asymmzoo.nn import make_norm
-from asymmzoo.registry import register_builder
-from .._backbone import build_backbone, head_backbones, backbone_stages
+from ..nn import make_norm
+from .backbone import build_backbone, backbone_stages
 
 __all__ = ['SimplePose', 'get_simple_pose', 'get_mobile_pose', 'NUM_JOINTS']
 
@@ -38,7 +37,6 @@ def _num_joints(num_joints, classes):
 class SimplePose(nn.HybridBlock):
     """Backbone stride-32 map -> deconv x3 (+BN+ReLU) -> 1x1 conv to ``num_joints`` heatmaps."""
 
-    zoo_test = False  # heatmap output: covered by tests/test_pose.py
 
     def __init__(self, features, in_channels, num_joints=NUM_JOINTS, deconv_filters=(256, 256, 256),
                  deconv_kernels=(4, 4, 4), norm_layer=None, norm_kwargs=None, **kwargs):
@@ -72,7 +70,7 @@ class SimplePose(nn.HybridBlock):
 
 
 def get_simple_pose(backbone, num_joints=NUM_JOINTS, classes=None, norm_layer=None, norm_kwargs=None,
-                    pretrained_base=False, pretrained_ctx=None, **kwargs):
+                    pretrained_base=False, pretrained_ctx=None, backbone_kwargs=None, **kwargs):
     """SimplePose on a registered zoo backbone (``classes`` = alias of ``num_joints``).
 
     ``pretrained_base`` (True: the store's weights of ``backbone``, or a path) loads the backbone onto
@@ -82,7 +80,7 @@ def get_simple_pose(backbone, num_joints=NUM_JOINTS, classes=None, norm_layer=No
     """
     num_joints = _num_joints(num_joints, classes)
     base = build_backbone(backbone, norm_layer=norm_layer, norm_kwargs=norm_kwargs,
-                          pretrained=pretrained_base, ctx=pretrained_ctx)
+                          backbone_kwargs=backbone_kwargs, pretrained=pretrained_base, ctx=pretrained_ctx)
     features = backbone_stages(base, (32,))[0]
     net = SimplePose(features, base.stage_channels((32,))[0], num_joints=num_joints,
                      norm_layer=norm_layer, norm_kwargs=norm_kwargs, **kwargs)
@@ -93,41 +91,33 @@ def get_simple_pose(backbone, num_joints=NUM_JOINTS, classes=None, norm_layer=No
 
 
 def get_mobile_pose(backbone, num_joints=NUM_JOINTS, classes=None, pretrained_base=False,
-                    pretrained_ctx=None, **kwargs):
+                    pretrained_ctx=None, backbone_kwargs=None, **kwargs):
     """GluonCV's MobilePose, built by its own name-based builder on a zoo backbone.
 
     ``pretrained_base`` / ``pretrained_ctx`` as in :func:`get_simple_pose`: the backbone comes back
     loaded, the ``upsampling`` head uninitialised (what GluonCV's script initialises).
     """
     from gluoncv.model_zoo.simple_pose.mobile_pose import get_mobile_pose as _gluon_mobile_pose
-    from asymmzoo.utils.blocks import replace_child
+    from ..utils.blocks import replace_child
     num_joints = _num_joints(num_joints, classes)
-    build_backbone(backbone)  # a clear error for an unknown name before GluonCV's KeyError
-    if backbone.startswith('mobilenet'):
+    # a clear error for an unknown name before GluonCV's KeyError
+    build_backbone(backbone, backbone_kwargs=backbone_kwargs)
+    if backbone.startswith('mobilenet') or backbone_kwargs:
         # GluonCV's prefix rule cuts features[:-4] off names starting with 'mobilenetv3' (its own
-        # layout), which would drop our last block: build its base unloaded, then put the contract's
-        # stride-32 map back, loaded as asked
+        # layout), which would drop our last block, and its builder cannot pass backbone options:
+        # build its base unloaded, then put the contract's stride-32 map back, built and loaded as asked
         net = _gluon_mobile_pose(backbone, base_attrs=('features',), num_joints=num_joints,
                                  pretrained_base=False, **kwargs)
         with net.name_scope():
-            base = build_backbone(backbone, pretrained=pretrained_base, ctx=pretrained_ctx)
+            base = build_backbone(backbone, backbone_kwargs=backbone_kwargs, pretrained=pretrained_base,
+                                  ctx=pretrained_ctx)
             features = backbone_stages(base, (32,))[0]
         replace_child(net.features, '0', features)
     else:
         net = _gluon_mobile_pose(backbone, base_attrs=('features',), num_joints=num_joints,
                                  pretrained_base=pretrained_base, pretrained_ctx=pretrained_ctx,
                                  **kwargs)
-    net.zoo_test = False
     net.backbone_name = backbone
     net.default_input_shape = (1, 3, 256, 192)
     net.min_input_shape = (2, 3, 128, 96)
     return net
-
-
-def _register():
-    for bb in head_backbones():
-        register_builder('simple_pose_%s' % bb, get_simple_pose, backbone=bb)
-        register_builder('mobile_pose_%s' % bb, get_mobile_pose, backbone=bb)
-
-
-_register()

@@ -20,8 +20,7 @@ A hybridized YOLOV3 caches one of these graphs: call ``net.hybridize()`` again w
 from mxnet.gluon.nn import BatchNorm
 from gluoncv.model_zoo.yolo.yolo3 import YOLOV3 as _GluonYOLOV3
 
-from asymmzoo.registry import register_builder
-from .._backbone import build_backbone, head_backbones, backbone_stages
+from .backbone import build_backbone, backbone_stages
 
 __all__ = ['YOLOV3', 'get_yolo3', 'ANCHORS', 'STRIDES', 'FILTERS', 'DATASET_CLASSES']
 
@@ -59,7 +58,6 @@ class YOLOV3(_GluonYOLOV3):
     """GluonCV's YOLOV3, unchanged in behaviour, remembering its backbone; ``reset_class`` also works
     before the network is initialised and accepts a number of classes."""
 
-    zoo_test = False  # multi-output detector: covered by tests/test_detection.py
 
     def deploy_check_outputs(self, x):
         """What :func:`asymmzoo.deploy` compares: every raw detection (NMS off), because NMS turns a
@@ -122,7 +120,7 @@ def _head_norm(norm_layer, norm_kwargs):
 
 def get_yolo3(backbone, classes=None, dataset='custom', filters=FILTERS, anchors=ANCHORS,
               strides=STRIDES, norm_layer=None, norm_kwargs=None, pretrained_base=False,
-              transfer=None, **kwargs):
+              transfer=None, backbone_kwargs=None, **kwargs):
     """YOLOv3 on a registered zoo backbone.
 
     Parameters
@@ -142,9 +140,9 @@ def get_yolo3(backbone, classes=None, dataset='custom', filters=FILTERS, anchors
         classes = DATASET_CLASSES(dataset) if dataset != 'custom' else None
     classes = _class_names(classes)
     if transfer is not None:
-        from asymmzoo.registry import get_model
-        net = get_model('yolo3_%s_%s' % (backbone, transfer), pretrained=True,
-                        norm_layer=norm_layer, norm_kwargs=norm_kwargs, **kwargs)
+        from ..registry import get_model
+        net = get_model('yolo3_%s_%s' % (backbone, transfer), pretrained=True, norm_layer=norm_layer,
+                        norm_kwargs=norm_kwargs, backbone_kwargs=backbone_kwargs, **kwargs)
         reuse = [c for c in classes if c in net.classes]
         net.reset_class(classes, reuse_weights=reuse or None)
         return net
@@ -152,6 +150,7 @@ def get_yolo3(backbone, classes=None, dataset='custom', filters=FILTERS, anchors
         raise ValueError("anchors (%d), filters (%d) and strides (%d) need one entry per stage"
                          % (len(anchors), len(filters), len(strides)))
     base = build_backbone(backbone, norm_layer=norm_layer, norm_kwargs=norm_kwargs,
+                          backbone_kwargs=backbone_kwargs,
                           pretrained=pretrained_base)
     stages = backbone_stages(base, strides)
     head_norm, head_norm_kwargs = _head_norm(norm_layer, norm_kwargs)
@@ -163,12 +162,3 @@ def get_yolo3(backbone, classes=None, dataset='custom', filters=FILTERS, anchors
     net.default_input_shape = (1, 3, 416, 416)
     net.min_input_shape = (2, 3, 128, 128)
     return net
-
-
-def _register():
-    for bb in head_backbones():
-        for ds in ('voc', 'coco', 'custom'):
-            register_builder('yolo3_%s_%s' % (bb, ds), get_yolo3, backbone=bb, dataset=ds)
-
-
-_register()

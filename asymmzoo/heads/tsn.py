@@ -38,7 +38,6 @@ class TSN(nn.HybridBlock):
     feat_ext : bool, return the (N, feat_dim) consensus features instead of class scores
     """
 
-    zoo_test = False  # output is per video, not per input row: covered by tests/test_action.py
 
     def __init__(self, base, classes, num_segments=3, num_crop=1, dropout=0.5, init_std=0.01,
                  feat_ext=False, **kwargs):
@@ -112,7 +111,7 @@ def _freeze_bn_stats(net, skip_first):
 def get_tsn(backbone='asymmnet_large_1.0', classes=None, dataset='hmdb51', num_segments=3,
             num_crop=1, dropout=0.5, init_std=0.01, norm_layer=None, norm_kwargs=None, nclass=None,
             pretrained_base=False, use_tsn=True, partial_bn=False, bn_frozen=False, feat_ext=False,
-            ctx=None, **kwargs):
+            ctx=None, backbone_kwargs=None, **kwargs):
     """Build ``TSN`` on the registered backbone ``backbone``, initialised on ``ctx``, with the
     signature of GluonCV's action-recognition builders (so GluonCV's ``train_recognizer.py`` runs it).
 
@@ -130,7 +129,7 @@ def get_tsn(backbone='asymmnet_large_1.0', classes=None, dataset='hmdb51', num_s
     The backbone's own dropout is switched off (TSN's ``dropout`` sits before the classifier).
     """
     import mxnet as mx
-    from .._backbone import build_backbone
+    from .backbone import build_backbone
     if nclass is not None:
         if classes is not None and classes != nclass:
             raise ValueError("classes=%r and nclass=%r disagree: pass one of them" % (classes, nclass))
@@ -145,7 +144,8 @@ def get_tsn(backbone='asymmnet_large_1.0', classes=None, dataset='hmdb51', num_s
         classes = DATASET_CLASSES[dataset]
     ctx = ctx if ctx is not None else mx.cpu()
     base = build_backbone(backbone, norm_layer=norm_layer, norm_kwargs=norm_kwargs, dropout=0,
-                          classes=classes, pretrained=pretrained_base, ctx=ctx, **kwargs)
+                          classes=classes, pretrained=pretrained_base, ctx=ctx,
+                          backbone_kwargs=backbone_kwargs, **kwargs)
     for attr in ('features', 'head', 'classifier_in_channels'):
         if not hasattr(base, attr):
             raise TypeError("backbone %r has no %r: TSN needs the classifier contract "

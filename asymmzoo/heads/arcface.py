@@ -17,9 +17,9 @@ import numpy as np
 
 from mxnet.gluon import nn
 
-from asymmzoo.nn import HardSwish, make_norm
+from ..nn import HardSwish, make_norm
 
-__all__ = ['FaceEmbedding', 'get_arcface']
+__all__ = ['FaceEmbedding', 'get_arcface', 'preprocess', 'load_face', 'embed_images']
 
 
 class FaceEmbedding(nn.HybridBlock):
@@ -34,7 +34,6 @@ class FaceEmbedding(nn.HybridBlock):
     input_size : int, side of the (square) face crop the GDC kernel is sized for (112)
     """
 
-    zoo_test = False  # an embedding net: forward/backward/hybridize/export in tests/test_face.py
 
     def __init__(self, base, embedding_size=512, feature_stride=16, expand=512, input_size=112,
                  norm_layer=None, norm_kwargs=None, **kwargs):
@@ -103,9 +102,54 @@ def get_arcface(backbone='asymmnet_large_1.0', embedding_size=512, feature_strid
     ``classes`` is accepted for registry uniformity and ignored (identities live in the margin head,
     :class:`downstream.face.ArcMarginHead`, not in the embedding network).
     """
-    from .._backbone import build_backbone
+    from .backbone import build_backbone
     base = build_backbone(backbone, norm_layer=norm_layer, norm_kwargs=norm_kwargs, **kwargs)
     net = FaceEmbedding(base, embedding_size=embedding_size, feature_stride=feature_stride,
                         expand=expand, input_size=input_size, norm_layer=norm_layer,
                         norm_kwargs=norm_kwargs)
     return net
+
+
+MEAN, SCALE = 127.5, 1.0 / 128  # insightface's input normalisation
+
+
+def preprocess(img, size=112):
+    """HxWx3 RGB uint8 (or HxW gray) -> (3, size, size) float32, insightface normalisation."""
+    import cv2
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    if img.shape[0] != size or img.shape[1] != size:
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+    return ((img.astype('float32') - MEAN) * SCALE).transpose(2, 0, 1)
+
+
+def load_face(path, size=112):
+    import cv2
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError("cannot read image %s (missing or not an image)" % path)
+    return preprocess(img[:, :, ::-1], size)
+
+
+def embed_images(net, images, batch_size=32, flip=True, ctx=None, size=None):
+    """L2-normalised embeddings of ``images`` (paths or (3, H, W) arrays), inference mode.
+
+    ``flip``: add the mirror image's embedding before normalising (insightface's test-time habit).
+    """
+    import mxnet as mx
+    ctx = ctx or mx.cpu()
+    size = size or getattr(net, 'input_size', 112)
+    out = []
+    for i in range(0, len(images), batch_size):
+        chunk = images[i:i + batch_size]
+        arr = np.stack([load_face(p, size) if isinstance(p, str) else np.asarray(p, 'float32')
+                        for p in chunk])
+        x = mx.nd.array(arr, ctx=ctx)
+        with mx.autograd.predict_mode():
+            e = net(x)
+            if flip:
+                e = e + net(x.flip(axis=3))
+        out.append(e.asnumpy())
+    emb = np.concatenate(out, axis=0).astype('float64')
+    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
