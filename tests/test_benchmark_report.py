@@ -158,6 +158,8 @@ def test_docs_link_the_two_pages():
     hand, page = _read(HAND_WRITTEN), _read(PAGE)
     assert '(performance-measured.md)' in hand and '(performance.md)' in page
     assert '<!-- Generated' not in hand      # the hand-written page is nobody's output
+    readme = _read(os.path.join(ROOT, 'README.md'))
+    assert '(docs/performance.md)' in readme and 'performance:begin' not in readme
 
 
 # --------------------------------------------------------------------------------------------------
