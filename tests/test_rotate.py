@@ -1,5 +1,6 @@
-"""RotateConv: kernel composition (DESIGN.md §5), Eq. 5 gradients, Eq. 6 projection, rotatify,
-deployment, parameter counts vs the paper's Table I, and a short real training run (slow)."""
+"""RotateConv: kernel composition (docs/rotateconv.md, "Angle convention and composition"), Eq. 5
+gradients, Eq. 6 projection, rotatify, deployment, parameter counts vs the paper's Table I, and a short
+real training run (slow)."""
 import os
 
 import mxnet as mx

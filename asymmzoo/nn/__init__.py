@@ -1,5 +1,5 @@
-"""Building blocks: asymmetrical bottleneck, SE, activations, conv-BN units (and, as their issues
-land, the Asymmetric Convolution Block and RotateConv)."""
+"""Building blocks: asymmetrical bottleneck, SE, activations, conv-BN units, the training-safe channel
+concat, the Asymmetric Convolution Block (ACNet) and RotateConv."""
 from .activations import ReLU6, HardSigmoid, HardSwish, make_activation
 from .conv_bn import ConvBNAct, make_norm
 from .se import SE

@@ -4,7 +4,7 @@ Three branches on the same input -- square kxk, vertical kx1, horizontal 1xk -- 
 bias followed by its own BN; the output is the sum of the three BN outputs. After training the block
 fuses into one kxk conv with bias (``get_equivalent_kernel_bias``), exactly in inference mode.
 
-Padding (DESIGN.md section 4): with square padding p and c = p - k//2, if c >= 0 the 1xk branch pads
+Padding (docs/acnet.md, "Padding"): with square padding p and c = p - k//2, if c >= 0 the 1xk branch pads
 (c, p) and the kx1 branch (p, c) as (pad_h, pad_w); if c < 0 the input is cropped by k//2 - p: the 1xk
 branch sees rows [crop:-crop] with padding (0, p), the kx1 branch columns [crop:-crop] with padding
 (p, 0). Both branches then read exactly the centre row / centre column of every square window.

@@ -2,7 +2,8 @@
 
 A RotateConv kernel is a line segment of three taps ``w0`` (centre), ``w1``, ``w2`` (the two ends)
 at a learnable angle ``theta`` (degrees, counter-clockwise from +x). No public implementation exists;
-this one follows DESIGN.md §5 to the letter and is the reference of this project.
+this one is the project's reference; its angle convention (docs/rotateconv.md, "Angle convention
+and composition") is the project's decision, written out below.
 
 Composition ("inverse interpolation", paper Eq. 3). ``K[r, c]``, row 0 at the top, centre (1, 1).
 ``t = theta - 180 * floor(theta / 180)``, sector ``s = floor(t / 45)``, ``a = (t mod 45) / 45``.

@@ -1,9 +1,10 @@
 """Training recipes: named sets of defaults, and the optimizer / LR schedule built from settings.
 
-``asymmnet`` is the released AsymmNet run (DESIGN.md section 3): NAG momentum 0.9, cosine schedule
-with 5 linear-warmup epochs from 0, lr 2.6 at a global batch of 2048 scaled linearly to the actual
-global batch, wd 3e-5 with no weight decay on BN parameters and biases, label smoothing 0.1,
-dropout 0.2 (the models' default), MSRAPrelu init, 360 epochs, fp32.
+``asymmnet`` is the run of the authors' released AsymmNet-L x1.0 checkpoint, from their training log
+(docs/training.md, ``--recipe asymmnet``): NAG momentum 0.9, cosine schedule with 5 linear-warmup
+epochs from 0, lr 2.6 at a global batch of 2048 scaled linearly to the actual global batch, wd 3e-5
+with no weight decay on BN parameters and biases, label smoothing 0.1, dropout 0.2 (the models'
+default), MSRAPrelu init, 360 epochs, fp32.
 ``none`` leaves everything to the flags (GluonCV train_imagenet.py's defaults).
 Any flag given on the command line overrides the recipe.
 """

@@ -1,6 +1,6 @@
 """Exporting zoo models: MXNet symbol files, ONNX (verified in onnxruntime), and the fastest predictor.
 
-The documented deploy path (see README "Performance")::
+The documented deploy path (docs/performance.md, "The fastest way to deploy")::
 
     net = asymmzoo.get_model('asymmnet_large_1.0', pretrained=...)   # or any trained Gluon net
     predict = asymmzoo.utils.export.fastest_predictor(net)           # deploy -> ONNX -> onnxruntime
