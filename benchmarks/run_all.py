@@ -84,7 +84,7 @@ def _load(part):
 
 
 def part_main(args):
-    from asymmzoo.utils.benchmark import benchmark
+    from asymmzoo.bench import benchmark
     return benchmark(_existing(MAIN), forms=('deployed',),
                      engines=('mxnet', 'onednn', 'onnxruntime-plain', 'onnxruntime'),
                      batch_sizes=(1, 32), rounds=args.rounds, threads=args.threads, progress=log)
@@ -99,7 +99,7 @@ PAIRS = [('asymmnet_large_1.0', 'mobilenetv3_large_1.0'), ('asymmnet_small_1.0',
 
 def part_pairs(args):
     """Every ratio target timed in pairs (:func:`asymmzoo.utils.benchmark.paired_ratios`)."""
-    from asymmzoo.utils.benchmark import paired_ratios
+    from asymmzoo.bench import paired_ratios
     pairs = [p for p in PAIRS if len(_existing(p)) == 2]
     rows = []
     for engine, rounds in (('onnxruntime', args.pair_rounds), ('onednn', max(10, args.pair_rounds // 2)),
@@ -136,14 +136,14 @@ def part_main1t(args):
 
 
 def part_train(args):
-    from asymmzoo.utils.benchmark import benchmark
+    from asymmzoo.bench import benchmark
     names = _existing(TRAIN)
     rows = benchmark(names, forms=('train',), engines=('mxnet',), batch_sizes=(1,),
                      rounds=max(3, args.rounds // 2), train_step=True, train_batch=32,
                      threads=args.threads, progress=log)
     for row in rows:
         log('peak memory of %s' % row['model'])
-        from asymmzoo.utils.benchmark import peak_rss_mb
+        from asymmzoo.bench import peak_rss_mb
         row['peak_rss_mb'] = {e: peak_rss_mb(row['model'], 'deployed', e, 32, threads=args.threads)
                               for e in ('mxnet', 'onnxruntime')}
     return rows
@@ -151,7 +151,7 @@ def part_train(args):
 
 def part_zoo(args):
     import asymmzoo
-    from asymmzoo.utils.benchmark import benchmark
+    from asymmzoo.bench import benchmark
     names = [n for n in asymmzoo.list_models('*') if n.split('_')[0] in ('asymmnet', 'mobilenetv3')
              and not n.endswith(('_acb', '_rot4', '_rot2'))]
     if args.quick:
@@ -172,7 +172,7 @@ def _int8_models(args):
 
 def _int8_run(args, names, part, **kw):
     import tempfile
-    from asymmzoo.utils.quantize import quantize_report
+    from asymmzoo.quantize import quantize_report
     cache = args.int8_cache or os.path.join(tempfile.gettempdir(), 'asymmzoo-int8-weights')
     os.makedirs(cache, exist_ok=True)
     reps = []
@@ -221,7 +221,7 @@ def part_ops(args):
     """Where the fastest path's time goes: onnxruntime's per-operator profile of AsymmNet-L/S 1.0 and
     MobileNetV3-L/S 1.0 (:func:`asymmzoo.utils.benchmark.op_profile`), batch 1 and 32, with all cores
     and with one thread (onnxruntime's thread count is per session: one process does both)."""
-    from asymmzoo.utils.benchmark import op_profile
+    from asymmzoo.bench import op_profile
     rows = []
     for threads in (args.threads, 1):
         log('operator profile, %s thread(s)' % (threads or 'all'))
@@ -360,7 +360,7 @@ def _pair_targets(pairs):
 
 
 def _is_default_target(db):
-    from asymmzoo.utils.quantize import DEFAULT_TARGET_SQNR
+    from asymmzoo.quantize import DEFAULT_TARGET_SQNR
     return db == DEFAULT_TARGET_SQNR
 
 
@@ -368,7 +368,7 @@ def _pairs_when(pairs):
     """' at <time> UTC; host float32 matmul ...' for the paired run of the targets (its onnxruntime
     rows; the table and the pairs can be measured apart; files written before the host probe existed
     give the time only)."""
-    from asymmzoo.utils.benchmark import host_note
+    from asymmzoo.bench import host_note
     rows = [r for r in pairs or [] if r.get('engine') == 'onnxruntime'] or list(pairs or [])
     rows = [r for r in rows if r.get('time_utc')]
     if not rows:
@@ -379,7 +379,7 @@ def _pairs_when(pairs):
 
 def _readme_section(main, pairs, zoo, int8, tuned, pairs1=None):
     """The README's Performance table and target summary, computed from the results files."""
-    from asymmzoo.utils.benchmark import host_note
+    from asymmzoo.bench import host_note
     env = main[0]['env']
     threads = env.get('onnxruntime_threads') or env.get('cpus')
     L = ['| model (deployed, 224x224, %s thread%s) | MAdds | MXNet b1 ms | onnxruntime b1 ms | MXNet b32 img/s '
@@ -457,7 +457,7 @@ def _write_readme(lines):
 
 
 def build_report():
-    from asymmzoo.utils.benchmark import format_table
+    from asymmzoo.bench import format_table
     main, train, zoo, int8 = _load('main'), _load('train'), _load('zoo'), _load('int8')
     main1, pairs, pairs1, tuned = _load('main1t'), _load('pairs'), _load('pairs1t'), _load('int8tuned')
     os.makedirs(os.path.dirname(DOC), exist_ok=True)
@@ -718,7 +718,7 @@ def _ops_section(ops):
     """The per-operator profile tables and, per (batch, threads), what AsymmNet adds over MobileNetV3."""
     if not ops:
         return []
-    from asymmzoo.utils.benchmark import format_op_profile
+    from asymmzoo.bench import format_op_profile
     L = ['### Per-operator profile of the fastest path', '',
          'onnxruntime\'s profiler, deployed models, static-batch sessions as `fastest_predictor` runs them '
          '(`asymmzoo bench NAMES --op-profile`; run part `ops`, %s UTC, with the reuse-concat rule of the '
@@ -950,7 +950,7 @@ def main(argv=None):
                    help='int8 part: fnmatch patterns (default: every AsymmNet / MobileNetV3 backbone)')
     p.add_argument('--int8-cache', default=None, help='int8 part: folder caching the digit-trained '
                    'weights (default: <tmp>/asymmzoo-int8-weights)')
-    from asymmzoo.utils.quantize import DEFAULT_TARGET_SQNR
+    from asymmzoo.quantize import DEFAULT_TARGET_SQNR
     p.add_argument('--int8-target-sqnr', type=float, default=DEFAULT_TARGET_SQNR,
                    help='int8tuned part: the output SQNR target of the accuracy-aware fallback')
     p.add_argument('--int8-no-bench', action='store_true', help='int8 part: accuracy only')

@@ -13,8 +13,8 @@ import pytest
 
 import asymmzoo
 from asymmzoo.cli import main
-from asymmzoo.utils import benchmark as B
-from asymmzoo.utils import export as E
+from asymmzoo import bench as B
+from asymmzoo import export as E
 
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
@@ -162,7 +162,8 @@ def test_static_batch_sessions_keep_the_blocked_layout(tmp_path):
     small_cats = [n.name for n in small.graph.node if n.op_type == 'Concat']
     assert len(small_cats) == file_ops.count('Concat') == n_cat
     assert 0 < sum(c.endswith('_late') for c in small_cats) < n_cat
-    big_shapes = E._inferred_shapes(big)
+    from asymmzoo.export.rewrites import _inferred_shapes
+    big_shapes = _inferred_shapes(big)
     cats = [n for n in big.graph.node if n.op_type == 'Concat']
     assert cats and all(big_shapes[c.output[0]][2:] == [1, 1] for c in cats)
     xb = np.random.RandomState(1).standard_normal((E.SPLIT_ALL_FROM_BATCH,) + shape[1:])
@@ -317,8 +318,8 @@ def test_host_probe_and_its_note(monkeypatch):
            'before the rounds, 120 after' in table
     assert 'GFLOP/s' not in B.format_ratios(rows[3:])
     # the probe runs its BLAS on every core even where OMP_NUM_THREADS=1 (bench --threads 1)
-    code = ('import os, numpy; from threadpoolctl import threadpool_info; from asymmzoo.utils import '
-            'benchmark as B; seen = []; import threadpoolctl as T; orig = T.threadpool_limits\n'
+    code = ('import os, numpy; from threadpoolctl import threadpool_info; from asymmzoo import '
+            'bench as B; seen = []; import threadpoolctl as T; orig = T.threadpool_limits\n'
             'def spy(*a, **k):\n    seen.append(k.get("limits")); return orig(*a, **k)\n'
             'T.threadpool_limits = spy; B.host_gflops(size=64, calls=1, repeats=1); print(seen[0])')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300,
@@ -329,9 +330,10 @@ def test_host_probe_and_its_note(monkeypatch):
     # benchmark(): the probe is taken before and after the rounds (after the train steps, before the
     # memory subprocesses), and printed under the table
     calls = []
-    monkeypatch.setattr(B, 'host_gflops', lambda *a, **k: calls.append(1) or 100.0 + len(calls))
-    monkeypatch.setattr(B.time, 'sleep', lambda s: None)
-    monkeypatch.setattr(B, 'peak_rss_mb', lambda *a, **k: calls.append('mem') or None)
+    from asymmzoo.bench import host, timing
+    monkeypatch.setattr(host, 'host_gflops', lambda *a, **k: calls.append(1) or 100.0 + len(calls))
+    monkeypatch.setattr(timing.time, 'sleep', lambda s: None)
+    monkeypatch.setattr(timing, 'peak_rss_mb', lambda *a, **k: calls.append('mem') or None)
     rows = B.benchmark(['mobilenetv3_small_0.35'], batch_sizes=(1,), rounds=1, warmup=1,
                        input_shape=(1, 3, 32, 32), memory=True)
     assert calls == [1, 1, 'mem']
@@ -360,7 +362,8 @@ def test_paired_bench_ratios(tmp_path, capsys):
         h = r['host_gflops']  # probed before and after the rounds, BLAS on every core
         assert h['before'] > 1 and h['after'] > 1 and h['threads'] == os.cpu_count()
     # the interval of the median: order statistics 10 and 21 of 30 (binomial, 95%)
-    assert B._median_ci(np.arange(1, 31)) == (10.0, 21.0)
+    from asymmzoo.bench.timing import _median_ci
+    assert _median_ci(np.arange(1, 31)) == (10.0, 21.0)
     capsys.readouterr()
     assert main(['bench', 'asymmnet_small_0.35', '--paired']) == 2
     assert 'two by two' in capsys.readouterr().err
@@ -489,7 +492,7 @@ def test_export_params_and_output_paths(tmp_path, capsys):
     assert main(['export', 'mobilenetv3_small_0.35', '--format', 'symbol', '--out', str(tmp_path / 's')] + shape) == 0
     assert 'random weights (pass --params FILE' in capsys.readouterr().out
     # the symbol files are checked too: a reload that differs fails the export
-    with mock.patch('asymmzoo.utils.export.max_abs_diff', return_value=0.5):
+    with mock.patch('asymmzoo.export.max_abs_diff', return_value=0.5):
         assert main(['export', 'mobilenetv3_small_0.35', '--format', 'symbol', '--out',
                      str(tmp_path / 's2')] + shape) == 2
     assert 'differs from the network by 0.5 (> --atol 0.0001)' in capsys.readouterr().err
@@ -522,7 +525,7 @@ def test_export_params_and_output_paths(tmp_path, capsys):
 
 
 def test_quantize_net_agrees_with_fp32():
-    from asymmzoo.utils.quantize import quantize_net, digits_arrays, evaluate, first_last_layers
+    from asymmzoo.quantize import quantize_net, digits_arrays, evaluate, first_last_layers
     mx.random.seed(0)
     net = asymmzoo.get_model('mobilenetv3_small_0.35', classes=10)
     net.initialize(mx.init.MSRAPrelu())
@@ -574,7 +577,7 @@ def test_quantize_cli_sqnr_defaults():
     """The CLI's default is the accuracy-aware fallback; each flag turns its part off with 0."""
     import argparse
     from asymmzoo.commands.deploy_tools import _sqnr_settings
-    from asymmzoo.utils.quantize import DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR
+    from asymmzoo.quantize import DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR
 
     def settings(min_sqnr=None, target_sqnr=None, calib_mode='naive'):
         return _sqnr_settings(argparse.Namespace(min_sqnr=min_sqnr, target_sqnr=target_sqnr,
@@ -604,7 +607,7 @@ def test_quantize_cli_sqnr_defaults():
     (dict(min_sqnr=-1.0), 'finite'),
 ])
 def test_quantize_report_refuses_bad_sqnr_settings_before_training(kwargs, match, monkeypatch):
-    import asymmzoo.utils.quantize as q
+    import asymmzoo.quantize.report as q
     monkeypatch.setattr(q, 'train_on_digits', lambda *a, **k: pytest.fail('trained before refusing'))
     with pytest.raises(ValueError, match=match):
         q.quantize_report('mobilenetv3_small_0.35', **kwargs)
@@ -713,7 +716,7 @@ def test_export_notes_tiny_outputs(tmp_path, capsys):
     """An absolute tolerance says little about outputs far smaller than it: export says so."""
     info = {'path': str(tmp_path / 'm.onnx'), 'max_abs_diff': 1e-19, 'max_abs_out': 7e-13,
             'fused_activations': 0}
-    with mock.patch('asymmzoo.utils.export.export_onnx', return_value=info):
+    with mock.patch('asymmzoo.export.export_onnx', return_value=info):
         assert main(['export', 'mobilenetv3_small_0.35', '--input-shape', '1', '3', '32', '32',
                      '--out', str(tmp_path)]) == 0
     assert 'the outputs are tiny (max |out| 7e-13 against --atol 0.0001)' in capsys.readouterr().err

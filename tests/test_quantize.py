@@ -6,7 +6,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from asymmzoo.utils.quantize import layer_sqnr, quantize_net
+from asymmzoo.quantize import layer_sqnr, quantize_net
 
 
 def _conv_bn(channels_in, channels, groups=1, kernel=1):
@@ -185,7 +185,8 @@ def test_boundary_data_ops_keep_concats_and_poolings_next_to_fp32_in_fp32():
     fp32 multiply) it is left in fp32, and the quantized graph has no quantized op there."""
     import json
     import asymmzoo
-    from asymmzoo.utils.quantize import boundary_data_ops, _graph
+    from asymmzoo.quantize import boundary_data_ops
+    from asymmzoo.quantize.graph import _graph
     net = asymmzoo.get_model('asymmnet_large_0.35', classes=10)
     net.initialize(mx.init.MSRAPrelu())
     asymmzoo.deploy(net, probe=mx.nd.zeros((2, 3, 32, 32)))
@@ -221,7 +222,7 @@ def test_quantize_to_target_raises_the_threshold_until_the_output_is_clean():
     """Accuracy-aware fallback: the per-layer threshold goes up until the network's output SQNR on the
     tuning images reaches the target; a reachable target stops early, an unreachable one at max_db."""
     import asymmzoo
-    from asymmzoo.utils.quantize import network_sqnr, quantize_to_target
+    from asymmzoo.quantize import network_sqnr, quantize_to_target
     net = asymmzoo.get_model('mobilenetv3_small_0.35', classes=10)
     net.initialize(mx.init.MSRAPrelu())
     asymmzoo.deploy(net, probe=mx.nd.zeros((2, 3, 32, 32)))
@@ -252,15 +253,15 @@ def test_quantize_to_target_raises_the_threshold_until_the_output_is_clean():
 # --------------------------------------------------------------------------------------------------
 
 def _no_training(monkeypatch):
-    import asymmzoo.utils.quantize as q
+    import asymmzoo.quantize.report as q   # quantize_report trains through its module's name
     monkeypatch.setattr(q, 'train_on_digits', lambda *a, **k: pytest.fail('trained before refusing'))
 
 
 def test_save_quantized_files_reload_to_the_in_memory_int8_network(tmp_path):
     """PREFIX-symbol.json / PREFIX-0000.params (HybridBlock.export's names) reloaded on their own give
     the in-memory INT8 network's outputs; nothing else is left in the folder."""
-    from asymmzoo.utils.export import prepare_model
-    from asymmzoo.utils.quantize import save_quantized
+    from asymmzoo.export import prepare_model
+    from asymmzoo.quantize import save_quantized
     net, _ = prepare_model('asymmnet_small_0.35', classes=10, input_shape=(1, 3, 32, 32))
     net.hybridize()
     rng = np.random.RandomState(0)
@@ -291,7 +292,7 @@ def test_save_quantized_files_reload_to_the_in_memory_int8_network(tmp_path):
             save_quantized(qnet, bad, calib[:2])
     # files that do not reload to the INT8 network replace nothing: the good ones stay
     before = {p.name: p.read_bytes() for p in (tmp_path / 'sub').iterdir()}
-    import asymmzoo.utils.export as E
+    import asymmzoo.export as E   # save_quantized reloads through asymmzoo.export.load_symbol
     wrong = lambda sym, par: (lambda xb: mx.nd.zeros((xb.shape[0], 10)))   # noqa: E731
     with mock.patch.object(E, 'load_symbol', wrong):
         with pytest.raises(ValueError, match='does not reproduce it \\(nothing written\\)'):
@@ -301,7 +302,7 @@ def test_save_quantized_files_reload_to_the_in_memory_int8_network(tmp_path):
 
 def test_quantize_refuses_other_tasks_and_patterns_before_any_work(monkeypatch, capsys):
     from asymmzoo.cli import main
-    from asymmzoo.utils.quantize import check_quantizable
+    from asymmzoo.quantize import check_quantizable
     _no_training(monkeypatch)
     for name, what in [('yolo3_asymmnet_small_0.35_voc', 'is an object-detection model'),
                        ('simple_pose_asymmnet_small_0.35', 'is a pose-estimation model'),
@@ -349,7 +350,7 @@ def test_quantize_epochs_and_calib_examples_must_be_positive(monkeypatch, capsys
     """--epochs 0 / -1 used to end in an UnboundLocalError after the work; argparse refuses them, and
     the Python API (quantize_report, train_on_digits) says what is wrong too."""
     from asymmzoo.cli import main
-    import asymmzoo.utils.quantize as q
+    import asymmzoo.quantize as q
     for argv in (['--epochs', '0'], ['--epochs', '-1'], ['--calib-examples', '0'], ['--epochs', 'x']):
         with pytest.raises(SystemExit):
             main(['quantize', 'asymmnet_small_0.35'] + argv)
@@ -381,7 +382,7 @@ def _report(**kw):
 
 
 def test_accuracy_warning_names_the_fix_for_the_settings():
-    from asymmzoo.utils.quantize import accuracy_warning, format_report, WARN_TOP1_DROP
+    from asymmzoo.quantize import accuracy_warning, format_report, WARN_TOP1_DROP
     assert WARN_TOP1_DROP == 2.0
     assert accuracy_warning(_report()) is None
     assert accuracy_warning(_report(top1_change=-2.0)) is None
@@ -430,7 +431,7 @@ def test_quantize_cli_save_int8_quiet_one_channel_model(tmp_path):
     import subprocess
     import sys
     import warnings
-    from asymmzoo.utils.quantize import digits_arrays, evaluate
+    from asymmzoo.quantize import digits_arrays, evaluate
     prefix = str(tmp_path / 'q' / 'rot_int8')
     env = dict(os.environ)
     env.pop('MXNET_SUBGRAPH_VERBOSE', None)
