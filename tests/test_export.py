@@ -288,6 +288,31 @@ def test_fastest_predictor_on_a_name():
         pred(np.zeros((2, 3, 64, 64), np.float32))
 
 
+def test_a_network_never_initialised_is_refused_before_any_work(tmp_path, monkeypatch):
+    """fastest_predictor / export_onnx / export_symbol run the network's own weights: one whose
+    parameters were never initialised (no initialize(), no loaded weights) is a one-line ValueError
+    naming it, before anything is initialised, built or written; initialize() alone (deferred until
+    the first forward pass) is enough."""
+    net = asymmzoo.get_model('mobilenetv3_small_0.35')
+    tmp = tmp_path / 'tmp'
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp))   # fastest_predictor's own folder would go here
+    for fn, args in ((E.fastest_predictor, ()), (E.export_onnx, (str(tmp_path / 'm.onnx'),)),
+                     (E.export_symbol, (str(tmp_path / 'm'),))):
+        with pytest.raises(ValueError) as err:
+            fn(net, *args)
+        msg = str(err.value)
+        assert '\n' not in msg and msg.startswith(fn.__name__ + ': mobilenetv3_small_0.35 has '), msg
+        assert 'never initialised' in msg and \
+            'initialize it (net.initialize()) or load its weights (net.load_parameters(FILE))' in msg, msg
+    assert all(p._data is None for p in net.collect_params().values())   # not initialised behind our back
+    assert sorted(os.listdir(str(tmp_path))) == ['tmp'] and os.listdir(str(tmp)) == []
+    net.initialize()
+    pred = E.fastest_predictor(net, input_shape=(1, 3, 32, 32))
+    assert pred(np.zeros((2, 3, 32, 32), np.float32)).shape == (2, 1000)
+    pred.close()
+
+
 def test_max_abs_diff_counts_equal_infinities_as_equal():
     from asymmzoo.utils.math import max_abs_diff
     a = np.array([1.0, np.inf, -np.inf, np.nan, -1.0], np.float32)

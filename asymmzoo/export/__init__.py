@@ -34,7 +34,7 @@ Nothing here imports onnx / onnxruntime until it is needed: ``import asymmzoo`` 
 from ..utils.math import max_abs_diff
 from .errors import ExportError
 from .prepare import (prepare_model, randomize_bn_stats, default_input_shape, batch_input_shape,
-                      is_detector)
+                      is_detector, check_initialized)
 from .symbol import export_symbol, load_symbol
 from .onnx import export_onnx, verify_onnx, EXPORT_OPSET
 from .rewrites import reuse_concat_policy, SPLIT_ALL_FROM_BATCH
@@ -42,7 +42,7 @@ from .runtime import onnx_session, static_batch_model
 from .predictor import OnnxPredictor, fastest_predictor
 from .nchwc import nchwc_block_size, pad_channels
 
-__all__ = ['ExportError', 'prepare_model', 'randomize_bn_stats', 'export_symbol',
+__all__ = ['ExportError', 'prepare_model', 'randomize_bn_stats', 'check_initialized', 'export_symbol',
            'load_symbol', 'export_onnx', 'verify_onnx', 'onnx_session', 'static_batch_model',
            'OnnxPredictor', 'fastest_predictor', 'reuse_concat_policy', 'SPLIT_ALL_FROM_BATCH',
            'default_input_shape', 'batch_input_shape', 'max_abs_diff', 'is_detector', 'FORMATS',

@@ -12,7 +12,7 @@ import numpy as np
 from ..utils.math import as_numpy_list, max_abs_diff, max_abs_finite
 from ._deps import _import_onnx
 from .errors import ExportError
-from .prepare import _frames_per_item, batch_input_shape, default_input_shape, is_detector
+from .prepare import _frames_per_item, batch_input_shape, check_initialized, default_input_shape, is_detector
 from .rewrites import (_blocked_se_scaling, _fuse_hard_activations, _name_nodes, _split_reused_concats,
                        _strip_initializer_inputs)
 from .runtime import onnx_session
@@ -76,7 +76,8 @@ def _run_exporter(sym_file, par_file, shape, path, dynamic_batch):
 
 def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activations=True,
                 split_concats=True, verify=True, atol=1e-4, batch_sizes=(1, 2), keep_base=False):
-    """Export a (deployed, initialised) Gluon network to ONNX at ``path``.
+    """Export a (deployed, initialised) Gluon network to ONNX at ``path`` (a network whose parameters
+    were never initialised is refused before any work).
 
     The exporter's graph is cleaned (weights out of the graph inputs, so onnxruntime folds BN into
     the convs) and, by default, rewritten without changing its function: ``fuse_activations``
@@ -101,6 +102,7 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
                          "mxnet 1.9.1's ONNX exporter does not translate faithfully (boxes differ "
                          "from MXNet's); export it as symbol files (export_symbol, `asymmzoo export "
                          "--format symbol`)" % getattr(net, 'name_in_zoo', type(net).__name__))
+    check_initialized(net, 'export_onnx')
     frames = _frames_per_item(net)
     if not dynamic_batch and shape[0] % frames:
         raise ValueError("input_shape %s: a fixed batch of this video model is a multiple of its %d "

@@ -13,7 +13,7 @@ from ..utils.math import max_abs_diff
 from ._deps import _import_onnx
 from .errors import ExportError
 from .onnx import export_onnx
-from .prepare import prepare_model
+from .prepare import check_initialized, prepare_model
 from .runtime import onnx_session
 
 
@@ -130,7 +130,10 @@ def fastest_predictor(net, input_shape=None, path=None, threads=None, verify=Tru
     (:func:`asymmzoo.deploy`: ACB / RotateConv branches fused, hybridized), as for ``export``: keep
     training a copy, not this one. Returns an :class:`OnnxPredictor`; its ``info`` holds the export
     check (``max_abs_diff`` against MXNet). Without ``path`` the file goes to a temporary folder
-    that the predictor removes when it is closed or garbage-collected."""
+    that the predictor removes when it is closed or garbage-collected. A network whose parameters
+    were never initialised is refused (``ValueError``) before any work."""
+    if not isinstance(net, str):
+        check_initialized(net, 'fastest_predictor')
     net, shape = prepare_model(net, deploy=True, input_shape=input_shape)
     tmp = None
     if path is None:

@@ -1,6 +1,7 @@
 """Getting a network ready to export: its input shapes (a video model's batch items are its frames),
 whether it is a detector, realistic BatchNorm statistics for a randomly initialised network
-(:func:`randomize_bn_stats`) and :func:`prepare_model` (build or take a network, initialise it, load
+(:func:`randomize_bn_stats`), the refusal of a network that was never initialised
+(:func:`check_initialized`) and :func:`prepare_model` (build or take a network, initialise it, load
 weights, deploy it)."""
 import mxnet as mx
 import numpy as np
@@ -95,6 +96,23 @@ def randomize_bn_stats(net, x):
                 b._active = active[id(b)]
         clear_cached_graphs(net)
     return net
+
+
+def check_initialized(net, what):
+    """Refuse a network with parameters that were never initialised (neither ``initialize()`` nor
+    loaded weights) before any work: a one-line ``ValueError`` naming the network, for ``what`` (the
+    function refusing it). Deferred initialisation (``initialize()`` before the first forward pass)
+    counts as initialised. :func:`prepare_model` initialises such a network itself (random weights,
+    for benchmarks); the functions that promise to export or run *your* weights call this instead."""
+    if not isinstance(net, mx.gluon.Block):
+        return
+    missing = [p.name for p in net.collect_params().values()
+               if p._data is None and not p._deferred_init]
+    if missing:
+        raise ValueError("%s: %s has %d parameter(s) that were never initialised (%s%s): initialize it "
+                         "(net.initialize()) or load its weights (net.load_parameters(FILE)) first"
+                         % (what, getattr(net, 'name_in_zoo', type(net).__name__), len(missing),
+                            missing[0], ', ...' if len(missing) > 1 else ''))
 
 
 def prepare_model(name_or_net, deploy=True, params=None, input_shape=None, classes=None,

@@ -3,7 +3,7 @@ network (:func:`export_symbol`), loaded back as a Gluon ``SymbolBlock`` (:func:`
 import mxnet as mx
 
 from .errors import ExportError
-from .prepare import default_input_shape
+from .prepare import check_initialized, default_input_shape
 
 
 def _hybrid_forward_once(net, shape):
@@ -17,9 +17,10 @@ def _hybrid_forward_once(net, shape):
 
 def export_symbol(net, prefix, input_shape=None, epoch=0):
     """Hybridize, run once and write ``prefix-symbol.json`` / ``prefix-%04d.params``.
-    Returns the two paths."""
+    Returns the two paths. A network whose parameters were never initialised is refused."""
     from ..store import atomic_export
     from ..nn.concat import plain_concat
+    check_initialized(net, 'export_symbol')
     shape = tuple(input_shape) if input_shape else default_input_shape(net)
     with plain_concat(net):   # an exported graph runs inference only (see asymmzoo.nn.concat)
         _hybrid_forward_once(net, shape)
