@@ -8,3 +8,10 @@ from .registry import register_model, register_builder, get_model, list_models, 
 from . import nn, models, heads, utils
 from .deploy import deploy, register_converter
 from .acnet import acnetify
+
+
+def __getattr__(name):  # the export / quantize / bench packages load on first use: `import asymmzoo` stays light
+    if name in ('export', 'quantize', 'bench'):
+        import importlib
+        return importlib.import_module('.' + name, __name__)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

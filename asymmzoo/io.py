@@ -242,7 +242,7 @@ def load_parameters_checked(net, path, ctx=None):
     loaded = read_params(path)
     if any(k.startswith(('arg:', 'aux:')) for k in loaded):
         raise WeightsError("%s is a symbol export (arg:/aux: names): load it with "
-                         "asymmzoo.utils.export.load_symbol(SYMBOL_JSON, %s), or pass the .params "
+                         "asymmzoo.export.load_symbol(SYMBOL_JSON, %s), or pass the .params "
                          "saved with net.save_parameters()" % (path, path))
     try:
         net.load_parameters(path, ctx=ctx or mx.cpu(), allow_missing=False, ignore_extra=False)

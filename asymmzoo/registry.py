@@ -307,5 +307,3 @@ def get_model(name, **kwargs):
         from .store import load_pretrained
         load_pretrained(net, key, pretrained, ctx=ctx, root=root)
     return net
-
-_unknown = unknown_model   # transitional alias for modules not yet moved to the public name

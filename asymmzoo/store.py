@@ -51,9 +51,3 @@ def load_pretrained(net, name, pretrained, ctx=None, root=None):
     else:
         path = find_pretrained(name, root)
     return load_params_into(net, path, ctx=ctx)
-
-
-# Transitional: modules still importing the writers from here (removed once they import asymmzoo.io).
-from .io import (atomic_target, atomic_save_params, atomic_save_parameters, atomic_export,  # noqa: E402,F401
-                 atomic_savefig, atomic_write_bytes, atomic_write_text, atomic_write_json,
-                 load_parameters_checked, classes_in_params)

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_nchwc.py --threads 1 --rounds 40
 
 Fastest path (onnxruntime, static batch): each model's session without channel padding and with
-padding to this CPU's NCHWc block (``asymmzoo.utils.nchwc``), reorder nodes counted in the optimised
+padding to this CPU's NCHWc block (``asymmzoo.export.nchwc``), reorder nodes counted in the optimised
 graph, timed back to back every round (median ms; ratio padded / plain). On an AVX2 host (block 8)
 the AsymmNet / MobileNetV3 widths are already whole blocks and both sessions are the same graph.
 
@@ -60,8 +60,8 @@ def main(argv=None):
     import numpy as np
     import mxnet as mx
     import asymmzoo
-    from asymmzoo.utils import export as E
-    from asymmzoo.utils.nchwc import nchwc_block_size
+    from asymmzoo import export as E
+    from asymmzoo.export.nchwc import nchwc_block_size
     from asymmzoo.commands.doctor import cpu_info
     block = nchwc_block_size()
     rows = []

@@ -65,7 +65,7 @@ def _existing(names):
 
 
 def _save(part, data):
-    from asymmzoo.store import atomic_write_json
+    from asymmzoo.io import atomic_write_json
     atomic_write_json(data, os.path.join(RESULTS, part + '.json'), indent=1, sort_keys=False)
 
 
@@ -78,7 +78,7 @@ def _load(part):
 
 
 def part_main(args):
-    from asymmzoo.utils.benchmark import benchmark
+    from asymmzoo.bench import benchmark
     return benchmark(_existing(MAIN), forms=('deployed',),
                      engines=('mxnet', 'onednn', 'onnxruntime-plain', 'onnxruntime'),
                      batch_sizes=(1, 32), rounds=args.rounds, threads=args.threads, progress=log)
@@ -92,8 +92,8 @@ PAIRS = [('asymmnet_large_1.0', 'mobilenetv3_large_1.0'), ('asymmnet_small_1.0',
 
 
 def part_pairs(args):
-    """Every ratio target timed in pairs (:func:`asymmzoo.utils.benchmark.paired_ratios`)."""
-    from asymmzoo.utils.benchmark import paired_ratios
+    """Every ratio target timed in pairs (:func:`asymmzoo.bench.paired_ratios`)."""
+    from asymmzoo.bench import paired_ratios
     pairs = [p for p in PAIRS if len(_existing(p)) == 2]
     rows = []
     for engine, rounds in (('onnxruntime', args.pair_rounds), ('onednn', max(10, args.pair_rounds // 2)),
@@ -129,14 +129,14 @@ def part_main1t(args):
 
 
 def part_train(args):
-    from asymmzoo.utils.benchmark import benchmark
+    from asymmzoo.bench import benchmark
     names = _existing(TRAIN)
     rows = benchmark(names, forms=('train',), engines=('mxnet',), batch_sizes=(1,),
                      rounds=max(3, args.rounds // 2), train_step=True, train_batch=32,
                      threads=args.threads, progress=log)
     for row in rows:
         log('peak memory of %s' % row['model'])
-        from asymmzoo.utils.benchmark import peak_rss_mb
+        from asymmzoo.bench import peak_rss_mb
         row['peak_rss_mb'] = {e: peak_rss_mb(row['model'], 'deployed', e, 32, threads=args.threads)
                               for e in ('mxnet', 'onnxruntime')}
     return rows
@@ -144,7 +144,7 @@ def part_train(args):
 
 def part_zoo(args):
     import asymmzoo
-    from asymmzoo.utils.benchmark import benchmark
+    from asymmzoo.bench import benchmark
     names = [n for n in asymmzoo.list_models('*') if n.split('_')[0] in ('asymmnet', 'mobilenetv3')
              and not n.endswith(('_acb', '_rot4', '_rot2'))]
     if args.quick:
@@ -165,7 +165,7 @@ def _int8_models(args):
 
 def _int8_run(args, names, part, **kw):
     import tempfile
-    from asymmzoo.utils.quantize import quantize_report
+    from asymmzoo.quantize import quantize_report
     cache = args.int8_cache or os.path.join(tempfile.gettempdir(), 'asymmzoo-int8-weights')
     os.makedirs(cache, exist_ok=True)
     reps = []
@@ -212,9 +212,9 @@ OPS = ['asymmnet_large_1.0', 'mobilenetv3_large_1.0', 'asymmnet_small_1.0', 'mob
 
 def part_ops(args):
     """Where the fastest path's time goes: onnxruntime's per-operator profile of AsymmNet-L/S 1.0 and
-    MobileNetV3-L/S 1.0 (:func:`asymmzoo.utils.benchmark.op_profile`), batch 1 and 32, with all cores
+    MobileNetV3-L/S 1.0 (:func:`asymmzoo.bench.op_profile`), batch 1 and 32, with all cores
     and with one thread (onnxruntime's thread count is per session: one process does both)."""
-    from asymmzoo.utils.benchmark import op_profile
+    from asymmzoo.bench import op_profile
     rows = []
     for threads in (args.threads, 1):
         log('operator profile, %s thread(s)' % (threads or 'all'))
@@ -255,7 +255,7 @@ def add_arguments(p):
                    help='int8 part: fnmatch patterns (default: every AsymmNet / MobileNetV3 backbone)')
     p.add_argument('--int8-cache', default=None, help='int8 part: folder caching the digit-trained '
                    'weights (default: <tmp>/asymmzoo-int8-weights)')
-    from asymmzoo.utils.quantize import DEFAULT_TARGET_SQNR
+    from asymmzoo.quantize import DEFAULT_TARGET_SQNR
     p.add_argument('--int8-target-sqnr', type=float, default=DEFAULT_TARGET_SQNR,
                    help='int8tuned part: the output SQNR target of the accuracy-aware fallback')
     p.add_argument('--int8-no-bench', action='store_true', help='int8 part: accuracy only')

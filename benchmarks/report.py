@@ -159,7 +159,7 @@ def _pair_targets(pairs):
 
 
 def _is_default_target(db):
-    from asymmzoo.utils.quantize import DEFAULT_TARGET_SQNR
+    from asymmzoo.quantize import DEFAULT_TARGET_SQNR
     return db == DEFAULT_TARGET_SQNR
 
 
@@ -167,7 +167,7 @@ def _pairs_when(pairs):
     """' at <time> UTC; host float32 matmul ...' for the paired run of the targets (its onnxruntime
     rows; the table and the pairs can be measured apart; files written before the host probe existed
     give the time only)."""
-    from asymmzoo.utils.benchmark import host_note
+    from asymmzoo.bench import host_note
     rows = [r for r in pairs or [] if r.get('engine') == 'onnxruntime'] or list(pairs or [])
     rows = [r for r in rows if r.get('time_utc')]
     if not rows:
@@ -178,7 +178,7 @@ def _pairs_when(pairs):
 
 def summary_section(main, pairs, zoo, int8, tuned, pairs1=None):
     """The page's Summary: a short latency table and one line per target, computed from the results."""
-    from asymmzoo.utils.benchmark import host_note
+    from asymmzoo.bench import host_note
     env = main[0]['env']
     threads = env.get('onnxruntime_threads') or env.get('cpus')
     L = ['| model (deployed, 224x224, %s thread%s) | MAdds | MXNet b1 ms | onnxruntime b1 ms | MXNet b32 img/s '
@@ -242,7 +242,7 @@ def summary_section(main, pairs, zoo, int8, tuned, pairs1=None):
 def render(results=None):
     """The generated page (text) and the zoo rows it plots, from the JSON files in ``results``
     (default ``benchmarks/results``). Sections without results are left out."""
-    from asymmzoo.utils.benchmark import format_table
+    from asymmzoo.bench import format_table
 
     def get(part):
         return load(part, results)
@@ -374,7 +374,7 @@ def _int8_section(int8, tuned, alt):
          'with `elemwise_mul` / `broadcast_mul` (MXNet 1.9.1\'s quantized multiply fails on h-swish / '
          'SE) and the stem conv and classifier kept in fp32, '
          + ('as are the layers whose INT8 signal-to-noise ratio on the calibration digits '
-            '(`asymmzoo.utils.quantize.layer_sqnr`) is below %.0f dB (column "SQNR fallback"; in '
+            '(`asymmzoo.quantize.layer_sqnr`) is below %.0f dB (column "SQNR fallback"; in '
             'brackets the lowest measured SQNR), ' % int8[0]['min_sqnr_db']
             if int8[0].get('min_sqnr_db') is not None else '')
          + ('and the concats / poolings next to an fp32 neighbour (`boundary_data_ops`: '
@@ -464,7 +464,7 @@ def ops_section(ops):
     """The per-operator profile tables and, per (batch, threads), what AsymmNet adds over MobileNetV3."""
     if not ops:
         return []
-    from asymmzoo.utils.benchmark import format_op_profile
+    from asymmzoo.bench import format_op_profile
     L = ['## Per-operator profile of the fastest path', '',
          'onnxruntime\'s profiler, deployed models, static-batch sessions as `fastest_predictor` runs them '
          '(`asymmzoo bench NAMES --op-profile`; run part `ops`, %s UTC, with the reuse-concat rule of the '
@@ -498,7 +498,7 @@ def plot(zoo, path=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from asymmzoo.store import atomic_savefig
+    from asymmzoo.io import atomic_savefig
     fig, ax = plt.subplots(figsize=(7.5, 5))
     style = {'asymmnet': 'o', 'mobilenetv3': 's'}
     colors = {'mxnet': 'tab:blue', 'onnxruntime': 'tab:red'}
@@ -535,7 +535,7 @@ def plot(zoo, path=None):
 def write(results=None, page=None, plot_path=None):
     """Rewrite the generated page (and the plot, when there are zoo results) from the saved JSON.
     Writes nothing else."""
-    from asymmzoo.store import atomic_write_text
+    from asymmzoo.io import atomic_write_text
     text, zoo = render(results)
     page = page or PAGE
     os.makedirs(os.path.dirname(os.path.abspath(page)), exist_ok=True)

@@ -15,8 +15,8 @@ from mxnet import autograd, gluon, nd
 
 import asymmzoo
 from asymmzoo.nn import AsymmBottleneck, channel_concat, use_plain_concat
-from asymmzoo.utils import export as E
-from asymmzoo.utils.nchwc import nchwc_block_size, pad_channels
+from asymmzoo import export as E
+from asymmzoo.export.nchwc import nchwc_block_size, pad_channels
 
 
 def _cpu_flags():

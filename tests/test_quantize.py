@@ -1,12 +1,16 @@
-"""INT8 noise analysis: layer_sqnr and the fp32 fallback of quantize_net(min_sqnr=...) (issue 8); the
-`asymmzoo quantize` command: INT8 files, up-front refusals, the accuracy warning, -q and its help."""
+"""asymmzoo.quantize: INT8 noise analysis (layer_sqnr, network_sqnr), the fp32 fallback of
+quantize_net (min_sqnr, boundary ops, quantize_to_target), INT8 agreeing with fp32; the `asymmzoo
+quantize` command: INT8 files, up-front refusals, SQNR settings, the accuracy warning, -q and its help."""
+import json
 from unittest import mock
 
 import mxnet as mx
 import numpy as np
 import pytest
 
-from asymmzoo.utils.quantize import layer_sqnr, quantize_net
+import asymmzoo
+from asymmzoo.cli import main
+from asymmzoo.quantize import layer_sqnr, quantize_net
 
 
 def _conv_bn(channels_in, channels, groups=1, kernel=1):
@@ -185,7 +189,8 @@ def test_boundary_data_ops_keep_concats_and_poolings_next_to_fp32_in_fp32():
     fp32 multiply) it is left in fp32, and the quantized graph has no quantized op there."""
     import json
     import asymmzoo
-    from asymmzoo.utils.quantize import boundary_data_ops, _graph
+    from asymmzoo.quantize import boundary_data_ops
+    from asymmzoo.quantize.graph import _graph
     net = asymmzoo.get_model('asymmnet_large_0.35', classes=10)
     net.initialize(mx.init.MSRAPrelu())
     asymmzoo.deploy(net, probe=mx.nd.zeros((2, 3, 32, 32)))
@@ -221,7 +226,7 @@ def test_quantize_to_target_raises_the_threshold_until_the_output_is_clean():
     """Accuracy-aware fallback: the per-layer threshold goes up until the network's output SQNR on the
     tuning images reaches the target; a reachable target stops early, an unreachable one at max_db."""
     import asymmzoo
-    from asymmzoo.utils.quantize import network_sqnr, quantize_to_target
+    from asymmzoo.quantize import network_sqnr, quantize_to_target
     net = asymmzoo.get_model('mobilenetv3_small_0.35', classes=10)
     net.initialize(mx.init.MSRAPrelu())
     asymmzoo.deploy(net, probe=mx.nd.zeros((2, 3, 32, 32)))
@@ -252,15 +257,15 @@ def test_quantize_to_target_raises_the_threshold_until_the_output_is_clean():
 # --------------------------------------------------------------------------------------------------
 
 def _no_training(monkeypatch):
-    import asymmzoo.utils.quantize as q
+    import asymmzoo.quantize.report as q   # quantize_report trains through its module's name
     monkeypatch.setattr(q, 'train_on_digits', lambda *a, **k: pytest.fail('trained before refusing'))
 
 
 def test_save_quantized_files_reload_to_the_in_memory_int8_network(tmp_path):
     """PREFIX-symbol.json / PREFIX-0000.params (HybridBlock.export's names) reloaded on their own give
     the in-memory INT8 network's outputs; nothing else is left in the folder."""
-    from asymmzoo.utils.export import prepare_model
-    from asymmzoo.utils.quantize import save_quantized
+    from asymmzoo.export import prepare_model
+    from asymmzoo.quantize import save_quantized
     net, _ = prepare_model('asymmnet_small_0.35', classes=10, input_shape=(1, 3, 32, 32))
     net.hybridize()
     rng = np.random.RandomState(0)
@@ -291,7 +296,7 @@ def test_save_quantized_files_reload_to_the_in_memory_int8_network(tmp_path):
             save_quantized(qnet, bad, calib[:2])
     # files that do not reload to the INT8 network replace nothing: the good ones stay
     before = {p.name: p.read_bytes() for p in (tmp_path / 'sub').iterdir()}
-    import asymmzoo.utils.export as E
+    import asymmzoo.export as E   # save_quantized reloads through asymmzoo.export.load_symbol
     wrong = lambda sym, par: (lambda xb: mx.nd.zeros((xb.shape[0], 10)))   # noqa: E731
     with mock.patch.object(E, 'load_symbol', wrong):
         with pytest.raises(ValueError, match='does not reproduce it \\(nothing written\\)'):
@@ -301,7 +306,7 @@ def test_save_quantized_files_reload_to_the_in_memory_int8_network(tmp_path):
 
 def test_quantize_refuses_other_tasks_and_patterns_before_any_work(monkeypatch, capsys):
     from asymmzoo.cli import main
-    from asymmzoo.utils.quantize import check_quantizable
+    from asymmzoo.quantize import check_quantizable
     _no_training(monkeypatch)
     for name, what in [('yolo3_asymmnet_small_0.35_voc', 'is an object-detection model'),
                        ('simple_pose_asymmnet_small_0.35', 'is a pose-estimation model'),
@@ -349,7 +354,7 @@ def test_quantize_epochs_and_calib_examples_must_be_positive(monkeypatch, capsys
     """--epochs 0 / -1 used to end in an UnboundLocalError after the work; argparse refuses them, and
     the Python API (quantize_report, train_on_digits) says what is wrong too."""
     from asymmzoo.cli import main
-    import asymmzoo.utils.quantize as q
+    import asymmzoo.quantize as q
     for argv in (['--epochs', '0'], ['--epochs', '-1'], ['--calib-examples', '0'], ['--epochs', 'x']):
         with pytest.raises(SystemExit):
             main(['quantize', 'asymmnet_small_0.35'] + argv)
@@ -381,7 +386,7 @@ def _report(**kw):
 
 
 def test_accuracy_warning_names_the_fix_for_the_settings():
-    from asymmzoo.utils.quantize import accuracy_warning, format_report, WARN_TOP1_DROP
+    from asymmzoo.quantize import accuracy_warning, format_report, WARN_TOP1_DROP
     assert WARN_TOP1_DROP == 2.0
     assert accuracy_warning(_report()) is None
     assert accuracy_warning(_report(top1_change=-2.0)) is None
@@ -430,7 +435,7 @@ def test_quantize_cli_save_int8_quiet_one_channel_model(tmp_path):
     import subprocess
     import sys
     import warnings
-    from asymmzoo.utils.quantize import digits_arrays, evaluate
+    from asymmzoo.quantize import digits_arrays, evaluate
     prefix = str(tmp_path / 'q' / 'rot_int8')
     env = dict(os.environ)
     env.pop('MXNET_SUBGRAPH_VERBOSE', None)
@@ -460,3 +465,119 @@ def test_quantize_cli_warns_when_entropy_calibration_loses_accuracy(tmp_path, ca
     rep = json.loads((tmp_path / 'r.json').read_text())
     assert rep['top1_change'] < -2 and 'use --calib-mode naive' in rep['warning']
     assert capsys.readouterr().out.rstrip().splitlines()[-1] == rep['warning']
+
+
+# --------------------------------------------------------------------------------------------------
+# quantize_net against fp32; `asymmzoo quantize` end to end and its SQNR settings
+# --------------------------------------------------------------------------------------------------
+
+
+def test_quantize_net_agrees_with_fp32():
+    from asymmzoo.quantize import quantize_net, digits_arrays, evaluate, first_last_layers
+    mx.random.seed(0)
+    net = asymmzoo.get_model('mobilenetv3_small_0.35', classes=10)
+    net.initialize(mx.init.MSRAPrelu())
+    x, y = digits_arrays('train', size=32, limit=600)
+    # a short fit so that the logits are not a coin toss; the check is fp32 vs int8 agreement
+    trainer = mx.gluon.Trainer(net.collect_params(), 'adam', {'learning_rate': 3e-3})
+    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+    net.hybridize()
+    for ep in range(2):
+        for i in range(0, 600, 50):
+            with mx.autograd.record():
+                loss = loss_fn(net(mx.nd.array(x[i:i + 50])), mx.nd.array(y[i:i + 50]))
+            loss.backward()
+            trainer.step(50)
+    xv, yv = digits_arrays('val', size=32, limit=300)
+    acc32, p32 = evaluate(net, xv, yv)
+    first, last = first_last_layers(net)
+    assert first != last and 'output' in last
+    qnet = quantize_net(net, x[:200], exclude_first_last=True)
+    acc8, p8 = evaluate(qnet, xv, yv)
+    assert (p32 == p8).mean() >= 0.8, (acc32, acc8, (p32 == p8).mean())
+    assert isinstance(qnet, mx.gluon.SymbolBlock)
+    ops = {n['op'] for n in json.loads(qnet._cached_graph[1].tojson())['nodes']} \
+        if getattr(qnet, '_cached_graph', None) else set()
+    assert not ops or any('quantize' in o for o in ops)
+
+
+@pytest.mark.slow
+def test_quantize_cli_end_to_end(tmp_path, capsys):
+    out = tmp_path / 'q.json'
+    rc = main(['quantize', 'mobilenetv3_small_0.35', '--epochs', '1', '--batch-sizes', '1',
+               '--rounds', '2', '--calib-examples', '200', '--min-sqnr', '40', '--target-sqnr', '0',
+               '--json', str(out), '-q'])
+    assert rc == 0
+    rep = json.loads(out.read_text())
+    assert rep['agreement'] >= 80 and abs(rep['top1_change']) <= 10
+    assert rep['latency']['1']['int8_ms'] > 0
+    # 40 dB is above what most INT8 layers reach: a fallback list to check, stem and classifier apart
+    low = rep['low_sqnr_layers']
+    assert rep['min_sqnr_db'] == 40 and 0 < len(low) < len(rep['fp32_layers'])
+    assert all(r['sqnr_db'] < 40 and r['name'] in rep['fp32_layers'] for r in low)
+    assert not {r['name'] for r in low} & set(rep['fp32_layers'][:2])  # stem and classifier
+    assert len(rep['fp32_layers']) == len(low) + 2
+    assert 'speed-up' in capsys.readouterr().out
+    assert rep['output_sqnr_db'] > 0 and rep['tuning'] is None
+
+
+def test_quantize_cli_sqnr_defaults():
+    """The CLI's default is the accuracy-aware fallback; each flag turns its part off with 0."""
+    import argparse
+    from asymmzoo.commands.deploy_tools import _sqnr_settings
+    from asymmzoo.quantize import DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR
+
+    def settings(min_sqnr=None, target_sqnr=None, calib_mode='naive'):
+        return _sqnr_settings(argparse.Namespace(min_sqnr=min_sqnr, target_sqnr=target_sqnr,
+                                                 calib_mode=calib_mode))
+    assert settings() == (DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR)
+    assert settings(target_sqnr=0) == (DEFAULT_MIN_SQNR, None)
+    assert settings(min_sqnr=30) == (30, DEFAULT_TARGET_SQNR)
+    assert settings(min_sqnr=0) == (None, None)
+    assert settings(calib_mode='entropy') == (None, None)
+    assert settings(target_sqnr=31) == (DEFAULT_MIN_SQNR, 31)
+    with pytest.raises(ValueError, match='--target-sqnr 0'):
+        settings(min_sqnr=0, target_sqnr=30)
+    with pytest.raises(ValueError, match='--min-sqnr 0'):
+        settings(min_sqnr=24, calib_mode='entropy')
+    for bad in (-5.0, float('nan'), float('inf')):
+        with pytest.raises(ValueError, match='finite number of dB'):
+            settings(target_sqnr=bad)
+        with pytest.raises(ValueError, match='finite number of dB'):
+            settings(min_sqnr=bad)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(min_sqnr=None), 'target_sqnr=None'),
+    (dict(calib_mode='entropy'), 'naive'),
+    (dict(calib_examples=4000), 'lower calib_examples'),
+    (dict(target_sqnr=float('inf')), 'finite'),
+    (dict(min_sqnr=-1.0), 'finite'),
+])
+def test_quantize_report_refuses_bad_sqnr_settings_before_training(kwargs, match, monkeypatch):
+    import asymmzoo.quantize.report as q
+    monkeypatch.setattr(q, 'train_on_digits', lambda *a, **k: pytest.fail('trained before refusing'))
+    with pytest.raises(ValueError, match=match):
+        q.quantize_report('mobilenetv3_small_0.35', **kwargs)
+
+
+@pytest.mark.slow
+def test_quantize_cli_target_sqnr(tmp_path, capsys):
+    out = tmp_path / 'q.json'
+    rc = main(['quantize', 'mobilenetv3_small_0.35', '--epochs', '1', '--batch-sizes', '1',
+               '--rounds', '1', '--calib-examples', '200', '--target-sqnr', '80', '--json', str(out),
+               '-q'])
+    assert rc == 0
+    rep = json.loads(out.read_text())
+    # 80 dB of output SQNR is out of INT8's reach: the threshold climbs 2 dB a step until (nearly)
+    # every layer is in fp32 and the outputs match, or to its cap
+    steps = rep['tuning']
+    assert len(steps) > 1 and rep['target_sqnr_db'] == 80
+    assert [t['min_sqnr_db'] for t in steps] == [24.0 + 2 * k for k in range(len(steps))]
+    assert all(t['output_sqnr_db'] < 80 for t in steps[:-1])
+    assert steps[-1]['output_sqnr_db'] >= 80 or steps[-1]['min_sqnr_db'] + 2 > 60
+    assert len(rep['low_sqnr_layers']) == steps[-1]['low_sqnr_layers']
+    assert rep['min_sqnr_db'] == steps[-1]['min_sqnr_db'] and rep['min_sqnr_start_db'] == 24
+    assert 'tuned to an output SQNR of 80.0 dB' in capsys.readouterr().out
+    assert main(['quantize', 'mobilenetv3_small_0.35', '--min-sqnr', '0', '--target-sqnr', '30']) == 2
+    assert '--target-sqnr raises the per-layer --min-sqnr' in capsys.readouterr().err

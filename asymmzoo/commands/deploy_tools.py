@@ -69,7 +69,7 @@ def _bench(args):
         env[_CHILD_FLAG] = '1'
         cmd = [sys.executable, '-m', 'asymmzoo.cli'] + _bench_argv(args)
         return subprocess.call(cmd, env=env)
-    from ..utils.benchmark import benchmark, format_table, resolve_names
+    from ..bench import benchmark, format_table, resolve_names
     if args.paired and args.op_profile:
         raise ValueError("--paired and --op-profile are separate runs: give one of them")
     if args.paired:
@@ -90,7 +90,7 @@ def _bench(args):
     if args.paired:
         return _bench_paired(args, names, shape)
     if args.op_profile:
-        from ..utils.benchmark import op_profile, format_op_profile
+        from ..bench import op_profile, format_op_profile
         other_engine = (args.engines or ['onnxruntime']) != ['onnxruntime']
         if args.train_form or args.train_step or args.memory or other_engine:
             raise ValueError("--op-profile profiles the deployed onnxruntime path only; drop --engines / "
@@ -117,7 +117,7 @@ def _write_json(path, data):
 
 
 def _bench_paired(args, names, shape):
-    from ..utils.benchmark import paired_ratios, format_ratios
+    from ..bench import paired_ratios, format_ratios
     if len(names) < 2 or len(names) % 2:
         raise ValueError("--paired times the models two by two (A1 B1 A2 B2 ...: ratio A/B); got %d "
                          "model(s): %s" % (len(names), ', '.join(names)))
@@ -137,10 +137,10 @@ def _bench_paired(args, names, shape):
 
 def _export(args):
     from ..registry import get_model  # noqa: F401  (unknown names fail before any work)
-    from ..utils.export import prepare_model, export_symbol, export_onnx, load_symbol, FORMATS
+    from ..export import prepare_model, export_symbol, export_onnx, load_symbol, FORMATS
     if args.format not in FORMATS:
         raise ValueError("unsupported format %r; use one of %s" % (args.format, ', '.join(FORMATS)))
-    from ..utils.benchmark import resolve_names
+    from ..bench import resolve_names
     name = resolve_names([args.name])[0] if not any(c in args.name for c in '*?[') else None
     if name is None:
         raise ValueError("export takes one model name, not a pattern: %r" % args.name)
@@ -151,7 +151,7 @@ def _export(args):
     check_output_folder(args.out, '--out')
     net, shape = prepare_model(name, deploy=not args.train_form, params=args.params,
                                input_shape=args.input_shape)
-    from ..utils.export import batch_input_shape
+    from ..export import batch_input_shape
     shape = batch_input_shape(net, shape, 1)   # N is free; a video model's item is its frames
     weights = '' if args.params else '; random weights (pass --params FILE for trained ones)'
     stem = os.path.join(args.out, name)
@@ -160,7 +160,7 @@ def _export(args):
         import numpy as np
         sym, par = export_symbol(net, stem, shape)
         back = load_symbol(sym, par)
-        from ..utils.export import max_abs_diff
+        from ..export import max_abs_diff
         x = mx.nd.array(np.random.RandomState(0).standard_normal(batch_input_shape(net, shape, 2)))
         with mx.autograd.predict_mode():
             diff = max_abs_diff(net(x), back(x))
@@ -170,7 +170,7 @@ def _export(args):
         print("wrote %s and %s (reloaded as SymbolBlock: max abs diff %.2g)%s"
               % (sym, par, diff, weights))
         return 0
-    from ..utils.export import ExportError
+    from ..export import ExportError
     try:
         info = export_onnx(net, stem + '.onnx', shape, verify=True, atol=args.atol)
     except ExportError as e:
@@ -190,7 +190,7 @@ def _sqnr_settings(args):
     fallback (DEFAULT_MIN_SQNR raised until DEFAULT_TARGET_SQNR); ``--target-sqnr 0`` keeps the fixed
     ``--min-sqnr`` threshold, ``--min-sqnr 0`` turns the SQNR fallback off (and the tuning with it);
     entropy calibration has no SQNR model, so both default to off there."""
-    from ..utils.quantize import DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR
+    from ..quantize import DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR
     for flag, v in (('--min-sqnr', args.min_sqnr), ('--target-sqnr', args.target_sqnr)):
         if v is not None and not (math.isfinite(v) and v >= 0):
             raise ValueError("%s %s: give a finite number of dB, or 0 to turn it off" % (flag, v))
@@ -209,11 +209,11 @@ def _sqnr_settings(args):
 
 
 def _quantize(args):
-    from ..utils.benchmark import resolve_names
+    from ..bench import resolve_names
     if any(c in args.name for c in '*?['):
         raise ValueError("quantize takes one model name, not a pattern: %r" % args.name)
-    from ..utils.quantize import (quantize_report, format_report, check_quantizable, check_file_prefix,
-                                  MIN_SIZE, MAX_SIZE)
+    from ..quantize import (quantize_report, format_report, check_quantizable, check_file_prefix,
+                            MIN_SIZE, MAX_SIZE)
     name = check_quantizable(resolve_names([args.name])[0])
     if not MIN_SIZE <= args.size <= MAX_SIZE:
         raise ValueError("--size %d: give an image size of %d to %d pixels (the 28x28 digits are "
@@ -356,13 +356,13 @@ def add_commands(sub):
                    help='per-layer SQNR fallback: layers whose INT8 signal-to-noise ratio, measured on the '
                         'calibration images, is below DB stay in fp32; DB is where the accuracy-aware '
                         'fallback starts (see --target-sqnr), or the fixed threshold with --target-sqnr 0 '
-                        '(default: asymmzoo.utils.quantize.DEFAULT_MIN_SQNR = 24 with naive calibration; '
+                        '(default: asymmzoo.quantize.DEFAULT_MIN_SQNR = 24 with naive calibration; '
                         '0: no SQNR fallback, which entropy calibration requires)')
     p.add_argument('--target-sqnr', type=float, default=None, metavar='DB',
                    help='accuracy-aware fallback: raise the --min-sqnr threshold 2 dB at a time until '
                         'the int8 logits reach DB of signal-to-noise ratio against fp32 on training '
                         'digits apart from the calibration ones (higher: more layers in fp32, slower, '
-                        'closer; default asymmzoo.utils.quantize.DEFAULT_TARGET_SQNR = 25 when the '
+                        'closer; default asymmzoo.quantize.DEFAULT_TARGET_SQNR = 25 when the '
                         'SQNR fallback is on; 0: keep the fixed --min-sqnr threshold)')
     p.add_argument('--save-params', default=None, metavar='FILE',
                    help='save the briefly trained fp32 weights here (not with --params)')

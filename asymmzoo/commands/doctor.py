@@ -88,7 +88,7 @@ def collect():
     isa, version = onednn_isa()
     rows.append(('oneDNN', '%s, ISA: %s' % (version, isa) if isa else version))
     try:
-        from ..utils.nchwc import nchwc_block_size
+        from ..export.nchwc import nchwc_block_size
         b = nchwc_block_size()
         rows.append(('onnxruntime NCHWc block', '%d channels' % b if b > 1 else 'not used'))
     except Exception as e:
