@@ -461,7 +461,7 @@ def test_analyze_cli_kernel_matrix(tmp_path):
 # --------------------------------------------------------------------------- short real training
 @pytest.mark.slow
 def test_short_real_training_base_and_acb():
-    from asymmzoo.utils.quicktrain import digits_arrays, quick_train, evaluate
+    from asymmzoo.train.quick import digits_arrays, quick_train, evaluate
     xtr, ytr = digits_arrays('train', size=32, channels=3)
     xva, yva = digits_arrays('val', size=32, channels=3)
     res = {}

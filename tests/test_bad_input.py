@@ -661,7 +661,7 @@ def test_analyze_flags_are_checked_by_argparse(argv, said, capsys):
 
 
 def test_analyze_refuses_a_kernel_size_the_model_lacks_before_training(tmp_path, capsys, monkeypatch):
-    import asymmzoo.utils.quicktrain as qt
+    import asymmzoo.train.quick as qt
     monkeypatch.setattr(qt, 'quick_train', lambda *a, **k: pytest.fail('trained before the check'))
     rc = cli(['analyze', 'pruning', 'cifar_quick', '--kernel-size', '7', '--quick-train', '1',
               '--out', str(tmp_path / 'out')])

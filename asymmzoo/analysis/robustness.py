@@ -25,5 +25,5 @@ def transform_images(x, name):
 
 def rotation_robustness(net, x, y, transforms=TRANSFORMS, batch_size=256):
     """``{transform: top-1 accuracy}`` of ``net`` (inference mode) on the distorted ``x``."""
-    from ..utils.quicktrain import evaluate
+    from ..train.quick import evaluate
     return {t: evaluate(net, transform_images(x, t), y, batch_size) for t in transforms}

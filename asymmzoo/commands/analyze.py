@@ -15,7 +15,7 @@ def _load_models(args, need_data=True):
     from ..registry import get_model
     from ..deploy import deploy
     from ..acnet import acb_blocks
-    from ..utils.quicktrain import digits_arrays, quick_train, evaluate
+    from ..train.quick import digits_arrays, quick_train, evaluate
     if args.params and len(args.params) != len(args.models):
         raise ValueError("give one --params file per model (%d models, %d files)"
                          % (len(args.models), len(args.params)))
@@ -104,7 +104,7 @@ def _kernel_matrix(args):
 
 def _pruning(args):
     from ..analysis import pruning_curves, plot_pruning_curves
-    from ..utils.quicktrain import evaluate
+    from ..train.quick import evaluate
     models, data = _load_models(args)
     from ..analysis import dominant_kernel_size
     groups, rows = [], []

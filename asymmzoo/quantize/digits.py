@@ -2,7 +2,7 @@
 resized, normalised, replicated to the network's channels), a short training run for a model without
 a checkpoint (:func:`train_on_digits`) and top-1 evaluation (:func:`evaluate`).
 
-``asymmzoo.utils.quicktrain`` has a digits loader of its own (zero-padded rather than resized from 28
+``asymmzoo.train.quick`` has a digits loader of its own (zero-padded rather than resized from 28
 pixels up, other normalisation constants); the two are not unified.
 """
 import mxnet as mx
