@@ -56,7 +56,8 @@ def test_export_params_and_output_paths(tmp_path, capsys):
     got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     assert got.shape == (1, 10) and np.abs(got - ref).max() <= 1e-4 * max(1, np.abs(ref).max())
     # ... and its weights are the file's: loading them into a 1000-class model names the class count
-    from asymmzoo.store import load_parameters_checked, StoreError
+    from asymmzoo.io import load_parameters_checked
+    from asymmzoo.store import StoreError
     with pytest.raises(StoreError, match='classifier has 10 classes, the model 1000: build it with classes=10'):
         load_parameters_checked(asymmzoo.get_model('mobilenetv3_small_0.35'), str(tmp_path / 'm10.params'))
     other = asymmzoo.get_model('cifar_resnet20_v1')
