@@ -22,7 +22,7 @@ from mxnet.gluon import nn
 
 from .deploy import register_post_pass
 from .nn.acb import ACBlock, ACBAbsorbedBN
-from .utils.blocks import iter_blocks, replace_child, clear_cached_graphs, is_hybridized
+from .utils.blocks import iter_blocks, replace_child, clear_cached_graphs, is_hybridized, param_contexts
 from .utils.fold import fold_conv_biases
 
 __all__ = ['acnetify', 'ACBAbsorbedBN', 'is_acnet_convertible', 'acb_blocks', 'count_lone_bias']
@@ -127,13 +127,6 @@ def _traced_pairs(net):
     return pairs
 
 
-def _ctx_of(block):
-    for p in block.collect_params().values():
-        if p._data is not None:
-            return p.list_ctx()
-    return None
-
-
 def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=True,
              asym_kernel_size=None, trace=True):
     """Turn ``net`` (any Gluon network) into its ACNet form in place and return it.
@@ -206,7 +199,7 @@ def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=
         acb._absorbed_key = bn_key
         # a weak reference: a Block attribute (or a list holding one) would register / warn
         acb._absorbed_parent = weakref.ref(bn_parent) if bn is not None else None
-        ctx = _ctx_of(conv)
+        ctx = param_contexts(conv)
         if ctx is not None and all(p._data is not None for p in conv.collect_params().values()):
             acb.initialize(ctx=ctx)
         replace_child(parent, key, acb)

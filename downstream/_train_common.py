@@ -1,13 +1,13 @@
 """Pieces shared by the downstream training scripts: seeding, atomic checkpoints, LR schedules."""
 import json
 import os
-import random
 
 import numpy as np
 import mxnet as mx
 from mxnet import gluon
 
 from asymmzoo.io import atomic_save_parameters, atomic_target, atomic_write_json
+from asymmzoo.train.common import seed_all, contexts  # noqa: F401  (the scripts import them from here)
 
 __all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts', 'run_cli',
            'settings_of', 'check_resume']
@@ -42,16 +42,6 @@ def run_cli(main, argv, prog, resumable=False):
         print("%s: error: %s (--debug shows the traceback)" % (prog, msg), file=sys.stderr)
         return 2
     return rc if isinstance(rc, int) else 0
-
-
-def seed_all(seed):
-    random.seed(seed)
-    np.random.seed(seed % (2 ** 32))
-    mx.random.seed(seed)
-
-
-def contexts(gpus):
-    return [mx.gpu(int(i)) for i in str(gpus or '').split(',') if i.strip()] or [mx.cpu()]
 
 
 def save_params(net, path):

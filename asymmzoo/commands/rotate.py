@@ -19,32 +19,14 @@ from ..utils import argtypes as A
 
 __all__ = ['train_rotate_mnist', 'digits_nchw', 'table1_rows', 'add_commands']
 
-DIGITS_MEAN, DIGITS_STD = 0.1307, 0.3081
 VERSIONS = (('9', 'rotate_sn'), ('4', 'rotate_sn_rot4'), ('2', 'rotate_sn_rot2'))
 
 
 def digits_nchw(split, limit=None):
-    """Embedded digits as normalised float32 (N, 1, 28, 28) and int labels; ``limit`` takes a
-    seeded random subset (the embedded set is ordered by class, its first N images are not)."""
-    import numpy as np
-    from ..data import load_digits
-    x, y = load_digits(split)
-    if limit and limit < len(y):
-        idx = np.sort(np.random.RandomState(0).permutation(len(y))[:limit])
-        x, y = x[idx], y[idx]
-    x = ((x.astype(np.float32) / 255.0 - DIGITS_MEAN) / DIGITS_STD)[:, None]
-    return x.astype(np.float32), y.astype(np.int64)
-
-
-def _evaluate(net, x, y, batch_size=500):
-    import numpy as np
-    import mxnet as mx
-    correct = 0
-    with mx.autograd.predict_mode():
-        for i in range(0, len(x), batch_size):
-            out = net(mx.nd.array(x[i:i + batch_size]))
-            correct += int((out.argmax(axis=1).asnumpy().astype(np.int64) == y[i:i + batch_size]).sum())
-    return correct / float(len(x))
+    """Embedded digits as normalised float32 (N, 1, 28, 28) and int64 labels; ``limit`` takes a
+    fixed random subset (:func:`asymmzoo.data.digits.digits_arrays`)."""
+    from ..data.digits import digits_arrays
+    return digits_arrays(split, size=28, channels=1, limit=limit)
 
 
 def _angles(net):
@@ -61,47 +43,30 @@ def train_one(name, xtr, ytr, xva, yva, epochs=10, batch_size=64, lr=2e-3, momen
     """Train one model on arrays; returns a result dict (accuracy, per-epoch loss, angles)."""
     import numpy as np
     import mxnet as mx
-    from mxnet import autograd, gluon
     from ..registry import get_model
+    from ..train.quick import fit, evaluate
     from ..nn.rotate import project_angles, snapshot_angles
     from ..deploy import deploy
     from ..utils.counting import count_params
     from ..models.rotate import table1_param_count
 
     mx.random.seed(seed)
-    rng = np.random.RandomState(seed)
     net = get_model(name, classes=10, **(net_kwargs or {}))
     net.initialize(mx.init.Xavier(magnitude=2.0))
     snapshot_angles(net)
     theta0 = _angles(net)
     for p in net.collect_params('.*theta').values():
         p.lr_mult = theta_lr_mult
-    net.hybridize()
-    per_epoch = len(xtr) // batch_size
-    total = max(epochs * per_epoch, 1)
-    sched = mx.lr_scheduler.CosineScheduler(max_update=total, base_lr=lr, final_lr=0)
-    opt = dict(learning_rate=lr, wd=wd, lr_scheduler=sched)
-    if optimizer in ('sgd', 'nag'):
-        opt['momentum'] = momentum
-    trainer = gluon.Trainer(net.collect_params(), optimizer, opt)
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    epoch_loss, clipped, t0 = [], 0, time.time()
-    for ep in range(epochs):
-        order = rng.permutation(len(xtr))
-        losses = []
-        for i in range(per_epoch):
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            xb, yb = mx.nd.array(xtr[idx]), mx.nd.array(ytr[idx])
-            with autograd.record():
-                loss = loss_fn(net(xb), yb)
-            loss.backward()
-            trainer.step(batch_size)
-            clipped += project_angles(net, eps=eps)
-            losses.append(float(loss.mean().asscalar()))
-        epoch_loss.append(float(np.mean(losses)))
+    t0 = time.time()
+
+    def on_epoch(ep, net, hist):
         if log:
-            log("%s epoch %d/%d loss %.4f" % (name, ep + 1, epochs, epoch_loss[-1]))
-    acc = _evaluate(net, xva, yva)
+            log("%s epoch %d/%d loss %.4f" % (name, ep + 1, epochs, hist['epoch_loss'][-1]))
+    hist = fit(net, xtr, ytr, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, wd=wd,
+               seed=seed, optimizer=optimizer, after_step=lambda n: project_angles(n, eps=eps),
+               on_epoch=on_epoch)
+    epoch_loss, clipped = hist['epoch_loss'], hist['after_step']
+    acc = evaluate(net, xva, yva)
     theta = _angles(net)
     res = dict(model=name, val_acc=acc, epoch_loss=epoch_loss,
                params=count_params(net), params_table1=table1_param_count(net),
@@ -113,7 +78,7 @@ def train_one(name, xtr, ytr, xva, yva, epochs=10, batch_size=64, lr=2e-3, momen
                    angle_change_mean=float(d.mean()), angle_change_max=float(d.max()),
                    angle_sector_changed=float(np.mean((theta // 45) != (theta0 // 45))))
         deploy(net, input_shape=(2, 1, 28, 28))
-        res['val_acc_deployed'] = _evaluate(net, xva, yva)
+        res['val_acc_deployed'] = evaluate(net, xva, yva)
     return res
 
 

@@ -2,12 +2,12 @@
 import json
 import math
 import os
-import random
 import sys
 import time
 
 import numpy as np
 
+from .common import seed_all, contexts
 from ..data.folder import DataError
 from ..data.workers import worker_scratch
 from ..data.pipelines import build_source, epoch_seed
@@ -25,26 +25,6 @@ DEFAULT_DIGITS_INPUT = 64  # the embedded digits (28x28) are resized to this unl
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def _seed_all(s):
-    import mxnet as mx
-    random.seed(s)
-    np.random.seed(s)
-    mx.random.seed(s)
-
-
-def _contexts(gpus):
-    import mxnet as mx
-    ids = [g.strip() for g in str(gpus or '').split(',') if g.strip()]
-    if not ids:
-        return [mx.cpu()]
-    n = mx.context.num_gpus()
-    bad = [i for i in ids if not i.isdigit() or int(i) >= n]
-    if bad:
-        raise ValueError("--gpus %s: this machine has %d GPU(s) visible to MXNet (ids 0..%d); leave "
-                         "--gpus empty to train on the CPU" % (gpus, n, n - 1))
-    return [mx.gpu(int(i)) for i in ids]
 
 
 def parse_model_kwargs(items):
@@ -286,11 +266,11 @@ def _run(args):
                              "reproducible updates)" % args.kvstore)
         kv = mx.kv.create(args.kvstore)
     rank, nworkers = (kv.rank, kv.num_workers) if kv else (0, 1)
-    ctx = _contexts(args.gpus)
+    ctx = contexts(args.gpus)
     if args.dtype == 'float16' and ctx[0].device_type == 'cpu':
         raise ValueError("--dtype float16 needs --gpus: MXNet has no float16 GEMM / convolution on the "
                          "CPU (train in float32 there)")
-    _seed_all(args.seed)
+    seed_all(args.seed)
 
     # ------------------------------------------------------------------ output folder / resume
     resume_state = None
@@ -416,7 +396,7 @@ def _run(args):
     from tqdm import tqdm
     for epoch in range(start_epoch, args.num_epochs):
         es = epoch_seed(args.seed, epoch)
-        _seed_all(es)
+        seed_all(es)
         acc = mx.metric.Accuracy()
         loss_sum, n_seen, t0 = 0.0, 0, time.time()
         skipped0 = source.skipped

@@ -1,7 +1,8 @@
-"""A tiny, dependency-free training loop for short real runs on in-memory arrays.
+"""The training engine for short real runs on in-memory arrays: :func:`fit`, :func:`predict`,
+:func:`evaluate` (a fraction in [0, 1]).
 
-Meant for tests, analyses and demos (ACNet vs base, RotateConv vs base), not for real training (see
-``train_imagenet.py``)::
+Analyses, quantization, rotate-mnist, tests and demos (ACNet vs base, RotateConv vs base) train with it;
+real training is ``train_imagenet.py``::
 
     from asymmzoo.train.quick import digits_arrays, quick_train, evaluate
     xtr, ytr = digits_arrays('train', size=32, channels=3)     # float32 NCHW, int labels
@@ -16,49 +17,30 @@ import numpy as np
 import mxnet as mx
 from mxnet import autograd, gluon
 
-__all__ = ['digits_arrays', 'quick_train', 'evaluate', 'predict']
+from ..utils.blocks import param_contexts
 
-DIGITS_MEAN, DIGITS_STD = 0.1307, 0.3081
+__all__ = ['digits_arrays', 'fit', 'quick_train', 'evaluate', 'predict']
 
-
-def digits_arrays(split='train', size=32, channels=3, limit=None):
-    """The embedded handwritten digits as float32 (N, channels, size, size), normalised, + labels.
-
-    The 28x28 images are zero-padded (size >= 28) or bilinearly resized (size < 28) to ``size``.
-    ``limit`` keeps a fixed random subset of that many images (the splits are ordered by class).
-    """
-    from ..data import load_digits
-    x, y = load_digits(split)
-    if limit and limit < len(y):
-        keep = np.sort(np.random.RandomState(1234).permutation(len(y))[:limit])
-        x, y = x[keep], y[keep]
-    x = x.astype(np.float32) / 255.0
-    if size >= 28:
-        a = (size - 28) // 2
-        b = size - 28 - a
-        x = np.pad(x, ((0, 0), (a, b), (a, b)))
-    else:
-        x = mx.nd.contrib.BilinearResize2D(mx.nd.array(x[:, None]), height=size,
-                                           width=size).asnumpy()[:, 0]
-    x = (x - DIGITS_MEAN) / DIGITS_STD
-    x = np.repeat(x[:, None], channels, axis=1).astype(np.float32)
-    return x, y.astype(np.int64)
+from ..data.digits import digits_arrays, DIGITS_MEAN, DIGITS_STD  # noqa: F401  (the one digits loader)
 
 
 def _ctx_of(net):
-    for p in net.collect_params().values():
-        if p._data is not None:
-            return p.list_ctx()[0]
-    return mx.cpu()
+    return (param_contexts(net) or [mx.cpu()])[0]
 
 
-def quick_train(net, x, y, epochs=1, batch_size=64, lr=0.05, momentum=0.9, wd=1e-4, seed=0,
-                steps=None, hybridize=True, log_every=0, ctx=None):
-    """Plain SGD (momentum, cosine LR, softmax cross entropy) on numpy arrays.
+def fit(net, x, y, epochs=1, batch_size=64, lr=0.05, momentum=0.9, wd=1e-4, seed=0, steps=None,
+        hybridize=True, log_every=0, ctx=None, optimizer='sgd', final_lr=0.0, after_step=None,
+        on_epoch=None):
+    """Train an initialised classifier on numpy arrays: softmax cross entropy, ``optimizer`` ('sgd' /
+    'nag' with ``momentum``, or any MXNet optimizer such as 'adam'), a cosine schedule from ``lr`` to
+    ``final_lr`` over all steps, shuffled batches (the last partial one dropped).
 
-    Returns ``{'loss': [per-step batch loss], 'acc': [per-step batch accuracy], 'steps': n}``.
-    ``steps`` caps the number of updates (default: ``epochs`` full passes, last partial batch
-    dropped). The net must be initialised.
+    ``steps`` caps the number of updates (default: ``epochs`` full passes). ``hybridize``: True, False
+    or the keyword arguments of ``net.hybridize``. ``after_step(net)`` runs after every update (e.g.
+    RotateConv's angle projection; what it returns is summed into ``hist['after_step']``);
+    ``on_epoch(epoch, net, hist)`` after every full pass. Returns ``{'loss': [per-step batch loss],
+    'acc': [per-step batch accuracy], 'steps': n, 'epoch_loss': [mean loss per pass],
+    'after_step': total}``. Everything is seeded: the same call gives the same curve.
     """
     if len(x) != len(y):
         raise ValueError("x and y differ in length: %d vs %d" % (len(x), len(y)))
@@ -70,13 +52,15 @@ def quick_train(net, x, y, epochs=1, batch_size=64, lr=0.05, momentum=0.9, wd=1e
     per_epoch = len(x) // batch_size
     total = steps if steps else epochs * per_epoch
     if hybridize:
-        net.hybridize()
-    sched = mx.lr_scheduler.CosineScheduler(max_update=max(total, 1), base_lr=lr, final_lr=0)
-    trainer = gluon.Trainer(net.collect_params(), 'sgd',
-                            dict(learning_rate=lr, momentum=momentum, wd=wd, lr_scheduler=sched))
+        net.hybridize(**(hybridize if isinstance(hybridize, dict) else {}))
+    sched = mx.lr_scheduler.CosineScheduler(max_update=max(total, 1), base_lr=lr, final_lr=final_lr)
+    opt = dict(learning_rate=lr, wd=wd, lr_scheduler=sched)
+    if optimizer in ('sgd', 'nag'):
+        opt['momentum'] = momentum
+    trainer = gluon.Trainer(net.collect_params(), optimizer, opt)
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    hist = {'loss': [], 'acc': []}
-    step = 0
+    hist = {'loss': [], 'acc': [], 'epoch_loss': [], 'after_step': 0}
+    step, epoch = 0, 0
     while step < total:
         order = rng.permutation(len(x))
         for i in range(per_epoch):
@@ -90,26 +74,39 @@ def quick_train(net, x, y, epochs=1, batch_size=64, lr=0.05, momentum=0.9, wd=1e
                 loss = loss_fn(out, yb)
             loss.backward()
             trainer.step(batch_size)
+            if after_step is not None:
+                hist['after_step'] += after_step(net) or 0
             hist['loss'].append(float(loss.mean().asscalar()))
             hist['acc'].append(float((out.argmax(axis=1) == yb.astype('float32')).mean().asscalar()))
             step += 1
             if log_every and step % log_every == 0:
                 print("step %d/%d loss %.4f acc %.3f" % (step, total, np.mean(hist['loss'][-log_every:]),
                                                          np.mean(hist['acc'][-log_every:])))
+        else:   # a full pass
+            hist['epoch_loss'].append(float(np.mean(hist['loss'][-per_epoch:])))
+            if on_epoch is not None:
+                on_epoch(epoch, net, hist)
+            epoch += 1
     hist['steps'] = step
     return hist
 
 
+quick_train = fit   # the name the docs and analyses use
+
+
 def predict(net, x, batch_size=256, ctx=None):
-    """Logits of ``net`` in inference mode for a numpy batch array, as numpy."""
+    """Logits of ``net`` in inference mode for a numpy batch array, as numpy (the first output of a
+    network with several)."""
     ctx = ctx or _ctx_of(net)
     outs = []
     with autograd.predict_mode():
         for i in range(0, len(x), batch_size):
-            outs.append(net(mx.nd.array(x[i:i + batch_size], ctx=ctx)).asnumpy())
+            out = net(mx.nd.array(x[i:i + batch_size], ctx=ctx))
+            out = out[0] if isinstance(out, (list, tuple)) else out
+            outs.append(out.asnumpy())
     return np.concatenate(outs, 0)
 
 
 def evaluate(net, x, y, batch_size=256, ctx=None):
-    """Top-1 accuracy in inference mode (running BN statistics)."""
+    """Top-1 accuracy, a fraction in [0, 1], in inference mode (running BN statistics)."""
     return float((predict(net, x, batch_size, ctx).argmax(1) == np.asarray(y)).mean())

@@ -1,7 +1,8 @@
 """Walking and rewriting Gluon block trees (used by acnetify and deploy)."""
 from mxnet.gluon import HybridBlock
 
-__all__ = ['named_children', 'iter_blocks', 'replace_child', 'clear_cached_graphs', 'is_hybridized']
+__all__ = ['named_children', 'iter_blocks', 'replace_child', 'clear_cached_graphs', 'is_hybridized',
+           'param_contexts']
 
 
 def named_children(block):
@@ -39,3 +40,11 @@ def clear_cached_graphs(block):
         block._clear_cached_op()
     for _, child in named_children(block):
         clear_cached_graphs(child)
+
+
+def param_contexts(block):
+    """The devices of ``block``'s first initialised parameter (a list), or None before initialisation."""
+    for p in block.collect_params().values():
+        if p._data is not None:
+            return p.list_ctx()
+    return None
