@@ -7,7 +7,7 @@ _compat.apply()      # before mxnet: numpy's removed aliases on numpy >= 1.24 (s
 from .registry import register_model, register_builder, get_model, list_models, is_registered
 from . import nn, models, heads, utils
 from .deploy import deploy, register_converter
-from .acnet import acnetify
+from .transforms import acnetify, rotatify
 
 
 def __getattr__(name):  # the export / quantize / bench packages load on first use: `import asymmzoo` stays light

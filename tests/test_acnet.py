@@ -9,7 +9,8 @@ import pytest
 from mxnet.gluon import nn
 
 import asymmzoo
-from asymmzoo.acnet import ACBAbsorbedBN, acb_blocks, count_lone_bias, is_acnet_convertible
+from asymmzoo.nn import ACBAbsorbedBN
+from asymmzoo.transforms.acnet import acb_blocks, count_lone_bias, is_acnet_convertible
 from asymmzoo.nn import ACBlock
 from asymmzoo.utils import count_params
 
@@ -487,7 +488,7 @@ def test_deploy_inside_a_head_built_on_stages():
     """A head chaining backbone.stages() re-homes the stem conv/BN; deploy must fold the absorbed BN
     into the container it walks, leaving no placeholder and the same output."""
     import asymmzoo as _az
-    from asymmzoo.acnet import ACBAbsorbedBN as _Ph
+    from asymmzoo.nn import ACBAbsorbedBN as _Ph
     from asymmzoo.utils.blocks import iter_blocks as _iter
 
     class _Head(mx.gluon.nn.HybridBlock):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import asymmzoo
-from asymmzoo.nn.rotate import (RotateConv2D, rotatify, project_angles, snapshot_angles,
+from asymmzoo.transforms import rotatify
+from asymmzoo.nn.rotate import (RotateConv2D, project_angles, snapshot_angles,
                                 rotate_convs, compose_rotate_kernel)
 from asymmzoo.models.rotate import table1_param_count, TABLE1_PARAMS
 from asymmzoo.utils import count_params

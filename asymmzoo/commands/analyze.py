@@ -14,7 +14,7 @@ def _load_models(args, need_data=True):
     import mxnet as mx
     from ..registry import get_model
     from ..deploy import deploy
-    from ..acnet import acb_blocks
+    from ..transforms.acnet import acb_blocks
     from ..train.quick import digits_arrays, quick_train, evaluate
     if args.params and len(args.params) != len(args.models):
         raise ValueError("give one --params file per model (%d models, %d files)"

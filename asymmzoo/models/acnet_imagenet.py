@@ -103,7 +103,7 @@ IMAGENET_MODELS = {
 
 def get_acnet_twin(base, gamma_init=None, asym_kernel_size=None, **kwargs):
     """``acnetify(get_model(base, **kwargs))``: the ACNet form of a registered model."""
-    from ..acnet import acnetify
+    from ..transforms.acnet import acnetify
     net = get_model(base, **kwargs)
     acnetify(net, gamma_init=gamma_init, norm_layer=kwargs.get('norm_layer'),
              norm_kwargs=kwargs.get('norm_kwargs'), asym_kernel_size=asym_kernel_size)

@@ -19,7 +19,7 @@ import numpy as np
 from mxnet.gluon import nn
 
 from ..nn import make_norm
-from ..nn.rotate import rotatify
+from ..transforms.rotate import rotatify
 from ..registry import register_builder, is_registered, get_model
 from ..utils.blocks import iter_blocks
 

@@ -6,4 +6,4 @@ from .se import SE
 from .concat import channel_concat, use_plain_concat
 from .bottleneck import AsymmBottleneck, bottleneck_widths
 from .acb import ACBlock, ACBAbsorbedBN
-from .rotate import RotateConv2D, rotatify, project_angles, snapshot_angles
+from .rotate import RotateConv2D, project_angles, snapshot_angles
