@@ -553,7 +553,7 @@ def test_nothing_a_user_saved_is_overwritten(tmp_path, capsys):
 
 
 def test_downstream_runs_do_not_overwrite_a_run(tmp_path):
-    from downstream._train_common import Checkpoint
+    from asymmzoo.train.engine import Checkpoint
     (tmp_path / 'yolo3_x-last.json').write_text('{}')
     with pytest.raises(ValueError, match='already holds a yolo3_x run'):
         Checkpoint(str(tmp_path), 'yolo3_x', resume=False)
@@ -567,6 +567,28 @@ def test_downstream_runs_do_not_overwrite_a_run(tmp_path):
         owner.kill()
         owner.wait()
     assert Checkpoint(str(other), 'yolo3_x', resume=True).exists() is False
+
+
+def test_downstream_checkpoints_share_the_training_format(tmp_path):
+    """A task script's checkpoint is written by asymmzoo.train.checkpoint: params / states / rng, then
+    the json naming them with their sha1; a truncated file is refused on resume, naming it."""
+    import mxnet as mx
+    from asymmzoo.train.checkpoint import CheckpointError
+    from asymmzoo.train.engine import Checkpoint
+    net = asymmzoo.get_model('cifar_quick', classes=3)
+    net.initialize()
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    trainer = mx.gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1})
+    ckpt = Checkpoint(str(tmp_path), 'run', resume=False)
+    ckpt.save(net, trainer, {'epoch': 0, 'history': []})
+    assert sorted(os.listdir(str(tmp_path))) == ['.run.lock', 'run-last.json', 'run-last.params',
+                                                 'run-last.rng', 'run-last.states']
+    meta = ckpt.load_meta()
+    assert meta['epoch'] == 0 and meta['params'] == os.path.join(str(tmp_path), 'run-last.params')
+    data = open(ckpt.params, 'rb').read()
+    open(ckpt.params, 'wb').write(data[:len(data) // 2])
+    with pytest.raises(CheckpointError, match='run-last.params is truncated or corrupted'):
+        ckpt.load_meta()
 
 
 def test_train_flags_that_would_be_ignored_are_refused(tmp_path, capsys):

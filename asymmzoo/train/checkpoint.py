@@ -34,11 +34,13 @@ def net_arrays(net):
     return {k: p._reduce() for k, p in net._collect_params_with_prefix().items()}
 
 
-def save_checkpoint(save_dir, epoch, net, trainer, info, keep=0):
+def save_checkpoint(save_dir, epoch, net, trainer, info, keep=0, stem=None, resume_file=None):
     """Write epoch ``epoch``'s checkpoint and point ``resume.json`` at it. ``info`` (a JSON-able dict:
     global_step, best_top1, history, ...) is stored in resume.json. ``keep`` > 0 deletes older
-    per-epoch checkpoints beyond the newest ``keep`` (the best checkpoint is a separate file)."""
-    base = os.path.join(save_dir, 'epoch%04d' % epoch)
+    per-epoch checkpoints beyond the newest ``keep`` (the best checkpoint is a separate file).
+    ``stem`` names the three files instead of ``epochEEEE`` (the downstream scripts keep one
+    ``{prefix}-last`` checkpoint) and ``resume_file`` the JSON instead of ``resume.json``."""
+    base = os.path.join(save_dir, stem or 'epoch%04d' % epoch)
     atomic_save_params(net_arrays(net), base + '.params')
     with atomic_target(base + '.states') as tmp:
         trainer.save_states(tmp)
@@ -50,8 +52,8 @@ def save_checkpoint(save_dir, epoch, net, trainer, info, keep=0):
                  params=os.path.basename(base + '.params'), params_sha1=sha1_of(base + '.params'),
                  states=os.path.basename(base + '.states'), states_sha1=sha1_of(base + '.states'),
                  rng=os.path.basename(base + '.rng'), rng_sha1=sha1_of(base + '.rng'))
-    atomic_write_json(state, os.path.join(save_dir, RESUME_FILE))
-    if keep and keep > 0:
+    atomic_write_json(state, os.path.join(save_dir, resume_file or RESUME_FILE))
+    if keep and keep > 0 and stem is None:
         for e in range(epoch - keep, -1, -1):
             for ext in ('.params', '.states', '.rng'):
                 p = os.path.join(save_dir, 'epoch%04d%s' % (e, ext))
@@ -60,11 +62,11 @@ def save_checkpoint(save_dir, epoch, net, trainer, info, keep=0):
     return state
 
 
-def _checked(path, sha1, what, resume_dir):
+def _checked(path, sha1, what, resume_dir, resume_file=None):
     if not os.path.isfile(path):
         raise CheckpointError("cannot resume from %s: its %s file %s is missing. Delete %s to start "
                               "over, or restore the file" % (resume_dir, what, path,
-                                                            os.path.join(resume_dir, RESUME_FILE)))
+                                                            os.path.join(resume_dir, resume_file or RESUME_FILE)))
     if sha1 and sha1_of(path) != sha1:
         raise CheckpointError("cannot resume from %s: %s is truncated or corrupted (its sha1 does not "
                               "match the one recorded when it was written, size now %d bytes). Restore "
@@ -73,14 +75,16 @@ def _checked(path, sha1, what, resume_dir):
     return path
 
 
-def load_resume(resume_dir):
-    """Read and check ``resume_dir/resume.json``; returns the state dict with absolute file paths."""
+def load_resume(resume_dir, resume_file=None):
+    """Read and check ``resume_dir/resume.json`` (or ``resume_file``): every file it names exists and
+    has the sha1 recorded when it was written; returns the state dict with absolute file paths."""
     if not os.path.isdir(resume_dir):
         raise CheckpointError("--resume %s: no such folder" % resume_dir)
-    path = os.path.join(resume_dir, RESUME_FILE)
+    name = resume_file or RESUME_FILE
+    path = os.path.join(resume_dir, name)
     if not os.path.isfile(path):
         raise CheckpointError("--resume %s: no %s there, so no finished epoch to resume from (a run "
-                              "killed during its first epoch must start over)" % (resume_dir, RESUME_FILE))
+                              "killed during its first epoch must start over)" % (resume_dir, name))
     try:
         with open(path) as f:
             state = json.load(f)
@@ -89,22 +93,38 @@ def load_resume(resume_dir):
                               % (resume_dir, path, e))
     for key, what in (('params', 'parameters'), ('states', 'trainer state'), ('rng', 'RNG state')):
         state[key] = _checked(os.path.join(resume_dir, state[key]), state.get(key + '_sha1'), what,
-                              resume_dir)
+                              resume_dir, name)
     return state
 
 
 def restore(state, net, trainer, ctx):
     """Load parameters, trainer state and RNG states of a checked resume ``state``."""
+    restore_params(state, net, ctx)
+    restore_trainer(state, trainer)
+    restore_rng(state)
+
+
+def restore_params(state, net, ctx):
+    """Load the parameters of a checked resume ``state`` into ``net`` on ``ctx``."""
     import mxnet as mx
     try:
         net.load_parameters(state['params'], ctx=ctx, cast_dtype=True)
     except (mx.base.MXNetError, AssertionError, ValueError) as e:
         raise CheckpointError("cannot load %s into the model: %s" % (state['params'],
                                                                     str(e).strip().splitlines()[0]))
+
+
+def restore_trainer(state, trainer):
+    """Load the trainer / optimizer state of a checked resume ``state``."""
     try:
         trainer.load_states(state['states'])
     except Exception as e:  # pickle / shape errors
         raise CheckpointError("cannot load trainer state %s: %s" % (state['states'], e))
+
+
+def restore_rng(state):
+    """Put back the Python / numpy RNG states (and the MXNet seed) of a checked resume ``state``."""
+    import mxnet as mx
     with open(state['rng'], 'rb') as f:
         rng = pickle.load(f)
     random.setstate(rng['python'])

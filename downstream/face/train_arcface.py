@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from .._precise_bn import recalibrate_bn, take_inputs
-from .._train_common import StepLog, save_params, run_cli
+from asymmzoo.train.engine import StepLog, save_params, run_cli
 from asymmzoo.utils import argtypes as A
 
 __all__ = ['build_parser', 'train', 'recalibrate_bn', 'main']

@@ -35,7 +35,7 @@ from gluoncv.utils.metrics.coco_keypoints import COCOKeyPointsMetric
 
 from asymmzoo.registry import get_model
 from asymmzoo.utils import argtypes as A
-from .._train_common import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
+from asymmzoo.train.engine import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
                              run_cli, settings_of, check_resume)
 
 __all__ = ['parse_args', 'get_dataset', 'get_dataloader', 'validate', 'train', 'main']

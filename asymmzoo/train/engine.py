@@ -1,13 +1,16 @@
-"""Pieces shared by the downstream training scripts: seeding, atomic checkpoints, LR schedules."""
-import json
+"""The training engine of the task scripts (``downstream/*/train_*.py``): the command wrapper (one-line
+errors, Ctrl-C), checkpoints in the format of :mod:`asymmzoo.train.checkpoint` with the resume checks,
+GluonCV's LR schedules and the per-step bookkeeping. Seeding and devices come from
+:mod:`asymmzoo.train.common`, like ``train_imagenet.py``'s."""
 import os
 
 import numpy as np
 import mxnet as mx
 from mxnet import gluon
 
-from asymmzoo.io import atomic_save_parameters, atomic_target, atomic_write_json
-from asymmzoo.train.common import seed_all, contexts  # noqa: F401  (the scripts import them from here)
+from ..io import atomic_save_parameters
+from .checkpoint import RunLock, load_resume, save_checkpoint
+from .common import seed_all, contexts  # noqa: F401  (the scripts import them from here)
 
 __all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts', 'run_cli',
            'settings_of', 'check_resume']
@@ -21,7 +24,7 @@ def run_cli(main, argv, prog, resumable=False):
     argv = list(argv)
     debug = '--debug' in argv
     argv = [a for a in argv if a != '--debug']
-    from asymmzoo.data.workers import worker_scratch
+    from ..data.workers import worker_scratch
     try:
         with worker_scratch():
             rc = main(argv)
@@ -53,14 +56,18 @@ _HELD_LOCKS = {}   # save folders this process owns (RunLock), released at exit
 
 
 class Checkpoint(object):
-    """``{prefix}-last.params`` / ``.states`` / ``.json`` in ``save_dir``; the json is written last,
-    so its presence means the other two are complete."""
+    """A task run's checkpoint in ``save_dir``, in the format of :mod:`asymmzoo.train.checkpoint`:
+    ``{prefix}-last.params`` / ``.states`` / ``.rng``, each written atomically, then
+    ``{prefix}-last.json`` naming them with their sha1 and holding the run's record (epoch, best
+    score, history, flags). The json is written last: its presence means a complete checkpoint, and
+    :meth:`load_meta` checks every file against its sha1."""
 
     def __init__(self, save_dir, prefix, resume=None):
         os.makedirs(save_dir, exist_ok=True)
         self.save_dir, self.prefix = save_dir, prefix
         base = os.path.join(save_dir, prefix)
         self.params, self.states, self.meta = base + '-last.params', base + '-last.states', base + '-last.json'
+        self.stem = prefix + '-last'
         if resume is not None:
             self.claim(resume)
 
@@ -69,7 +76,6 @@ class Checkpoint(object):
         unless ``resume``, refuse a folder that already holds this prefix's run: nothing is
         overwritten unasked."""
         import atexit
-        from asymmzoo.train.checkpoint import RunLock
         if not resume and (self.exists() or os.path.exists(self.path('best'))):
             raise ValueError("%s already holds a %s run (%s); pass --resume to continue it, or choose "
                              "another --save-dir / --save-prefix" % (self.save_dir, self.prefix,
@@ -87,14 +93,13 @@ class Checkpoint(object):
         return os.path.exists(self.meta)
 
     def save(self, net, trainer, meta):
-        save_params(net, self.params)
-        with atomic_target(self.states) as tmp:
-            trainer.save_states(tmp)
-        atomic_write_json(meta, self.meta, indent=None, sort_keys=False)
+        """Write the checkpoint of epoch ``meta['epoch']`` (``meta``: the run's JSON-able record)."""
+        save_checkpoint(self.save_dir, meta['epoch'], net, trainer, meta, stem=self.stem,
+                        resume_file=os.path.basename(self.meta))
 
     def load_meta(self):
-        with open(self.meta) as f:
-            return json.load(f)
+        """The checked record of the last checkpoint (file paths absolute, sha1s verified)."""
+        return load_resume(self.save_dir, resume_file=os.path.basename(self.meta))
 
 
 # On resume, a change of these flags is refused: the saved state would not fit them (the model, its
