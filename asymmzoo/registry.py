@@ -41,12 +41,19 @@ class ModelSpec:
     family: str = ''
     base: Optional[str] = None
     input_shape: Tuple[int, ...] = (1, 3, 224, 224)
+    min_input_shape: Optional[Tuple[int, ...]] = None
     frames: int = 1
     weights: Optional[str] = None
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError("model %s: task must be one of %s, got %r" % (self.name, TASKS, self.task))
+
+    @property
+    def min_shape(self):
+        """The smallest batch the tests and export checks run: ``min_input_shape``, else two items
+        of ``input_shape``."""
+        return tuple(self.min_input_shape or (2,) + tuple(self.input_shape[1:]))
 
     @property
     def weights_file(self):
@@ -69,6 +76,7 @@ class ModelTemplate:
     task: str = 'classification'
     family: str = ''
     input_shape: Tuple[int, ...] = (1, 3, 224, 224)
+    min_input_shape: Optional[Tuple[int, ...]] = None
     frames: int = 1
 
     def _fields(self):
@@ -91,7 +99,8 @@ class ModelTemplate:
             return None
         kw = m.groupdict()
         return ModelSpec(key, self.builder, kw, task=self.task, family=self.family,
-                         base=kw.get('backbone'), input_shape=self.input_shape, frames=self.frames)
+                         base=kw.get('backbone'), input_shape=self.input_shape,
+                         min_input_shape=self.min_input_shape, frames=self.frames)
 
 
 _SPECS = {}        # name -> ModelSpec
@@ -298,11 +307,13 @@ def get_model(name, **kwargs):
             raise
         raise TypeError("%s does not take the keyword argument %r: leave it out (%s)"
                         % (key, bad.group(1), str(e).splitlines()[0])) from None
-    if not hasattr(net, 'name_in_zoo'):
-        try:
-            net.name_in_zoo = key
-        except AttributeError:  # pragma: no cover
-            pass
+    for attr, value in (('name_in_zoo', key), ('default_input_shape', tuple(spec.input_shape)),
+                        ('min_input_shape', spec.min_shape)):
+        if getattr(net, attr, None) is None:    # what the network does not know about itself
+            try:
+                setattr(net, attr, value)
+            except AttributeError:  # pragma: no cover
+                pass
     if pretrained:
         from .store import load_pretrained
         load_pretrained(net, key, pretrained, ctx=ctx, root=root)

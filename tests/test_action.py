@@ -15,8 +15,8 @@ from downstream.action import TSN, VideoClsCV2, VideoDecodeError, count_video_fr
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _video_fixtures import write_video, write_video_set  # noqa: E402
-from asymmzoo.utils.testing import random_input as _rand
-from asymmzoo.utils.testing import randomize_bn
+from _helpers import random_input as _rand
+from _helpers import randomize_bn
 
 
 def _randomize_bn(net, seed=1):

@@ -18,8 +18,8 @@ from downstream.detection import get_yolo3
 from downstream.detection.data import VOCFolder, DatasetError
 from downstream.detection import train_yolo3
 from downstream.synthetic import make_voc_folder, make_coco_detection
-from asymmzoo.utils.testing import random_input as _rand
-from asymmzoo.utils.testing import randomize_bn as _randomize_bn
+from _helpers import random_input as _rand
+from _helpers import randomize_bn as _randomize_bn
 
 
 SIZE = 128

@@ -11,8 +11,8 @@ from asymmzoo.utils import count_params, count_madds
 from downstream.face import (FaceEmbedding, ArcFaceLoss, ArcMarginHead, arcface_loss_numpy,
                              arcface_logits_numpy, kfold_accuracy, read_pairs, evaluate_pairs,
                              write_identity_folder, augmented_views, preprocess, face_dataset)
-from asymmzoo.utils.testing import random_input as _rand
-from asymmzoo.utils.testing import randomize_bn
+from _helpers import random_input as _rand
+from _helpers import randomize_bn
 
 
 def _randomize_bn(net, seed=1):

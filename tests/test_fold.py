@@ -7,7 +7,7 @@ import pytest
 from mxnet.gluon import nn
 
 from asymmzoo.utils.fold import fold_conv_biases
-from asymmzoo.utils.testing import randomize_bn
+from _helpers import randomize_bn
 
 
 @pytest.fixture(autouse=True)

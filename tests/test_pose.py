@@ -13,8 +13,8 @@ from downstream.counting import paper_count_params
 from downstream.pose import SimplePose, get_simple_pose
 from downstream.pose import train_simple_pose
 from downstream.synthetic import make_coco_keypoints
-from asymmzoo.utils.testing import random_input as _rand
-from asymmzoo.utils.testing import randomize_bn as _randomize_bn
+from _helpers import random_input as _rand
+from _helpers import randomize_bn as _randomize_bn
 
 
 H, W = 128, 96

@@ -55,7 +55,8 @@ def test_duplicates_refused():
 def test_specs_describe_every_name_without_building_it():
     assert get_spec('asymmnet_large_1.0') == ModelSpec(
         'asymmnet_large_1.0', get_spec('asymmnet_large_1.0').builder,
-        {'arch': 'large', 'multiplier': 1.0}, task='classification', family='asymmnet')
+        {'arch': 'large', 'multiplier': 1.0}, task='classification', family='asymmnet',
+        min_input_shape=(2, 3, 64, 64))
     assert get_spec('asymmnet_small_0.5_pruned').base == 'asymmnet_small_0.5'
     assert get_spec('mobilenetv3_small_1.0').family == 'mobilenetv3'
     acb = get_spec('cifar_quick_acb')
@@ -67,6 +68,15 @@ def test_specs_describe_every_name_without_building_it():
     assert tsn.kwargs == {'backbone': 'asymmnet_small_0.35_acb', 'dataset': 'ucf101'}
     assert get_spec('yolo3_mobilenetv3_large_1.0_coco').input_shape == (1, 3, 416, 416)
     assert get_spec('asymmnet_large_1.0').weights_file == 'asymmnet_large_1.0.params'
+    assert get_spec('alexnet_bn').min_shape == (2, 3, 224, 224)      # its FC layers need 224 pixels
+    assert get_spec('resnet18_v1_acb').min_shape == (2, 3, 64, 64)
+    # the network carries its spec's shapes (what it does not know about itself)
+    for name in ('cifar_quick', 'rotate_sn_rot4', 'alexnet_bn_acb', 'yolo3_asymmnet_small_0.35_voc'):
+        net = asymmzoo.get_model(name)
+        assert net.default_input_shape == get_spec(name).input_shape, name
+        assert net.min_input_shape == get_spec(name).min_shape, name
+    tsn = asymmzoo.get_model('tsn_asymmnet_small_0.35_hmdb51', num_segments=5)   # its own: 5 frames
+    assert tsn.default_input_shape == (5, 3, 224, 224)
     tasks = {get_spec(n).task for n in list_models()}
     assert tasks == {'classification', 'detection', 'pose', 'action', 'face'}
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import asymmzoo
-from asymmzoo.utils.testing import random_input as _rand
-from asymmzoo.utils.testing import randomize_bn as _randomize_bn
+from _helpers import random_input as _rand
+from _helpers import randomize_bn as _randomize_bn
 
 
 ALL = asymmzoo.list_models(task='classification')

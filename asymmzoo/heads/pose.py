@@ -85,8 +85,6 @@ def get_simple_pose(backbone, num_joints=NUM_JOINTS, classes=None, norm_layer=No
     net = SimplePose(features, base.stage_channels((32,))[0], num_joints=num_joints,
                      norm_layer=norm_layer, norm_kwargs=norm_kwargs, **kwargs)
     net.backbone_name = backbone
-    net.default_input_shape = (1, 3, 256, 192)
-    net.min_input_shape = (2, 3, 128, 96)
     return net
 
 
@@ -118,6 +116,4 @@ def get_mobile_pose(backbone, num_joints=NUM_JOINTS, classes=None, pretrained_ba
                                  pretrained_base=pretrained_base, pretrained_ctx=pretrained_ctx,
                                  **kwargs)
     net.backbone_name = backbone
-    net.default_input_shape = (1, 3, 256, 192)
-    net.min_input_shape = (2, 3, 128, 96)
     return net

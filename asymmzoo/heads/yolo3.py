@@ -159,6 +159,4 @@ def get_yolo3(backbone, classes=None, dataset='custom', filters=FILTERS, anchors
     net.backbone_name = backbone
     net.stage_channels = base.stage_channels(tuple(strides))
     net.dataset = dataset
-    net.default_input_shape = (1, 3, 416, 416)
-    net.min_input_shape = (2, 3, 128, 128)
     return net

@@ -68,18 +68,12 @@ def _gluoncv_kwargs(kwargs):
 
 
 def get_alexnet_bn(classes=1000, **kwargs):
-    net = AlexNetBN(classes=classes, **kwargs)
-    net.default_input_shape = IMAGENET_INPUT
-    net.min_input_shape = (2, 3, 224, 224)  # the FC layers are sized for a 6x6 final map
-    return net
+    return AlexNetBN(classes=classes, **kwargs)
 
 
 def get_resnet18_v1(classes=1000, **kwargs):
     from gluoncv.model_zoo import resnet
-    net = resnet.resnet18_v1(classes=classes, pretrained=False, **_gluoncv_kwargs(kwargs))
-    net.default_input_shape = IMAGENET_INPUT
-    net.min_input_shape = (2, 3, 64, 64)
-    return net
+    return resnet.resnet18_v1(classes=classes, pretrained=False, **_gluoncv_kwargs(kwargs))
 
 
 def get_densenet121(classes=1000, **kwargs):
@@ -89,8 +83,6 @@ def get_densenet121(classes=1000, **kwargs):
     for key, blk in list(feats._children.items()):
         if isinstance(blk, nn.AvgPool2D) and blk._kwargs.get('kernel') == (7, 7):
             replace_child(feats, key, nn.GlobalAvgPool2D())
-    net.default_input_shape = IMAGENET_INPUT
-    net.min_input_shape = (2, 3, 64, 64)
     return net
 
 
@@ -120,9 +112,10 @@ def register_acnet_twin(base, **fixed):
     """Register ``{base}_acb`` for a registered ``base``."""
     fixed = dict(TWIN_KWARGS.get(base, {}), **fixed)
     from ..registry import get_spec
-    shape = get_spec(base).input_shape
-    register_builder(base + '_acb', get_acnet_twin, meta=dict(family='acnet', base=base, input_shape=shape),
-                     base=base, **fixed)
+    spec = get_spec(base)
+    register_builder(base + '_acb', get_acnet_twin,
+                     meta=dict(family='acnet', base=base, input_shape=spec.input_shape,
+                               min_input_shape=spec.min_input_shape), base=base, **fixed)
 
 
 _ASYMM_BASE = re.compile(r'^(asymmnet|mobilenetv3)_(large|small)_[0-9.]+(_pruned)?$')
@@ -130,8 +123,10 @@ _ASYMM_BASE = re.compile(r'^(asymmnet|mobilenetv3)_(large|small)_[0-9.]+(_pruned
 
 def _register():
     for name, fn in IMAGENET_MODELS.items():
+        # AlexNet's FC layers are sized for a 6x6 final map: it runs at 224 pixels only
         register_builder(name, fn, meta=dict(family=name.split('_')[0].rstrip('0123456789'),
-                                             input_shape=IMAGENET_INPUT))
+                                             input_shape=IMAGENET_INPUT,
+                                             min_input_shape=None if name == 'alexnet_bn' else (2, 3, 64, 64)))
     bases = list(cifar.CIFAR_MODELS) + list(IMAGENET_MODELS)
     bases += [n for n in list_models('asymmnet_*') + list_models('mobilenetv3_*')
               if _ASYMM_BASE.match(n)]

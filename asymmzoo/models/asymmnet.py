@@ -146,12 +146,15 @@ def _register():
     for arch in ('large', 'small'):
         for mult in MULTIPLIERS:
             name = 'asymmnet_%s_%s' % (arch, mult)
-            register_builder(name, get_asymmnet, meta=dict(family='asymmnet'), arch=arch,
-                             multiplier=float(mult))
-            register_builder(name + '_pruned', get_asymmnet, meta=dict(family='asymmnet', base=name),
+            small = (2, 3, 64, 64)   # the smallest input the checks run (any size of 32+ works)
+            register_builder(name, get_asymmnet, meta=dict(family='asymmnet', min_input_shape=small),
+                             arch=arch, multiplier=float(mult))
+            register_builder(name + '_pruned', get_asymmnet,
+                             meta=dict(family='asymmnet', base=name, min_input_shape=small),
                              arch=arch, multiplier=float(mult), pruned=True)
             register_builder('mobilenetv3_%s_%s' % (arch, mult), get_asymmnet,
-                             meta=dict(family='mobilenetv3'), arch=arch, multiplier=float(mult), r=0)
+                             meta=dict(family='mobilenetv3', min_input_shape=small), arch=arch,
+                             multiplier=float(mult), r=0)
 
 
 _register()

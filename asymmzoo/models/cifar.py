@@ -21,12 +21,6 @@ __all__ = ['CIFARQuick', 'CIFARVGG', 'CIFARDenseNet', 'DenseLayer', 'get_cifar_q
 CIFAR_INPUT = (1, 3, 32, 32)
 
 
-def _mark(net):
-    net.default_input_shape = CIFAR_INPUT
-    net.min_input_shape = (2, 3, 32, 32)
-    return net
-
-
 class CIFARQuick(nn.HybridBlock):
     """Cifar-quick (Caffe's ``cifar10_quick``): conv5x5(32)-maxpool-relu, conv5x5(32)-relu-avgpool,
     conv5x5(64)-relu-avgpool, FC 64, FC classes; a BN follows every conv (as in ACNet's code)."""
@@ -147,15 +141,15 @@ class CIFARDenseNet(nn.HybridBlock):
 
 
 def get_cifar_quick(classes=10, **kwargs):
-    return _mark(CIFARQuick(classes=classes, **kwargs))
+    return CIFARQuick(classes=classes, **kwargs)
 
 
 def get_cifar_vgg16(classes=10, **kwargs):
-    return _mark(CIFARVGG(VGG16_CFG, classes=classes, **kwargs))
+    return CIFARVGG(VGG16_CFG, classes=classes, **kwargs)
 
 
 def get_cifar_densenet(depth=40, growth_rate=12, classes=10, **kwargs):
-    return _mark(CIFARDenseNet(depth, growth_rate, classes=classes, **kwargs))
+    return CIFARDenseNet(depth, growth_rate, classes=classes, **kwargs)
 
 
 def _gluoncv_kwargs(kwargs):
@@ -168,15 +162,14 @@ def _gluoncv_kwargs(kwargs):
 
 def get_cifar_resnet56_v1(classes=10, **kwargs):
     from gluoncv.model_zoo import cifarresnet
-    return _mark(cifarresnet.cifar_resnet56_v1(classes=classes, pretrained=False,
-                                               **_gluoncv_kwargs(kwargs)))
+    return cifarresnet.cifar_resnet56_v1(classes=classes, pretrained=False, **_gluoncv_kwargs(kwargs))
 
 
 def get_cifar_wrn16_8(classes=10, drop_rate=0.0, **kwargs):
     from gluoncv.model_zoo import cifarwideresnet
     # GluonCV ships 16-10, 28-10, 40-8 wrappers; 16-8 comes from its generic builder
-    return _mark(cifarwideresnet.get_cifar_wide_resnet(16, 8, drop_rate=drop_rate, classes=classes,
-                                                       pretrained=False, **_gluoncv_kwargs(kwargs)))
+    return cifarwideresnet.get_cifar_wide_resnet(16, 8, drop_rate=drop_rate, classes=classes,
+                                                 pretrained=False, **_gluoncv_kwargs(kwargs))
 
 
 CIFAR_MODELS = {

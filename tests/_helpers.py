@@ -1,4 +1,4 @@
-"""Helpers for checking networks: reproducible random inputs and random BN statistics.
+"""Test helpers: reproducible random inputs and random BN statistics.
 
 Checks such as "deploy leaves the inference output unchanged" are only meaningful when BN running
 statistics are not the trivial (mean 0, var 1) of a fresh network; ``randomize_bn`` sets them (and
