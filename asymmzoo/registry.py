@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 __all__ = ['ModelSpec', 'ModelTemplate', 'UnknownModelError', 'TASKS', 'register', 'register_template',
            'register_model', 'register_builder', 'unregister', 'get_model', 'get_spec', 'list_models',
-           'is_registered']
+           'is_registered', 'set_weight_source', 'weight_sources']
 
 TASKS = ('classification', 'detection', 'pose', 'action', 'face')
 
@@ -43,6 +43,7 @@ class ModelSpec:
     input_shape: Tuple[int, ...] = (1, 3, 224, 224)
     frames: int = 1
     weights: Optional[str] = None
+    source: Any = None    # the weights table's row (asymmzoo.download.WeightSource), if published
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -96,6 +97,7 @@ class ModelTemplate:
 
 _SPECS = {}        # name -> ModelSpec
 _TEMPLATES = []    # ModelTemplate, in registration order
+_SOURCES = {}      # name -> the weights table's row (asymmzoo/models/sources.py)
 
 
 def _natural_key(name):
@@ -165,6 +167,28 @@ def register_model(fn=None, *, name=None, meta=None, **fixed_kwargs):
     return fn
 
 
+def set_weight_source(name, source):
+    """Attach the weights table's row (a :class:`asymmzoo.download.WeightSource`, or None to remove
+    it) to a registered name (a template's too): ``get_model(name, pretrained=True)`` then downloads
+    it when the store lacks it. Returns the previous row."""
+    key = name.lower()
+    if _lookup(key) is None:
+        raise unknown_model(key)
+    old = _SOURCES.get(key)
+    if source is None:
+        _SOURCES.pop(key, None)
+    else:
+        _SOURCES[key] = source
+    return old
+
+
+def weight_sources(pattern='*'):
+    """``{name: WeightSource}`` of the registered names matching ``pattern`` (fnmatch) that have
+    published weights, naturally sorted."""
+    pattern = pattern.lower()
+    return {n: _SOURCES[n] for n in sorted(_SOURCES, key=_natural_key) if fnmatch.fnmatchcase(n, pattern)}
+
+
 def unregister(name):
     """Remove a name registered with :func:`register` (for plug-ins and tests)."""
     key = name.lower()
@@ -181,6 +205,8 @@ def _lookup(key):
             spec = t.match(key)
             if spec is not None:
                 break
+    if spec is not None and key in _SOURCES:
+        spec = replace(spec, source=_SOURCES[key])
     return spec
 
 
@@ -270,7 +296,8 @@ def _check_common_kwargs(key, kwargs):
 def get_model(name, **kwargs):
     """Build a registered model by (case-insensitive) name.
 
-    Common kwargs: ``classes``, ``pretrained`` (False, True = the local store, or a path to a
+    Common kwargs: ``classes``, ``pretrained`` (False, True = the local store, downloading and
+    verifying the published weights first when the weights table has them, or a path to a
     ``.params`` file), ``ctx`` (one device or a list, as GluonCV's scripts pass it: where the
     pretrained weights go, and where builders that return an initialised network put it),
     ``root`` (store folder), ``norm_layer``, ``norm_kwargs``; family specific ones (``r``,
@@ -305,5 +332,5 @@ def get_model(name, **kwargs):
             pass
     if pretrained:
         from .store import load_pretrained
-        load_pretrained(net, key, pretrained, ctx=ctx, root=root)
+        load_pretrained(net, key, pretrained, ctx=ctx, root=root, source=spec.source)
     return net

@@ -4,3 +4,5 @@ from .asymmnet import AsymmNet, get_asymmnet
 from . import cifar
 from . import acnet_imagenet
 from . import rotate
+from .sources import apply_weight_sources as _apply_weight_sources
+_apply_weight_sources()

@@ -13,7 +13,7 @@ __all__ = ['convert_official', 'expected_official_keys']
 _EXPECTED_KEYS_JSON = 'released_asymmnet_large_1.0_keys.json'
 
 
-def _official_to_ours(key, n_features):
+def official_to_ours(key, n_features):
     """Map a released key to ours. Released ``features`` also hold GAP / 1280 conv / act / dropout
     (indices n_features .. n_features+3); ours keep those in ``head``. Block child names
     (expand / conv1 / se / conv2, conv / bn) and the X | Y | X concat order are the same, so the
@@ -70,7 +70,7 @@ def convert_official(src, dst, model='asymmnet_large_1.0'):
     ours = net._collect_params_with_prefix()
     out = {}
     for k, v in loaded.items():
-        nk = _official_to_ours(k, n_features)
+        nk = official_to_ours(k, n_features)
         if nk not in ours or tuple(ours[nk].shape) != tuple(v.shape):
             raise WeightsError("released key %s maps to %s, which %s does not have with shape %s"
                              % (k, nk, model, tuple(v.shape)))
