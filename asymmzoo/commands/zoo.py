@@ -138,8 +138,11 @@ def add_commands(sub):
     p.set_defaults(func=_fetch)
 
     p = sub.add_parser('convert-official',
-                       help="convert the AsymmNet authors' released checkpoint for get_model(pretrained=)")
+                       help="convert a checkpoint of the AsymmNet authors' code (the released file or one "
+                       "saved from their published code) for get_model(pretrained=)")
     p.add_argument('src')
     p.add_argument('dst')
-    p.add_argument('--model', default='asymmnet_large_1.0')
+    p.add_argument('--model', default='asymmnet_large_1.0',
+                   help="asymmnet_{large,small}_W or mobilenetv3_{large,small}_W (default asymmnet_large_1.0, "
+                   "the released run)")
     p.set_defaults(func=_convert_official)
