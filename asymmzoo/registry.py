@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 __all__ = ['ModelSpec', 'ModelTemplate', 'UnknownModelError', 'TASKS', 'register', 'register_template',
            'register_model', 'register_builder', 'unregister', 'get_model', 'get_spec', 'list_models',
-           'is_registered', 'set_weight_source', 'weight_sources']
+           'is_registered', 'set_weight_source', 'weight_sources', 'set_pretrained_init']
 
 TASKS = ('classification', 'detection', 'pose', 'action', 'face')
 
@@ -98,6 +98,7 @@ class ModelTemplate:
 _SPECS = {}        # name -> ModelSpec
 _TEMPLATES = []    # ModelTemplate, in registration order
 _SOURCES = {}      # name -> the weights table's row (asymmzoo/models/sources.py)
+_INITS = {}        # name -> init(net, name, ctx=, root=, kwargs=): pretrained=True from other weights
 
 
 def _natural_key(name):
@@ -180,6 +181,16 @@ def set_weight_source(name, source):
     else:
         _SOURCES[key] = source
     return old
+
+
+def set_pretrained_init(name, init):
+    """``get_model(name, pretrained=True)`` with no store file of ``name`` itself (and no published
+    one) calls ``init(net, name, ctx=, root=, kwargs=)`` instead, e.g. an ``_acb`` twin starting
+    from its base's weights (:mod:`asymmzoo.models.init_from_base`)."""
+    key = name.lower()
+    if _lookup(key) is None:
+        raise unknown_model(key)
+    _INITS[key] = init
 
 
 def weight_sources(pattern='*'):
@@ -331,6 +342,10 @@ def get_model(name, **kwargs):
         except AttributeError:  # pragma: no cover
             pass
     if pretrained:
-        from .store import load_pretrained
-        load_pretrained(net, key, pretrained, ctx=ctx, root=root, source=spec.source)
+        from .store import _stored, load_pretrained
+        init = _INITS.get(key)
+        if pretrained is True and init is not None and spec.source is None and not _stored(key, root):
+            init(net, key, ctx=ctx, root=root, kwargs=kwargs)
+        else:
+            load_pretrained(net, key, pretrained, ctx=ctx, root=root, source=spec.source)
     return net
