@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 __all__ = ['ModelSpec', 'ModelTemplate', 'UnknownModelError', 'TASKS', 'register', 'register_template',
            'register_model', 'register_builder', 'unregister', 'get_model', 'get_spec', 'list_models',
-           'is_registered', 'set_weight_source', 'weight_sources', 'set_pretrained_init']
+           'is_registered', 'set_weight_source', 'weight_sources', 'set_pretrained_init', 'preprocess_of']
 
 TASKS = ('classification', 'detection', 'pose', 'action', 'face')
 
@@ -181,6 +181,21 @@ def set_weight_source(name, source):
     else:
         _SOURCES[key] = source
     return old
+
+
+def preprocess_of(name, inherit=True):
+    """The preprocessing (``asymmzoo.download.Preprocess``: mean / std in pixel units, input size,
+    crop ratio) of ``name``'s published weights; with ``inherit``, else that of the model it starts
+    from (an ``_acb`` twin's base, a head's backbone); None when no weights of its line are published."""
+    spec, seen = get_spec(name), set()
+    while spec is not None:
+        if spec.source is not None:
+            return spec.source.preprocess
+        if not inherit or not spec.base or spec.base in seen:
+            return None
+        seen.add(spec.base)
+        spec = get_spec(spec.base)
+    return None
 
 
 def set_pretrained_init(name, init):

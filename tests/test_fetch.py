@@ -291,3 +291,97 @@ def test_fetch_command(server, tmp_path):
     assert r.returncode == 0 and 'already in the store' in r.stdout
     r = _cli(['fetch', 'asymmnet_small_*'], env)
     assert r.returncode == 2 and 'no model with published weights matches' in r.stderr
+
+
+# ---- the weights' preprocessing reaches the consumers ---------------------------------------------
+def _image_split(root, n=2):
+    from PIL import Image
+    for c in ('a', 'b'):
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((40, 40, 3), 30 * i + 100 * (c == 'b'), np.uint8)).save(
+                str(root / c / ('%d.jpg' % i)))
+
+
+def test_fetch_then_eval_only_with_the_weights_preprocessing(server, tmp_path, monkeypatch, capsys):
+    """The issue's story, on loopback: `asymmzoo fetch 'mobilenetv3_*_1.0' asymmnet_large_1.0`, then
+    `train_imagenet.py --eval-only --pretrained store` on an ImageFolder normalises with the authors'
+    mean / std (not GluonCV's) and downloads nothing more."""
+    from asymmzoo.cli import main as cli
+    from asymmzoo.train import loop
+    from asymmzoo.train.cli import main as train_main
+    patches = []
+    for gname in ('mobilenetv3_large', 'mobilenetv3_small'):
+        data, sha1, _, path = _gluoncv_zip(_gluoncv_net(gname), gname, str(tmp_path))
+        server.files[path] = data
+        patches.append(_source_hash(gname + '_1.0', sha1))
+    src = str(tmp_path / 'released.params')
+    _released_file(src)
+    server.files['/Spark001/AsymmNet/3b048213552ef97fdd337a293adca5980c2a2c1a/checkpoints/'
+                 '0.7542-imagenet-modifiedv3-358-best.params'] = open(src, 'rb').read()
+    patches.append(_source_hash('asymmnet_large_1.0', file_hash(src, 'git-blob-sha1')))
+    seen = {}
+    real = loop.build_source
+
+    def spy(**kw):
+        seen.update(kw)
+        return real(**kw)
+    monkeypatch.setattr(loop, 'build_source', spy)
+    with contextlib.ExitStack() as stack:
+        for p in patches:
+            stack.enter_context(p)
+        assert cli(['fetch', 'mobilenetv3_*_1.0', 'asymmnet_large_1.0', '-q']) == 0
+        assert len(os.listdir(server.root)) == 3 and len(server.hits) == 3
+        data = tmp_path / 'imagenet'
+        _image_split(data / 'train')
+        _image_split(data / 'val')
+        rc = train_main(['--eval-only', '--pretrained', 'store', '--model', 'asymmnet_large_1.0',
+                         '--data-dir', str(data), '--input-size', '32', '--batch-size', '2', '--no-progress'])
+        err = capsys.readouterr().err
+        assert rc == 0, err
+    assert len(server.hits) == 3      # the store's file, nothing downloaded again
+    np.testing.assert_allclose(np.array(seen['mean']) * 255, (123.68, 116.779, 103.939), rtol=1e-6)
+    np.testing.assert_allclose(np.array(seen['std']) * 255, (58.393, 57.12, 57.375), rtol=1e-6)
+    assert '123.68/116.779/103.939' in err
+
+
+def test_consumers_read_the_weights_preprocessing():
+    from asymmzoo.commands.downstream import normalisation
+    from asymmzoo.registry import preprocess_of
+    from asymmzoo.train.loop import weights_preprocess
+    import argparse
+    authors = preprocess_of('asymmnet_large_1.0')
+    assert authors.mean == (123.68, 116.779, 103.939)
+    assert preprocess_of('asymmnet_large_1.0_acb') is authors                    # a twin: its base's
+    assert preprocess_of('yolo3_asymmnet_large_1.0_voc') is authors              # a head: its backbone's
+    assert preprocess_of('asymmnet_small_0.5') is None
+    assert weights_preprocess(argparse.Namespace(pretrained='store', model='asymmnet_large_1.0')) is authors
+    assert weights_preprocess(argparse.Namespace(pretrained='x.params', model='asymmnet_large_1.0')) is None
+    # detect / pose: the model's own row, else GluonCV's values (what the training scripts use)
+    mean, std = normalisation('mobile_pose_mobilenetv3_large_1.0')
+    np.testing.assert_allclose(mean, (0.485, 0.456, 0.406), atol=1e-4)
+    with _source_hash('mobile_pose_mobilenetv3_large_1.0', '0' * 40):
+        old = get_spec('mobile_pose_mobilenetv3_large_1.0').source
+        set_weight_source('mobile_pose_mobilenetv3_large_1.0', replace(old, preprocess=authors))
+        mean, std = normalisation('mobile_pose_mobilenetv3_large_1.0')
+    np.testing.assert_allclose(np.array(mean) * 255, authors.mean, rtol=1e-6)
+    assert normalisation('yolo3_asymmnet_large_1.0_voc')[0] == (0.485, 0.456, 0.406)
+
+
+def test_fastest_predictor_takes_pixels_with_the_weights_preprocessing(tmp_path):
+    pytest.importorskip('onnxruntime')
+    from asymmzoo.export import fastest_predictor
+    net = asymmzoo.get_model('mobilenetv3_small_1.0')
+    net.initialize(mx.init.Xavier())
+    pred = fastest_predictor(net, input_shape=(1, 3, 64, 64))
+    pp = pred.preprocess
+    assert pp is WEIGHTS['mobilenetv3_small_1.0'].preprocess
+    pixels = np.random.RandomState(0).randint(0, 256, size=(1, 64, 64, 3)).astype(np.uint8)
+    x = (pixels.transpose(0, 3, 1, 2) - np.array(pp.mean).reshape(1, 3, 1, 1)) / np.array(pp.std).reshape(1, 3, 1, 1)
+    np.testing.assert_allclose(pred(pixels), pred(x.astype(np.float32)), rtol=1e-5, atol=1e-5)
+    other = asymmzoo.get_model('mobilenetv3_small_0.35')
+    other.initialize(mx.init.Xavier())
+    plain = fastest_predictor(other, input_shape=(1, 3, 64, 64))
+    assert plain.preprocess is None
+    with pytest.raises(ValueError, match='raw pixels'):
+        plain(pixels)
