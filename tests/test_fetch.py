@@ -385,3 +385,13 @@ def test_fastest_predictor_takes_pixels_with_the_weights_preprocessing(tmp_path)
     assert plain.preprocess is None
     with pytest.raises(ValueError, match='raw pixels'):
         plain(pixels)
+
+
+def test_summary_shows_the_published_weights(capsys):
+    from asymmzoo.cli import main as cli
+    assert cli(['summary', 'cifar_resnet20_v1', 'cifar_quick', '-q']) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith('| published weights |')
+    row = [l for l in out if l.startswith('| cifar_resnet20_v1 |')][0]
+    assert row.endswith('| 92.1 CIFAR-10 accuracy (GluonCV cifar_resnet20_v1) |')
+    assert [l for l in out if l.startswith('| cifar_quick |')][0].endswith('|  |')
