@@ -395,3 +395,20 @@ def test_summary_shows_the_published_weights(capsys):
     row = [l for l in out if l.startswith('| cifar_resnet20_v1 |')][0]
     assert row.endswith('| 92.1 CIFAR-10 accuracy (GluonCV cifar_resnet20_v1) |')
     assert [l for l in out if l.startswith('| cifar_quick |')][0].endswith('|  |')
+
+
+def test_quantize_calibration_images_use_the_weights_preprocessing(tmp_path):
+    from PIL import Image
+    from asymmzoo.quantize import calibration_images
+    (tmp_path / 'imgs' / 'x').mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((40, 50, 3), 50 * i + 20, np.uint8)).save(str(tmp_path / 'imgs' / 'x' / ('%d.png' % i)))
+    x = calibration_images('asymmnet_large_1.0', str(tmp_path / 'imgs'), n=2, input_size=32)
+    assert x.shape == (2, 3, 32, 32) and x.dtype == np.float32
+    pixel = np.round(x[:, 0, 0, 0] * 58.393 + 123.68)   # back to pixels with the authors' values
+    assert set(pixel) <= {20.0, 70.0, 120.0}
+    with pytest.raises(ValueError, match='no published weights'):
+        calibration_images('asymmnet_small_0.5', str(tmp_path / 'imgs'))
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(ValueError, match='no images'):
+        calibration_images('asymmnet_large_1.0', str(tmp_path / 'empty'))
