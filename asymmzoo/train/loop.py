@@ -326,15 +326,15 @@ def _run(args):
     native = getattr(probe, 'default_input_shape', None)
     del probe
     digits = not (args.rec_train or args.rec_val or args.data_dir)
+    # weights from the store bring their preprocessing (mean / std, input size of their run)
+    pp = weights_preprocess(args) if not digits else None
     if args.input_size is None:
-        args.input_size = DEFAULT_DIGITS_INPUT if digits else 224
+        args.input_size = DEFAULT_DIGITS_INPUT if digits else (pp.input_size if pp else 224)
         if digits and native and native[-1] < DEFAULT_DIGITS_INPUT:
             args.input_size = int(native[-1])
     if in_ch not in (1, 3) or (in_ch == 1 and not digits):
         raise ValueError("%s takes %d-channel input; the ImageFolder / RecordIO pipelines give RGB "
                          "(only the embedded digits can be fed as 1 or 3 channels)" % (args.model, in_ch))
-    # weights from the store bring their preprocessing (mean / std of the run that trained them)
-    pp = weights_preprocess(args) if not digits else None
     norm = dict(mean=tuple(v / 255.0 for v in pp.mean), std=tuple(v / 255.0 for v in pp.std)) if pp else {}
     source = build_source(
         channels=in_ch, data_dir=args.data_dir, rec_train=args.rec_train, rec_train_idx=args.rec_train_idx,
