@@ -4,7 +4,9 @@ A spec says what a name is without building it: the builder and its fixed keywor
 ``task`` (``classification``, ``detection``, ``pose``, ``action``, ``face``), the ``family``
 (``asymmnet``, ``mobilenetv3``, ``acnet``, ``cifar``, ``rotateconv``, ``yolo3``, ...), the ``base``
 model it is derived from (an ``_acb`` / ``_rot`` twin's base, a head's backbone), the default input
-shape of one item, the frames per item (video models) and the store file of its weights.
+shape of one item, the frames per item (video models), the store file of its weights and ``source``,
+the weights table's row when its weights are published (``asymmzoo/models/sources.py``; attached with
+:func:`set_weight_source`, shown by :func:`weight_sources`).
 
 Heads are registered once as a :class:`ModelTemplate` (``yolo3_{backbone}_{dataset}``): a name is
 parsed on lookup, and ``list_models`` lists every expansion.
