@@ -4,7 +4,9 @@ A spec says what a name is without building it: the builder and its fixed keywor
 ``task`` (``classification``, ``detection``, ``pose``, ``action``, ``face``), the ``family``
 (``asymmnet``, ``mobilenetv3``, ``acnet``, ``cifar``, ``rotateconv``, ``yolo3``, ...), the ``base``
 model it is derived from (an ``_acb`` / ``_rot`` twin's base, a head's backbone), the default input
-shape of one item, the frames per item (video models) and the store file of its weights.
+shape of one item, the frames per item (video models), the store file of its weights and ``source``,
+the weights table's row when its weights are published (``asymmzoo/models/sources.py``; attached with
+:func:`set_weight_source`, shown by :func:`weight_sources`).
 
 Heads are registered once as a :class:`ModelTemplate` (``yolo3_{backbone}_{dataset}``): a name is
 parsed on lookup, and ``list_models`` lists every expansion.
@@ -22,7 +24,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 __all__ = ['ModelSpec', 'ModelTemplate', 'UnknownModelError', 'TASKS', 'register', 'register_template',
            'register_model', 'register_builder', 'unregister', 'get_model', 'get_spec', 'list_models',
-           'is_registered']
+           'is_registered', 'set_weight_source', 'weight_sources', 'set_pretrained_init', 'preprocess_of']
 
 TASKS = ('classification', 'detection', 'pose', 'action', 'face')
 
@@ -44,6 +46,7 @@ class ModelSpec:
     min_input_shape: Optional[Tuple[int, ...]] = None
     frames: int = 1
     weights: Optional[str] = None
+    source: Any = None    # the weights table's row (asymmzoo.download.WeightSource), if published
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -105,6 +108,8 @@ class ModelTemplate:
 
 _SPECS = {}        # name -> ModelSpec
 _TEMPLATES = []    # ModelTemplate, in registration order
+_SOURCES = {}      # name -> the weights table's row (asymmzoo/models/sources.py)
+_INITS = {}        # name -> init(net, name, ctx=, root=, kwargs=): pretrained=True from other weights
 
 
 def _natural_key(name):
@@ -174,6 +179,53 @@ def register_model(fn=None, *, name=None, meta=None, **fixed_kwargs):
     return fn
 
 
+def set_weight_source(name, source):
+    """Attach the weights table's row (a :class:`asymmzoo.download.WeightSource`, or None to remove
+    it) to a registered name (a template's too): ``get_model(name, pretrained=True)`` then downloads
+    it when the store lacks it. Returns the previous row."""
+    key = name.lower()
+    if _lookup(key) is None:
+        raise unknown_model(key)
+    old = _SOURCES.get(key)
+    if source is None:
+        _SOURCES.pop(key, None)
+    else:
+        _SOURCES[key] = source
+    return old
+
+
+def preprocess_of(name, inherit=True):
+    """The preprocessing (``asymmzoo.download.Preprocess``: mean / std in pixel units, input size,
+    crop ratio) of ``name``'s published weights; with ``inherit``, else that of the model it starts
+    from (an ``_acb`` twin's base, a head's backbone); None when no weights of its line are published."""
+    spec, seen = get_spec(name), set()
+    while spec is not None:
+        if spec.source is not None:
+            return spec.source.preprocess
+        if not inherit or not spec.base or spec.base in seen:
+            return None
+        seen.add(spec.base)
+        spec = get_spec(spec.base)
+    return None
+
+
+def set_pretrained_init(name, init):
+    """``get_model(name, pretrained=True)`` with no store file of ``name`` itself (and no published
+    one) calls ``init(net, name, ctx=, root=, kwargs=)`` instead, e.g. an ``_acb`` twin starting
+    from its base's weights (:mod:`asymmzoo.models.init_from_base`)."""
+    key = name.lower()
+    if _lookup(key) is None:
+        raise unknown_model(key)
+    _INITS[key] = init
+
+
+def weight_sources(pattern='*'):
+    """``{name: WeightSource}`` of the registered names matching ``pattern`` (fnmatch) that have
+    published weights, naturally sorted."""
+    pattern = pattern.lower()
+    return {n: _SOURCES[n] for n in sorted(_SOURCES, key=_natural_key) if fnmatch.fnmatchcase(n, pattern)}
+
+
 def unregister(name):
     """Remove a name registered with :func:`register` (for plug-ins and tests)."""
     key = name.lower()
@@ -190,6 +242,8 @@ def _lookup(key):
             spec = t.match(key)
             if spec is not None:
                 break
+    if spec is not None and key in _SOURCES:
+        spec = replace(spec, source=_SOURCES[key])
     return spec
 
 
@@ -279,7 +333,8 @@ def _check_common_kwargs(key, kwargs):
 def get_model(name, **kwargs):
     """Build a registered model by (case-insensitive) name.
 
-    Common kwargs: ``classes``, ``pretrained`` (False, True = the local store, or a path to a
+    Common kwargs: ``classes``, ``pretrained`` (False, True = the local store, downloading and
+    verifying the published weights first when the weights table has them, or a path to a
     ``.params`` file), ``ctx`` (one device or a list, as GluonCV's scripts pass it: where the
     pretrained weights go, and where builders that return an initialised network put it),
     ``root`` (store folder), ``norm_layer``, ``norm_kwargs``; family specific ones (``r``,
@@ -315,6 +370,10 @@ def get_model(name, **kwargs):
             except AttributeError:  # pragma: no cover
                 pass
     if pretrained:
-        from .store import load_pretrained
-        load_pretrained(net, key, pretrained, ctx=ctx, root=root)
+        from .store import _stored, load_pretrained
+        init = _INITS.get(key)
+        if pretrained is True and init is not None and spec.source is None and not _stored(key, root):
+            init(net, key, ctx=ctx, root=root, kwargs=kwargs)
+        else:
+            load_pretrained(net, key, pretrained, ctx=ctx, root=root, source=spec.source)
     return net

@@ -1,10 +1,12 @@
 """Putting weights into the store, checked against the architecture of the model they are stored
-under (``asymmzoo store add``)."""
+under (``asymmzoo store add``); the published file of a model with a weights-table row (fetched
+elsewhere, zipped or not) is recognised by its hash and converted like a download."""
 import os
 import shutil
 
+from .download import source_matches, store_source_file
 from .io import WeightsError, atomic_target, read_params, sha1_of, _misfit
-from .registry import get_model, is_registered, unknown_model
+from .registry import get_model, get_spec, is_registered, unknown_model
 from .store import store_root
 
 __all__ = ['add_to_store']
@@ -31,6 +33,9 @@ def add_to_store(path, name, root=None):
         raise FileNotFoundError("no such file: %s" % path)
     if not is_registered(name):
         raise WeightsError("cannot store weights under %s" % unknown_model(name.lower()))
+    source = get_spec(name).source
+    if source is not None and source_matches(path, source):   # the published file: convert it
+        return store_source_file(path, name, source, store_root(root))
     # refuse what would not load before it enters the store: unreadable, NaN, another model's
     loaded = {k.split(':', 1)[-1]: v for k, v in read_params(path).items()}
     params, per_class = _params_and_class_keys(name)

@@ -7,6 +7,10 @@ import shutil
 import tempfile
 _MXNET_HOME = tempfile.mkdtemp(prefix='asymmzoo-test-mxnet-home-')
 os.environ['MXNET_HOME'] = _MXNET_HOME  # never touch ~/.mxnet
+# published weights are never fetched from the internet by a test: a closed loopback port (the fetch
+# tests serve their own files and point these at their server)
+os.environ['MXNET_GLUON_REPO'] = 'http://127.0.0.1:9/'
+os.environ['ASYMMZOO_ASYMMNET_URL'] = 'http://127.0.0.1:9/'
 
 
 def pytest_unconfigure(config):

@@ -56,7 +56,10 @@ def test_specs_describe_every_name_without_building_it():
     assert get_spec('asymmnet_large_1.0') == ModelSpec(
         'asymmnet_large_1.0', get_spec('asymmnet_large_1.0').builder,
         {'arch': 'large', 'multiplier': 1.0}, task='classification', family='asymmnet',
-        min_input_shape=(2, 3, 64, 64))
+        min_input_shape=(2, 3, 64, 64),
+        source=get_spec('asymmnet_large_1.0').source)   # the weights table's row
+    assert get_spec('asymmnet_large_1.0').source.top1 == 75.42
+    assert get_spec('asymmnet_large_0.75').source is None
     assert get_spec('asymmnet_small_0.5_pruned').base == 'asymmnet_small_0.5'
     assert get_spec('mobilenetv3_small_1.0').family == 'mobilenetv3'
     acb = get_spec('cifar_quick_acb')

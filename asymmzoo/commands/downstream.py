@@ -56,6 +56,17 @@ def _save(ax, out):
     print("wrote %s" % out)
 
 
+def normalisation(name):
+    """(mean, std) in 0..1 units for the input of ``name``: its published weights' preprocessing
+    (the weights table's row of this very model), else GluonCV's ImageNet values, which the
+    downstream training scripts use."""
+    from ..registry import preprocess_of
+    pp = preprocess_of(name, inherit=False)
+    if pp is None:
+        return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    return tuple(v / 255.0 for v in pp.mean), tuple(v / 255.0 for v in pp.std)
+
+
 def _detector(args, name, params, classes, filters=None):
     from ..registry import get_model
     name = _model_name(name, 'yolo3_', '_voc')
@@ -78,7 +89,8 @@ def _detect(args):
     _check_image(args.image, args.out)
     name, net = _detector(args, args.model, args.params, args.classes, args.filters)
     _load_weights(net, args, 'detector')
-    x, img = load_test(args.image, short=args.short, stride=32)
+    mean, std = normalisation(name)
+    x, img = load_test(args.image, short=args.short, stride=32, mean=mean, std=std)
     ids, scores, bboxes = [o[0].asnumpy() for o in net(x)]
     keep = scores[:, 0] >= args.thresh
     for cid, s, b in zip(ids[keep, 0], scores[keep, 0], bboxes[keep]):
@@ -121,6 +133,7 @@ def _pose(args):
         kw['deconv_filters'] = tuple(int(c) for c in args.deconv_filters.split(','))
     net = get_model(name, pretrained=bool(args.pretrained) and not args.params, **kw)
     _load_weights(net, args, 'pose')
+    mean, std = normalisation(name)
     h, w = args.input_size
     if args.detector:
         det_name, det = _detector(args, args.detector, args.detector_params, None)
@@ -133,10 +146,11 @@ def _pose(args):
         if 'person' not in det.classes:
             raise ValueError("detector %s has no 'person' class (classes: %s)" % (det_name, det.classes))
         det.reset_class(['person'], reuse_weights=['person'])
-        x, img = load_test(args.image, short=args.short, stride=32)
+        dmean, dstd = normalisation(det_name)
+        x, img = load_test(args.image, short=args.short, stride=32, mean=dmean, std=dstd)
         ids, scores, bboxes = det(x)
         pose_input, boxes = detector_to_simple_pose(img, ids, scores, bboxes, output_shape=(h, w),
-                                                    thr=args.thresh)
+                                                    thr=args.thresh, mean=mean, std=std)
         if pose_input is None:
             print("the detector found no person >= %.2f; nothing to draw" % args.thresh)
             ax = viz.plot_image(img)
@@ -146,7 +160,7 @@ def _pose(args):
         img = mx.image.imread(args.image).asnumpy()
         ih, iw = img.shape[:2]
         boxes = [_parse_box(b, iw, ih) for b in args.box] if args.box else [[0.0, 0.0, float(iw), float(ih)]]
-        pose_input = crop_resize_normalize(mx.nd.array(img), boxes, (h, w))
+        pose_input = crop_resize_normalize(mx.nd.array(img), boxes, (h, w), mean=mean, std=std)
         ids = mx.nd.zeros((1, len(boxes), 1))
         scores = mx.nd.ones((1, len(boxes), 1))
         bboxes = mx.nd.array(np.array(boxes, dtype='float32')[None])

@@ -1,4 +1,4 @@
-"""`asymmzoo summary`, `asymmzoo store add`, `asymmzoo convert-official`."""
+"""`asymmzoo summary`, `asymmzoo store add` / `store list`, `asymmzoo fetch`, `asymmzoo convert-official`."""
 import sys
 
 from ..utils import argtypes as A
@@ -29,11 +29,71 @@ def _summary(args):
             out = net(mx.nd.zeros(shape))
         out_shape = tuple(out.shape) if hasattr(out, 'shape') else tuple(o.shape for o in out)
         rows.append((name, count_params(net), count_madds(net, shape), shape, out_shape))
-    print("| model | params | MAdds | input | output |")
-    print("|---|---:|---:|---|---|")
+    from ..registry import get_spec
+    print("| model | params | MAdds | input | output | published weights |")
+    print("|---|---:|---:|---|---|---|")
     for name, p, m, shp, o in rows:
-        print("| %s | %s | %.1fM | %s | %s |" % (name, "{:,}".format(p), m / 1e6,
-                                              'x'.join(map(str, shp[1:])), o))
+        print("| %s | %s | %.1fM | %s | %s | %s |" % (name, "{:,}".format(p), m / 1e6,
+                                                   'x'.join(map(str, shp[1:])), o,
+                                                   _published(get_spec(name).source)))
+    return 0
+
+
+def _published(source):
+    if source is None:
+        return ''
+    return '%s %s (%s)' % (source.top1, source.metric, source.origin)
+
+
+def _store_list(args):
+    import os
+    from ..registry import weight_sources
+    from ..store import _stored, store_root
+    root = store_root(args.root)
+    sources = weight_sources()
+    print("store: %s" % root)
+    print("| model | in the store | published | source | integrity | conversion | preprocessing "
+          "(mean / std, size, crop) | citation | license |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, src in sources.items():
+        stored = _stored(name, root)
+        pp = src.preprocess
+        print("| %s | %s | %s %s | %s | %s %s | %s | %s / %s, %d, %.3g | %s | %s |" % (
+            name, os.path.basename(stored[-1]) if stored else '-', src.top1, src.metric,
+            ' '.join(src.resolved_urls()), src.hash_kind, src.hash, src.conversion,
+            '/'.join('%g' % v for v in pp.mean), '/'.join('%g' % v for v in pp.std), pp.input_size,
+            pp.crop_ratio, src.citation, src.license))
+    others = sorted(os.path.basename(p) for p in __import__('glob').glob(os.path.join(root, '*.params'))
+                    if os.path.basename(p).rsplit('-', 1)[0] not in sources)
+    if others:
+        print("\nother files in the store: " + ", ".join(others))
+    return 0
+
+
+def _fetch(args):
+    from ..download import FetchError
+    from ..registry import get_spec, weight_sources
+    from ..store import _stored, ensure_pretrained
+    names = []
+    for pat in args.patterns:
+        found = list(weight_sources(pat))
+        if not found:
+            raise ValueError("no model with published weights matches %r; `asymmzoo store list` shows "
+                             "the weights table" % pat)
+        names += [n for n in found if n not in names]
+    failed = []
+    for name in names:
+        if _stored(name, args.root):
+            print("%s: already in the store" % name)
+            continue
+        try:
+            path = ensure_pretrained(name, get_spec(name).source, root=args.root, progress=not args.quiet)
+        except FetchError as e:
+            failed.append(str(e))
+            continue
+        print("%s: %s" % (name, path))
+    if failed:
+        raise FetchError("%d of %d not fetched:\n  %s" % (len(failed), len(names), "\n  ".join(failed)))
     return 0
 
 
@@ -66,10 +126,23 @@ def add_commands(sub):
     a.add_argument('--model', required=True)
     a.add_argument('--root', default=None, help='store folder (default $MXNET_HOME/models)')
     a.set_defaults(func=_store_add)
+    a = ssub.add_parser('list', help='the weights table: published weights, sources, hashes, '
+                        'preprocessing, and what the store holds')
+    a.add_argument('--root', default=None, help='store folder (default $MXNET_HOME/models)')
+    a.set_defaults(func=_store_list)
+
+    p = sub.add_parser('fetch', help='download, verify and convert published weights into the store')
+    p.add_argument('patterns', nargs='+', help="model names or fnmatch patterns, e.g. 'mobilenetv3_*_1.0'")
+    p.add_argument('--root', default=None, help='store folder (default $MXNET_HOME/models)')
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
+    p.set_defaults(func=_fetch)
 
     p = sub.add_parser('convert-official',
-                       help="convert the AsymmNet authors' released checkpoint for get_model(pretrained=)")
+                       help="convert a checkpoint of the AsymmNet authors' code (the released file or one "
+                       "saved from their published code) for get_model(pretrained=)")
     p.add_argument('src')
     p.add_argument('dst')
-    p.add_argument('--model', default='asymmnet_large_1.0')
+    p.add_argument('--model', default='asymmnet_large_1.0',
+                   help="asymmnet_{large,small}_W or mobilenetv3_{large,small}_W (default asymmnet_large_1.0, "
+                   "the released run)")
     p.set_defaults(func=_convert_official)

@@ -142,8 +142,9 @@ class FolderSource(DataSource):
     kind = 'folder'
 
     def __init__(self, batch_size, input_size=224, data_dir=None, num_workers=0, crop_ratio=0.875,
-                 **kw):
+                 mean=MEAN_RGB, std=STD_RGB, **kw):
         super(FolderSource, self).__init__(batch_size, input_size, **kw)
+        self.mean, self.std = tuple(mean), tuple(std)
         from mxnet.gluon.data.vision import transforms as T
         self.classes, train, val = check_image_folder(data_dir)
         self.num_train, self.num_val = len(train), len(val)
@@ -153,9 +154,9 @@ class FolderSource(DataSource):
         self._train_tf = T.Compose([T.RandomResizedCrop(s), T.RandomFlipLeftRight(),
                                     T.RandomColorJitter(brightness=jitter, contrast=jitter,
                                                         saturation=jitter),
-                                    T.RandomLighting(0.1), T.ToTensor(), T.Normalize(MEAN_RGB, STD_RGB)])
+                                    T.RandomLighting(0.1), T.ToTensor(), T.Normalize(self.mean, self.std)])
         self._val_tf = T.Compose([T.Resize(int(round(s / crop_ratio)), keep_ratio=True),
-                                  T.CenterCrop(s), T.ToTensor(), T.Normalize(MEAN_RGB, STD_RGB)])
+                                  T.CenterCrop(s), T.ToTensor(), T.Normalize(self.mean, self.std)])
         self._train = SafeImageFolder(train, self._train_tf)
         self._val = SafeImageFolder(val, self._val_tf)
         self._shard = shard_indices(len(train), self.num_parts, self.part_index, self.seed)
@@ -256,8 +257,10 @@ class RecordSource(DataSource):
     kind = 'record'
 
     def __init__(self, batch_size, input_size=224, rec_train=None, rec_train_idx=None, rec_val=None,
-                 rec_val_idx=None, num_workers=4, num_classes=None, crop_ratio=0.875, **kw):
+                 rec_val_idx=None, num_workers=4, num_classes=None, crop_ratio=0.875, mean=MEAN_RGB,
+                 std=STD_RGB, **kw):
         super(RecordSource, self).__init__(batch_size, input_size, **kw)
+        self.mean, self.std = tuple(mean), tuple(std)
         for flag, p in (('--rec-train', rec_train), ('--rec-train-idx', rec_train_idx),
                         ('--rec-val', rec_val), ('--rec-val-idx', rec_val_idx)):
             if not p:
@@ -283,8 +286,8 @@ class RecordSource(DataSource):
     def _common(self):
         return dict(batch_size=self.batch_size, data_shape=(3, self.input_size, self.input_size),
                     preprocess_threads=self.num_workers,
-                    mean_r=MEAN_RGB[0] * 255, mean_g=MEAN_RGB[1] * 255, mean_b=MEAN_RGB[2] * 255,
-                    std_r=STD_RGB[0] * 255, std_g=STD_RGB[1] * 255, std_b=STD_RGB[2] * 255)
+                    mean_r=self.mean[0] * 255, mean_g=self.mean[1] * 255, mean_b=self.mean[2] * 255,
+                    std_r=self.std[0] * 255, std_g=self.std[1] * 255, std_b=self.std[2] * 255)
 
     def train_batches(self, epoch):
         import mxnet as mx
@@ -318,7 +321,8 @@ class RecordSource(DataSource):
 def build_source(data_dir=None, rec_train=None, rec_train_idx=None, rec_val=None, rec_val_idx=None,
                  **kw):
     """Pick the source: RecordIO if ``rec_train`` is given, else an ImageFolder if ``data_dir``,
-    else the embedded digits."""
+    else the embedded digits. ``mean`` / ``std`` (0..1 units, RGB; ImageNet's by default) normalise
+    the ImageFolder / RecordIO images, e.g. the preprocessing of the pretrained weights."""
     if rec_train or rec_val:
         kw.pop('channels', None)
         return RecordSource(rec_train=rec_train, rec_train_idx=rec_train_idx, rec_val=rec_val,
@@ -329,4 +333,6 @@ def build_source(data_dir=None, rec_train=None, rec_train_idx=None, rec_val=None
         return FolderSource(data_dir=data_dir, **kw)
     kw.pop('num_workers', None)
     kw.pop('crop_ratio', None)
+    kw.pop('mean', None)   # the digits have their own normalisation
+    kw.pop('std', None)
     return DigitsSource(channels=channels, **kw)

@@ -30,11 +30,16 @@ class OnnxPredictor(object):
     kept. With ``check`` (default) each new session is compared, on a random batch of its size, with
     the file at ``path`` (which :func:`export_onnx` verified against MXNet): :class:`ExportError` if
     they differ by more than ``atol``. ``static_batch=False`` runs the file as exported (any batch
-    size, one session: ``self.session``). Not thread-safe: give each thread its own predictor."""
+    size, one session: ``self.session``). Not thread-safe: give each thread its own predictor.
+
+    ``preprocess`` (an :class:`asymmzoo.download.Preprocess`: the weights' mean / std in pixel units)
+    lets ``predict`` take raw uint8 pixels too, (N, H, W, 3) or (N, 3, H, W) RGB at the exported
+    size, normalised with the weights' own mean / std (:meth:`normalise`)."""
 
     def __init__(self, path, threads=None, info=None, static_batch=True, max_sessions=4, source=None,
-                 check=True, atol=1e-4):
+                 check=True, atol=1e-4, preprocess=None):
         self.path = path
+        self.preprocess = preprocess
         self.source = path if source is None else source  # what static sessions are built from
         self.threads = threads
         self.static_batch = bool(static_batch)
@@ -102,6 +107,8 @@ class OnnxPredictor(object):
     def __call__(self, x):
         if isinstance(x, mx.nd.NDArray):
             x = x.asnumpy()
+        if np.asarray(x).dtype.kind in 'biu' and self.preprocess is not None:
+            x = self.normalise(x)
         if np.asarray(x).dtype.kind in 'biu':
             raise ValueError("got a %s batch: give the preprocessed float batch the network was trained "
                              "on (e.g. ToTensor + Normalize of gluoncv's presets), not raw pixels"
@@ -117,12 +124,26 @@ class OnnxPredictor(object):
         out = self.session_for(x.shape[0]).run(None, {self.input_name: x})
         return out[0] if len(out) == 1 else out
 
+    def normalise(self, pixels):
+        """uint8 RGB pixels, (N, H, W, 3) or (N, 3, H, W) -> the float NCHW batch the weights take:
+        ``(pixel - mean) / std`` with the weights' own mean / std."""
+        if self.preprocess is None:
+            raise ValueError("this predictor has no preprocessing: give the preprocessed float batch")
+        x = np.asarray(pixels, dtype=np.float32)
+        if x.ndim == 4 and x.shape[-1] == 3 and x.shape[1] != 3:
+            x = x.transpose(0, 3, 1, 2)
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError("expected RGB pixels of shape (N, H, W, 3) or (N, 3, H, W), got %s" % (x.shape,))
+        mean = np.asarray(self.preprocess.mean, np.float32).reshape(1, 3, 1, 1)
+        std = np.asarray(self.preprocess.std, np.float32).reshape(1, 3, 1, 1)
+        return (x - mean) / std
+
     def __repr__(self):
         return 'OnnxPredictor(%r, static_batch=%s)' % (self.path, self.static_batch)
 
 
 def fastest_predictor(net, input_shape=None, path=None, threads=None, verify=True, atol=1e-4,
-                      static_batch=True):
+                      static_batch=True, preprocess='auto'):
     """The project's fastest CPU inference path: deploy -> ONNX (cleaned, h-swish fused, AsymmNet's
     reuse concats moved or split) -> onnxruntime, with one static-shape session per batch size (see
     :class:`OnnxPredictor`). ``net`` is an initialised (trained) network or a registry name (then
@@ -131,7 +152,13 @@ def fastest_predictor(net, input_shape=None, path=None, threads=None, verify=Tru
     training a copy, not this one. Returns an :class:`OnnxPredictor`; its ``info`` holds the export
     check (``max_abs_diff`` against MXNet). Without ``path`` the file goes to a temporary folder
     that the predictor removes when it is closed or garbage-collected. A network whose parameters
-    were never initialised is refused (``ValueError``) before any work."""
+    were never initialised is refused (``ValueError``) before any work. ``preprocess`` ('auto': the
+    published weights' of the registry model, :func:`asymmzoo.registry.preprocess_of`; or a
+    Preprocess, or None) lets the predictor take raw pixels (:meth:`OnnxPredictor.normalise`)."""
+    if preprocess == 'auto':
+        from ..registry import is_registered, preprocess_of
+        name = net if isinstance(net, str) else getattr(net, 'name_in_zoo', None)
+        preprocess = preprocess_of(name) if name and is_registered(name) else None
     if not isinstance(net, str):
         check_initialized(net, 'fastest_predictor')
     net, shape = prepare_model(net, deploy=True, input_shape=input_shape)
@@ -143,7 +170,8 @@ def fastest_predictor(net, input_shape=None, path=None, threads=None, verify=Tru
     try:
         info = export_onnx(net, path, shape, verify=verify, atol=atol, keep_base=True)
         base = info.pop('base_model')
-        pred = OnnxPredictor(path, threads=threads, info=info, static_batch=static_batch, source=base)
+        pred = OnnxPredictor(path, threads=threads, info=info, static_batch=static_batch, source=base,
+                             preprocess=preprocess)
     except BaseException:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

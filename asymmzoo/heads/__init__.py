@@ -43,3 +43,6 @@ TEMPLATES = [
 
 for _t in TEMPLATES:
     register_template(_t)
+
+from ..models.sources import apply_weight_sources as _apply_weight_sources
+_apply_weight_sources()   # the heads' rows of the weights table (mobile_pose_*)

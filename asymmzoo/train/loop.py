@@ -51,19 +51,31 @@ def parse_model_kwargs(items):
     return out
 
 
+def weights_preprocess(args):
+    """The preprocessing of the weights ``--pretrained store`` loads (their published row's, or the
+    base's for an ``_acb`` twin), else None (ImageNet's mean / std)."""
+    if getattr(args, 'pretrained', None) != 'store':
+        return None
+    from ..registry import preprocess_of
+    return preprocess_of(args.model)
+
+
 def build_net(args, classes, ctx):
     import mxnet as mx
     from ..registry import get_model
     kw = parse_model_kwargs(args.model_kwargs)
     if args.dropout is not None:
         kw['dropout'] = args.dropout
-    net = get_model(args.model, classes=classes, **kw)
-    if args.pretrained:
+    if args.pretrained == 'store':   # the store's file (fetched when published; a twin from its base)
+        net = get_model(args.model, classes=classes, pretrained=True, ctx=ctx[0], **kw)
+        net.collect_params().reset_ctx(ctx)
+    elif args.pretrained:
         from ..store import load_pretrained
-        load_pretrained(net, args.model.lower(), True if args.pretrained == 'store' else args.pretrained,
-                        ctx=ctx[0])
+        net = get_model(args.model, classes=classes, **kw)
+        load_pretrained(net, args.model.lower(), args.pretrained, ctx=ctx[0])
         net.collect_params().reset_ctx(ctx)
     else:
+        net = get_model(args.model, classes=classes, **kw)
         # force: a builder that returns its network initialised (TSN) still starts from --init
         net.initialize(make_initializer(getattr(args, 'init', None)), ctx=ctx, force_reinit=True)
     if args.dtype and args.dtype != 'float32':
@@ -294,19 +306,22 @@ def _run(args):
     native = getattr(probe, 'default_input_shape', None)
     del probe
     digits = not (args.rec_train or args.rec_val or args.data_dir)
+    # weights from the store bring their preprocessing (mean / std, input size of their run)
+    pp = weights_preprocess(args) if not digits else None
     if args.input_size is None:
-        args.input_size = DEFAULT_DIGITS_INPUT if digits else 224
+        args.input_size = DEFAULT_DIGITS_INPUT if digits else (pp.input_size if pp else 224)
         if digits and native and native[-1] < DEFAULT_DIGITS_INPUT:
             args.input_size = int(native[-1])
     if in_ch not in (1, 3) or (in_ch == 1 and not digits):
         raise ValueError("%s takes %d-channel input; the ImageFolder / RecordIO pipelines give RGB "
                          "(only the embedded digits can be fed as 1 or 3 channels)" % (args.model, in_ch))
+    norm = dict(mean=tuple(v / 255.0 for v in pp.mean), std=tuple(v / 255.0 for v in pp.std)) if pp else {}
     source = build_source(
         channels=in_ch, data_dir=args.data_dir, rec_train=args.rec_train, rec_train_idx=args.rec_train_idx,
         rec_val=args.rec_val, rec_val_idx=args.rec_val_idx, num_classes=args.num_classes,
         batch_size=args.batch_size * len(ctx), input_size=args.input_size,
         num_workers=args.num_workers, crop_ratio=args.crop_ratio, num_parts=nworkers,
-        part_index=rank, seed=args.seed, max_steps=args.steps_per_epoch)
+        part_index=rank, seed=args.seed, max_steps=args.steps_per_epoch, **norm)
     global_batch = args.batch_size * len(ctx) * nworkers
     decided = resolve_settings(args, global_batch, source.kind)
     if resume_state is not None and not args.eval_only and resume_state['epoch'] + 1 >= args.num_epochs:
@@ -332,6 +347,9 @@ def _run(args):
                           prefix='[worker %d/%d] ' % (rank, nworkers) if nworkers > 1 else '')
     logger.info("asymmzoo train: %s on %s | %s", args.model, ','.join(str(c) for c in ctx),
                 source.describe())
+    if pp is not None:
+        logger.info("normalising with the pretrained weights' preprocessing: mean %s, std %s (pixels)",
+                    '/'.join('%g' % v for v in pp.mean), '/'.join('%g' % v for v in pp.std))
 
     net = build_net(args, len(source.classes), ctx)
     if args.hybridize:
