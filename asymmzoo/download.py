@@ -20,6 +20,7 @@ Conversions are named in the table and registered by the model families
 ``.params`` file our model loads by structural names) or raises :class:`~asymmzoo.io.WeightsError`.
 """
 import hashlib
+import http.client
 import os
 import shutil
 import socket
@@ -57,14 +58,18 @@ class Preprocess:
     std: Tuple[float, float, float] = (58.395, 57.12, 57.375)
     input_size: int = 224
     crop_ratio: float = 0.875
+    input_hw: Optional[Tuple[int, int]] = None   # (height, width) of a non-square input (pose: 256x192)
 
     @property
     def resize(self):
         return int(round(self.input_size / self.crop_ratio))
 
     def as_dict(self):
-        return dict(mean=list(self.mean), std=list(self.std), input_size=self.input_size,
-                    crop_ratio=self.crop_ratio)
+        out = dict(mean=list(self.mean), std=list(self.std), input_size=self.input_size,
+                   crop_ratio=self.crop_ratio)
+        if self.input_hw:
+            out['input_hw'] = list(self.input_hw)
+        return out
 
 
 IMAGENET_GLUONCV = Preprocess()
@@ -191,7 +196,12 @@ def _verify_convert_store(raw, name, source, root, workdir, origin):
         raise FetchError("no conversion %r is registered for %s (import asymmzoo first)"
                          % (source.conversion, name))
     converted = os.path.join(workdir, 'converted.params')
-    conv(path, converted, name)
+    try:
+        conv(path, converted, name)
+    except WeightsError as e:
+        first = str(e).strip().splitlines()[0]
+        raise FetchError("%s from %s passed its integrity check but does not convert into our %s (%s); "
+                         "nothing stored" % (name, origin, name, first)) from None
     dst = os.path.join(root, '%s-%s.params' % (name, sha1_of(converted)[:8]))
     with atomic_target(dst) as tmp:
         os.replace(converted, tmp)
@@ -211,9 +221,12 @@ def fetch_into_store(name, source, root, progress=False, timeout=60):
             except urllib.error.HTTPError as e:
                 reasons.append("%s: HTTP %s %s" % (url, e.code, e.reason))
                 continue
-            except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as e:
+            except (urllib.error.URLError, socket.timeout, ConnectionError, OSError,
+                    http.client.HTTPException, ValueError) as e:
+                # HTTPException: a chunked body cut short (IncompleteRead); ValueError: a mirror
+                # address urllib cannot use (no scheme, a bad host)
                 reason = getattr(e, 'reason', None) or e
-                reasons.append("%s: %s" % (url, reason))
+                reasons.append("%s: %s" % (url, reason if str(reason) else type(e).__name__))
                 continue
             return _verify_convert_store(raw, name, source, root, work, url)
     raise FetchError("cannot download the pretrained weights of %s (%s); %s; nothing stored"

@@ -227,11 +227,14 @@ def weight_sources(pattern='*'):
 
 
 def unregister(name):
-    """Remove a name registered with :func:`register` (for plug-ins and tests)."""
+    """Remove a name registered with :func:`register` (for plug-ins and tests), with its weights row
+    and pretrained initialiser: a model registered again under that name starts clean."""
     key = name.lower()
     if key not in _SPECS:
         raise unknown_model(key)
     del _SPECS[key]
+    _SOURCES.pop(key, None)
+    _INITS.pop(key, None)
     _withdraw_from_gluoncv(key)
 
 
@@ -376,4 +379,9 @@ def get_model(name, **kwargs):
             init(net, key, ctx=ctx, root=root, kwargs=kwargs)
         else:
             load_pretrained(net, key, pretrained, ctx=ctx, root=root, source=spec.source)
+        if pretrained is True:   # the store's (published) weights: their preprocessing travels with them
+            try:
+                net.weights_preprocess = preprocess_of(key)
+            except AttributeError:  # pragma: no cover
+                pass
     return net

@@ -28,7 +28,7 @@ GLUONCV_ROWS = [n for n, s in WEIGHTS.items() if s.conversion == 'gluoncv']
 # ---- a loopback server --------------------------------------------------------------------------
 class _Server:
     """Serves ``files[path] = bytes``; ``mode[path]``: 'truncate' (half the body, full length
-    announced), 'error' (HTTP 500)."""
+    announced), 'chunked_cut' (a chunked body that stops without its last chunk), 'error' (HTTP 500)."""
 
     def __init__(self):
         self.files, self.mode, self.hits = {}, {}, []
@@ -48,6 +48,14 @@ class _Server:
                     self.send_error(404, 'Not Found')
                     return
                 self.send_response(200)
+                if mode == 'chunked_cut':
+                    self.send_header('Transfer-Encoding', 'chunked')
+                    self.end_headers()
+                    half = data[:len(data) // 2]
+                    self.wfile.write(b'%x\r\n' % len(data) + half)   # announces more than it sends
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.send_header('Content-Length', str(len(data)))
                 self.end_headers()
                 self.wfile.write(data[:len(data) // 2] if mode == 'truncate' else data)
@@ -203,7 +211,8 @@ def test_authors_file_fetched_with_its_blob_id(server, tmp_path):
     np.testing.assert_allclose(_out(net, x), b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
 
 
-@pytest.mark.parametrize('failure', ['hash', 'truncated', 'server_error', 'no_network', 'not_a_zip'])
+@pytest.mark.parametrize('failure', ['hash', 'truncated', 'chunked_cut', 'server_error', 'no_network',
+                                     'not_a_zip', 'mirror_without_scheme'])
 def test_failed_fetch_is_one_clear_error_and_the_store_stays_untouched(failure, server, tmp_path,
                                                                        monkeypatch):
     gname, ours = 'cifar_resnet20_v1', 'cifar_resnet20_v1'
@@ -215,8 +224,10 @@ def test_failed_fetch_is_one_clear_error_and_the_store_stays_untouched(failure, 
     expected = sha1
     if failure == 'hash':
         expected = '0' * 40
-    elif failure == 'truncated':
-        server.mode[path] = 'truncate'
+    elif failure in ('truncated', 'chunked_cut'):
+        server.mode[path] = 'truncate' if failure == 'truncated' else 'chunked_cut'
+    elif failure == 'mirror_without_scheme':
+        monkeypatch.setenv('MXNET_GLUON_REPO', '127.0.0.1:9/mirror/')
     elif failure == 'server_error':
         server.mode[path] = 'error'
     elif failure == 'no_network':
@@ -227,7 +238,8 @@ def test_failed_fetch_is_one_clear_error_and_the_store_stays_untouched(failure, 
         with pytest.raises(FetchError) as err:
             asymmzoo.get_model(ours, pretrained=True)
     msg = str(err.value)
-    url = ('http://127.0.0.1:9/mirror' if failure == 'no_network' else server.url + 'mirror') + path[7:]
+    url = {'no_network': 'http://127.0.0.1:9/mirror', 'mirror_without_scheme': '127.0.0.1:9/mirror'}.get(
+        failure, server.url + 'mirror') + path[7:]
     assert url in msg, msg
     assert 'expected sha1 %s' % expected in msg
     assert '`asymmzoo store add FILE --model %s`' % ours in msg
@@ -369,10 +381,18 @@ def test_consumers_read_the_weights_preprocessing():
 
 
 def test_fastest_predictor_takes_pixels_with_the_weights_preprocessing(tmp_path):
+    from asymmzoo.weights import add_to_store
     pytest.importorskip('onnxruntime')
     from asymmzoo.export import fastest_predictor
+    from asymmzoo.io import atomic_save_parameters
     net = asymmzoo.get_model('mobilenetv3_small_1.0')
     net.initialize(mx.init.Xavier())
+    net(mx.nd.zeros((1, 3, 64, 64)))
+    assert getattr(net, 'weights_preprocess', None) is None      # random weights: no known run
+    atomic_save_parameters(net, str(tmp_path / 'w.params'))
+    root = str(tmp_path / 'store')
+    add_to_store(str(tmp_path / 'w.params'), 'mobilenetv3_small_1.0', root=root)
+    net = asymmzoo.get_model('mobilenetv3_small_1.0', pretrained=True, root=root)
     pred = fastest_predictor(net, input_shape=(1, 3, 64, 64))
     pp = pred.preprocess
     assert pp is WEIGHTS['mobilenetv3_small_1.0'].preprocess

@@ -83,3 +83,19 @@ def test_twin_of_a_published_base_fetches_it(server, tmp_path):
     with mx.autograd.predict_mode():
         a, b = ref(x).asnumpy(), twin(x).asnumpy()
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_twin_on_a_list_ctx_is_on_every_device(tmp_path):
+    """GluonCV-style scripts pass a list ctx: the twin's parameters live on each device, like its base's."""
+    from asymmzoo.io import atomic_save_parameters
+    base = asymmzoo.get_model('cifar_quick', classes=10)
+    base.initialize(mx.init.Xavier())
+    base(mx.nd.zeros((1, 3, 32, 32)))
+    root = str(tmp_path / 'store')
+    path = str(tmp_path / 'b.params')
+    atomic_save_parameters(base, path)
+    from asymmzoo.weights import add_to_store
+    add_to_store(path, 'cifar_quick', root=root)
+    ctx = [mx.cpu(0), mx.cpu(1)]
+    twin = asymmzoo.get_model('cifar_quick_acb', classes=10, pretrained=True, root=root, ctx=ctx)
+    assert all(p.list_ctx() == ctx for p in twin.collect_params().values())

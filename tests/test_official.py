@@ -190,23 +190,41 @@ def test_every_width_converts_by_keys():
         assert not any(k.startswith('head.') for k in table)
 
 
-@pytest.mark.parametrize('model', ['asymmnet_large_0.35', 'asymmnet_large_0.5', 'asymmnet_large_1.25',
-                                   'mobilenetv3_large_0.5'])
+@pytest.mark.parametrize('model', ['asymmnet_large_0.35', 'asymmnet_large_0.5', 'mobilenetv3_large_0.5',
+                                   'mobilenetv3_large_1.25'])
 def test_widths_whose_block0_differs_are_refused(model, tmp_path):
     """Their block 0 is declared for 16 input channels: at an -L width whose stem is not 16 channels
-    it has no residual sum (ours has), so a converted file would not give their outputs (shown by the
-    independent build: keys fit, outputs differ); refused with the reason. (-L / -S x1.25 of their
-    asymmnet.py do not even build: their depthwise conv is declared for fewer channels than the
-    concatenation gives.)"""
+    it has no residual sum (ours has). Loaded key for key (bypassing the refusal), their weights give
+    other outputs in our model; convert-official refuses with that reason and writes nothing."""
+    from asymmzoo.models.official import official_to_ours, released_key
     fam, arch, k = model.split('_')
     their = TheirNet(arch, float(k), mnv3=fam == 'mobilenetv3',
                      names=('conv1', 'conv2') if fam == 'mobilenetv3' else ('dw_conv', 'pw_conv_linear'))
-    if k != '1.25' or fam == 'mobilenetv3':
-        src = _their_file(their, str(tmp_path / 't.params'))
-    else:
-        src = str(tmp_path / 't.params')
-        mx.nd.save(src, {'features.0.weight': mx.nd.ones((24, 3, 3, 3))})
+    src = _their_file(their, str(tmp_path / 't.params'))
+    ours = asymmzoo.get_model(model)
+    n_features = len(ours.features)
+    arrays = {official_to_ours(released_key(key), n_features): v for key, v in mx.nd.load(src).items()}
+    params = ours._collect_params_with_prefix()
+    assert sorted(arrays) == sorted(params)                                  # the keys fit ...
+    ours.initialize()
+    for key, p in params.items():
+        p.set_data(arrays[key])
+    x = mx.nd.random.uniform(-1, 1, shape=(2, 3, 96, 96))
+    a, b = _out(ours, x), _out(their, x)
+    # ... the outputs do not: by far more than the 1e-5 every converted width meets
+    assert np.abs(a - b).max() > 1e-4 * max(1.0, np.abs(b).max())
     with pytest.raises(WeightsError, match='their block 0 has no residual sum and ours has one'):
+        convert_official(src, str(tmp_path / 'o.params'), model=model)
+    assert not os.path.exists(str(tmp_path / 'o.params'))
+
+
+@pytest.mark.parametrize('model', ['asymmnet_large_1.25', 'asymmnet_small_1.25'])
+def test_asymmnet_125_has_no_authors_weights(model, tmp_path):
+    """Their asymmnet.py does not build at x1.25 (the depthwise conv is declared for fewer channels
+    than the concatenation gives): no such checkpoint can exist, and the refusal says so."""
+    src = str(tmp_path / 't.params')
+    mx.nd.save(src, {'features.0.weight': mx.nd.ones((24, 3, 3, 3))})
+    with pytest.raises(WeightsError, match='their AsymmNet code does not build at x1.25'):
         convert_official(src, str(tmp_path / 'o.params'), model=model)
     assert not os.path.exists(str(tmp_path / 'o.params'))
 

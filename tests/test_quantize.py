@@ -435,7 +435,7 @@ def test_quantize_cli_save_int8_quiet_one_channel_model(tmp_path):
     import subprocess
     import sys
     import warnings
-    from asymmzoo.quantize import digits_arrays, evaluate
+    from asymmzoo.quantize import digits_arrays, top1_and_labels
     prefix = str(tmp_path / 'q' / 'rot_int8')
     env = dict(os.environ)
     env.pop('MXNET_SUBGRAPH_VERBOSE', None)
@@ -452,7 +452,7 @@ def test_quantize_cli_save_int8_quiet_one_channel_model(tmp_path):
         warnings.simplefilter('ignore')
         back = mx.gluon.SymbolBlock.imports(prefix + '-symbol.json', ['data'], prefix + '-0000.params')
     xv, yv = digits_arrays('val', 32, channels=1)
-    assert evaluate(back, xv, yv)[0] == pytest.approx(rep['int8_top1'], abs=1e-9)
+    assert top1_and_labels(back, xv, yv)[0] == pytest.approx(rep['int8_top1'], abs=1e-9)
 
 
 @pytest.mark.slow
@@ -473,7 +473,7 @@ def test_quantize_cli_warns_when_entropy_calibration_loses_accuracy(tmp_path, ca
 
 
 def test_quantize_net_agrees_with_fp32():
-    from asymmzoo.quantize import quantize_net, digits_arrays, evaluate, first_last_layers
+    from asymmzoo.quantize import quantize_net, digits_arrays, top1_and_labels, first_last_layers
     mx.random.seed(0)
     net = asymmzoo.get_model('mobilenetv3_small_0.35', classes=10)
     net.initialize(mx.init.MSRAPrelu())
@@ -489,11 +489,11 @@ def test_quantize_net_agrees_with_fp32():
             loss.backward()
             trainer.step(50)
     xv, yv = digits_arrays('val', size=32, limit=300)
-    acc32, p32 = evaluate(net, xv, yv)
+    acc32, p32 = top1_and_labels(net, xv, yv)
     first, last = first_last_layers(net)
     assert first != last and 'output' in last
     qnet = quantize_net(net, x[:200], exclude_first_last=True)
-    acc8, p8 = evaluate(qnet, xv, yv)
+    acc8, p8 = top1_and_labels(qnet, xv, yv)
     assert (p32 == p8).mean() >= 0.8, (acc32, acc8, (p32 == p8).mean())
     assert isinstance(qnet, mx.gluon.SymbolBlock)
     ops = {n['op'] for n in json.loads(qnet._cached_graph[1].tojson())['nodes']} \

@@ -50,6 +50,19 @@ def test_duplicates_refused():
     finally:
         unregister('zz_test_dummy_model')
     assert 'zz_test_dummy_model' not in gluoncv.model_zoo.model_zoo._models
+    # a weights row and an initialiser go with the name
+    from asymmzoo.registry import set_pretrained_init, set_weight_source
+    from asymmzoo.models.sources import WEIGHTS
+    register_builder('zz_rows', lambda **kw: None)
+    set_weight_source('zz_rows', WEIGHTS['resnet18_v1'])
+    set_pretrained_init('zz_rows', lambda *a, **k: None)
+    unregister('zz_rows')
+    register_builder('zz_rows', lambda **kw: None)
+    try:
+        assert get_spec('zz_rows').source is None
+        assert 'zz_rows' not in asymmzoo.registry._INITS
+    finally:
+        unregister('zz_rows')
 
 
 def test_specs_describe_every_name_without_building_it():

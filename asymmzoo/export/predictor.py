@@ -153,12 +153,11 @@ def fastest_predictor(net, input_shape=None, path=None, threads=None, verify=Tru
     check (``max_abs_diff`` against MXNet). Without ``path`` the file goes to a temporary folder
     that the predictor removes when it is closed or garbage-collected. A network whose parameters
     were never initialised is refused (``ValueError``) before any work. ``preprocess`` ('auto': the
-    published weights' of the registry model, :func:`asymmzoo.registry.preprocess_of`; or a
-    Preprocess, or None) lets the predictor take raw pixels (:meth:`OnnxPredictor.normalise`)."""
-    if preprocess == 'auto':
-        from ..registry import is_registered, preprocess_of
-        name = net if isinstance(net, str) else getattr(net, 'name_in_zoo', None)
-        preprocess = preprocess_of(name) if name and is_registered(name) else None
+    preprocessing of the weights the network was loaded with by ``get_model(..., pretrained=True)``,
+    ``net.weights_preprocess``; nothing for other weights; or a Preprocess, or None) lets the
+    predictor take raw pixels (:meth:`OnnxPredictor.normalise`)."""
+    if preprocess == 'auto':   # only weights whose run is known say how to normalise
+        preprocess = None if isinstance(net, str) else getattr(net, 'weights_preprocess', None)
     if not isinstance(net, str):
         check_initialized(net, 'fastest_predictor')
     net, shape = prepare_model(net, deploy=True, input_shape=input_shape)

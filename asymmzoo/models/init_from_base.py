@@ -89,7 +89,10 @@ def init_twin_from_base(twin, name, ctx=None, root=None, kwargs=None):
     base_kwargs = {k: v for k, v in (kwargs or {}).items() if k not in _TWIN_ONLY_KWARGS}
     base = get_model(spec.base, pretrained=True, root=root, **base_kwargs)
     shape = getattr(twin, 'default_input_shape', None) or spec.input_shape
-    copy_base_into_twin(twin, base, shape, ctx=ctx if not isinstance(ctx, (list, tuple)) else ctx[0])
+    ctxs = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx or mx.cpu()]
+    copy_base_into_twin(twin, base, shape, ctx=ctxs[0])
+    if len(ctxs) > 1:
+        twin.collect_params().reset_ctx(ctxs)    # every device of a list ctx, like the base
     return twin
 
 

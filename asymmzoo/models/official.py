@@ -79,12 +79,17 @@ def convert_official(src, dst, model='asymmnet_large_1.0'):
         raise FileNotFoundError("no such file: %s" % src)
     net = get_model(model)
     stem = net.features[0].weight.shape[0]
+    if model.startswith('asymmnet_') and model.endswith('_1.25'):
+        raise WeightsError(
+            "%s has no authors' weights: their AsymmNet code does not build at x1.25 (its depthwise "
+            "conv is declared for fewer channels than its concatenation gives); convert-official "
+            "takes AsymmNet-L x0.75 / x1.0 and -S x0.35 to x1.0" % model)
     if net.blocks[0].use_residual and stem != 16:
         raise WeightsError(
             "%s cannot take the authors' weights exactly: their code declares block 0 for 16 input "
             "channels at every width, so at this width (a %d-channel stem) their block 0 has no "
             "residual sum and ours has one; convert-official takes the widths whose stem has 16 "
-            "channels (-L: 0.75, 1.0; -S: every width)" % (model, stem))
+            "channels (-L: 0.75, 1.0; -S: every width but AsymmNet x1.25)" % (model, stem))
     if os.path.isdir(dst):
         raise WeightsError("the output %s is a folder: give the file to write, e.g. %s"
                          % (dst, os.path.join(dst, model + '.params')))

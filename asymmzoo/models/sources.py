@@ -20,9 +20,12 @@ from .official import convert_official, official_to_ours
 
 __all__ = ['WEIGHTS', 'GLUONCV_SHA1', 'ASYMMNET_PREPROCESS', 'CIFAR_PREPROCESS', 'apply_weight_sources']
 
-# the authors' run (their train.py): mean / std in pixel units, not GluonCV's
+# the authors' run (their utils/utils.py, as GluonCV's RecordIO training script): mean / std in pixel
+# units, not the 123.675 / 116.28 / 103.53 of GluonCV's ImageNet presets
 ASYMMNET_PREPROCESS = Preprocess(mean=(123.68, 116.779, 103.939), std=(58.393, 57.12, 57.375))
 IMAGENET = Preprocess()
+# GluonCV's pose models: person boxes resized to 256x192, no centre crop
+POSE_PREPROCESS = Preprocess(input_size=256, crop_ratio=1.0, input_hw=(256, 192))
 CIFAR_PREPROCESS = Preprocess(mean=(0.4914 * 255, 0.4822 * 255, 0.4465 * 255),
                               std=(0.2023 * 255, 0.1994 * 255, 0.2010 * 255), input_size=32, crop_ratio=1.0)
 
@@ -58,7 +61,7 @@ WEIGHTS = {
         hash_kind='git-blob-sha1', conversion='asymmnet_official', preprocess=ASYMMNET_PREPROCESS,
         top1=75.42, citation="Yang et al., AsymmNet (CVPR Workshops 2021); the released run "
         "0.7542-imagenet-modifiedv3-358-best of github.com/Spark001/AsymmNet",
-        license='no license file in the authors\' repository (used as released)',
+        license='Apache-2.0 (the LICENSE of Spark001/AsymmNet)',
         origin='Spark001/AsymmNet@3b04821 ' + ASYMMNET_FILE),
     'mobilenetv3_large_1.0': _gluoncv('mobilenetv3_large', IMAGENET, 75.32, 'ImageNet MobileNet'),
     'mobilenetv3_small_1.0': _gluoncv('mobilenetv3_small', IMAGENET, 67.72, 'ImageNet MobileNet'),
@@ -68,9 +71,9 @@ WEIGHTS = {
                                   metric='CIFAR-10 accuracy'),
     'cifar_resnet56_v1': _gluoncv('cifar_resnet56_v1', CIFAR_PREPROCESS, 93.6, 'CIFAR-10',
                                   metric='CIFAR-10 accuracy'),
-    'mobile_pose_mobilenetv3_large_1.0': _gluoncv('mobile_pose_mobilenetv3_large', IMAGENET, 63.7,
+    'mobile_pose_mobilenetv3_large_1.0': _gluoncv('mobile_pose_mobilenetv3_large', POSE_PREPROCESS, 63.7,
                                                   'COCO Mobile-Pose', metric='COCO OKS AP'),
-    'mobile_pose_mobilenetv3_small_1.0': _gluoncv('mobile_pose_mobilenetv3_small', IMAGENET, 54.3,
+    'mobile_pose_mobilenetv3_small_1.0': _gluoncv('mobile_pose_mobilenetv3_small', POSE_PREPROCESS, 54.3,
                                                   'COCO Mobile-Pose', metric='COCO OKS AP'),
 }
 

@@ -12,7 +12,7 @@ Where things are:
   and its defaults (``DEFAULT_EXCLUDED_OPERATORS``, ``DEFAULT_MIN_SQNR``, ``DEFAULT_TARGET_SQNR``)
 * :mod:`.sqnr`    -- ``layer_sqnr``, ``network_sqnr``
 * :mod:`.graph`   -- a network's symbol graph, ``first_last_layers``
-* :mod:`.digits`  -- the embedded digits as data (``digits_arrays``), ``train_on_digits``, ``evaluate``
+* :mod:`.digits`  -- the embedded digits as data (``digits_arrays``), ``train_on_digits``, ``top1_and_labels``
 * :mod:`.images`  -- ``calibration_images``: real images prepared with a model's published weights' preprocessing
 * :mod:`.save`    -- ``save_quantized`` (INT8 symbol files, checked reloaded), ``check_file_prefix``
 * :mod:`.checks`  -- what is refused before any training (``check_quantizable``, sizes, settings)
@@ -20,7 +20,7 @@ Where things are:
 
 ``asymmzoo.quantize`` is loaded on first use (``import asymmzoo`` stays light).
 """
-from .digits import digits_arrays, train_on_digits, evaluate
+from .digits import digits_arrays, train_on_digits, top1_and_labels
 from .graph import first_last_layers
 from .sqnr import layer_sqnr, network_sqnr
 from .convert import (quantize_net, quantize_to_target, boundary_data_ops, DEFAULT_EXCLUDED_OPERATORS,
@@ -30,7 +30,7 @@ from .images import calibration_images
 from .checks import check_quantizable, MIN_SIZE, MAX_SIZE
 from .report import quantize_report, format_report, accuracy_warning, WARN_TOP1_DROP
 
-__all__ = ['DEFAULT_EXCLUDED_OPERATORS', 'digits_arrays', 'train_on_digits', 'evaluate',
+__all__ = ['DEFAULT_EXCLUDED_OPERATORS', 'digits_arrays', 'train_on_digits', 'top1_and_labels',
            'quantize_net', 'quantize_report', 'format_report', 'layer_sqnr', 'DEFAULT_MIN_SQNR',
            'boundary_data_ops', 'network_sqnr', 'quantize_to_target', 'DEFAULT_TARGET_SQNR',
            'check_quantizable', 'save_quantized', 'accuracy_warning', 'WARN_TOP1_DROP',

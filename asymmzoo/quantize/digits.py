@@ -1,6 +1,7 @@
 """The embedded digits as quantization data (:func:`digits_arrays`: resized to the network's input
 size, normalised, replicated to its channels), a short training run for a model without a checkpoint
-(:func:`train_on_digits`) and top-1 evaluation in percent with the predicted labels (:func:`evaluate`).
+(:func:`train_on_digits`) and the top-1 in percent with the predicted labels that the quantize report
+compares (:func:`top1_and_labels`; the accuracy itself is :func:`asymmzoo.train.quick.evaluate`).
 
 The digits come from :mod:`asymmzoo.data.digits` and the training run is :func:`asymmzoo.train.quick.fit`,
 like every other quick run of the project.
@@ -8,9 +9,9 @@ like every other quick run of the project.
 import numpy as np
 
 from ..data.digits import DIGITS_MEAN, DIGITS_STD, digits_arrays as _digits
-from ..train.quick import fit, predict
+from ..train.quick import evaluate, fit, predict
 
-__all__ = ['DIGITS_MEAN', 'DIGITS_STD', 'digits_arrays', 'evaluate', 'train_on_digits']
+__all__ = ['DIGITS_MEAN', 'DIGITS_STD', 'digits_arrays', 'top1_and_labels', 'train_on_digits']
 
 
 def digits_arrays(split='train', size=32, channels=3, limit=None):
@@ -19,8 +20,9 @@ def digits_arrays(split='train', size=32, channels=3, limit=None):
     return _digits(split, size=size, channels=channels, limit=limit, fit='resize')
 
 
-def evaluate(net, x, y, batch_size=250):
-    """Top-1 accuracy (%) and the predicted labels."""
+def top1_and_labels(net, x, y, batch_size=250):
+    """``(top-1 in percent, predicted labels)``: the report compares the labels of the fp32 and the
+    INT8 network (their agreement), so it needs both."""
     p = predict(net, x, batch_size).argmax(axis=1).astype(np.int64)
     return 100.0 * float((p == np.asarray(y)).mean()), p
 
@@ -37,7 +39,7 @@ def train_on_digits(net, epochs=2, size=32, batch_size=64, lr=0.05, seed=0, log=
     accs = []
 
     def on_epoch(epoch, net, hist):
-        accs.append(evaluate(net, xv, yv)[0])
+        accs.append(100.0 * evaluate(net, xv, yv))
         say('epoch %d: val top-1 %.2f%%' % (epoch + 1, accs[-1]))
     fit(net, x, y, epochs=epochs, batch_size=batch_size, lr=lr, momentum=0.9, wd=1e-4, seed=seed,
         optimizer='nag', final_lr=lr * 0.01, hybridize=dict(static_alloc=True, static_shape=True),

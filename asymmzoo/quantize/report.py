@@ -22,7 +22,7 @@ import numpy as np
 from .checks import _check_report_settings, _check_sqnr_settings, _input_channels, _runs_on, check_quantizable
 from .convert import (DEFAULT_EXCLUDED_OPERATORS, DEFAULT_MIN_SQNR, DEFAULT_TARGET_SQNR, quantize_net,
                       quantize_to_target)
-from .digits import DIGITS_MEAN, DIGITS_STD, digits_arrays, evaluate, train_on_digits
+from .digits import DIGITS_MEAN, DIGITS_STD, digits_arrays, top1_and_labels, train_on_digits
 from .save import check_file_prefix, save_quantized
 from .sqnr import network_sqnr
 
@@ -149,7 +149,7 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
     xc = xc[order[:calib_examples]]
     deploy(net, verify=True, probe=mx.nd.array(xv[:4]))
     net.hybridize(static_alloc=True, static_shape=True)
-    acc32, p32 = evaluate(net, xv, yv)
+    acc32, p32 = top1_and_labels(net, xv, yv)
     say('quantizing (calibration on %d training digits)' % len(xc))
     qkw = dict(exclude_operators=exclude_operators, granularity=granularity, calib_mode=calib_mode,
                exclude_first_last=exclude_first_last)
@@ -160,7 +160,7 @@ def quantize_report(name_or_net, params=None, epochs=6, size=32, calib_examples=
         qnet = quantize_to_target(net, xc, xt, target_sqnr, min_sqnr=min_sqnr, log=say, **qkw)
     else:
         qnet = quantize_net(net, xc, min_sqnr=min_sqnr, **qkw)
-    acc8, p8 = evaluate(qnet, xv, yv)
+    acc8, p8 = top1_and_labels(qnet, xv, yv)
     low = [r for r in (qnet.layer_sqnr or []) if r['name'] in qnet.low_sqnr_layers]
     report = {'model': name, 'weights': trained, 'input_size': size, 'input_channels': channels,
               'val_images': int(len(yv)),

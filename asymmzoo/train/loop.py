@@ -312,6 +312,8 @@ def _run(args):
         args.input_size = DEFAULT_DIGITS_INPUT if digits else (pp.input_size if pp else 224)
         if digits and native and native[-1] < DEFAULT_DIGITS_INPUT:
             args.input_size = int(native[-1])
+    if pp is not None and args.crop_ratio is None:
+        args.crop_ratio = pp.crop_ratio          # the evaluation crop of the weights' run
     if in_ch not in (1, 3) or (in_ch == 1 and not digits):
         raise ValueError("%s takes %d-channel input; the ImageFolder / RecordIO pipelines give RGB "
                          "(only the embedded digits can be fed as 1 or 3 channels)" % (args.model, in_ch))
