@@ -39,7 +39,8 @@ def atomic_target(path):
     d = os.path.dirname(path)
     os.makedirs(d, exist_ok=True)
     stem, ext = os.path.splitext(os.path.basename(path))
-    tmp = os.path.join(d, '.%s.tmp-%d%s' % (stem, os.getpid(), ext))
+    # pid and a random part: two threads, or two hosts sharing the folder, never share a temporary
+    tmp = os.path.join(d, '.%s.tmp-%d-%s%s' % (stem, os.getpid(), os.urandom(4).hex(), ext))
     try:
         yield tmp
         fd = os.open(tmp, os.O_RDONLY)

@@ -432,3 +432,17 @@ def test_quantize_calibration_images_use_the_weights_preprocessing(tmp_path):
     (tmp_path / 'empty').mkdir()
     with pytest.raises(ValueError, match='no images'):
         calibration_images('asymmnet_large_1.0', str(tmp_path / 'empty'))
+
+
+def test_default_urls_are_the_published_ones(monkeypatch):
+    """With no mirror set, the table resolves to GluonCV's model store and the authors' raw file at
+    the pinned commit (the loopback tests override both, so this pins the defaults themselves)."""
+    monkeypatch.delenv('MXNET_GLUON_REPO', raising=False)
+    monkeypatch.delenv('ASYMMZOO_ASYMMNET_URL', raising=False)
+    assert WEIGHTS['resnet18_v1'].resolved_urls() == [
+        'https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/gluon/models/resnet18_v1-a0666292.zip']
+    assert WEIGHTS['asymmnet_large_1.0'].resolved_urls() == [
+        'https://raw.githubusercontent.com/Spark001/AsymmNet/3b048213552ef97fdd337a293adca5980c2a2c1a/'
+        'checkpoints/0.7542-imagenet-modifiedv3-358-best.params']
+    from gluoncv.model_zoo import model_store
+    assert model_store.apache_repo_url == 'https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/'
