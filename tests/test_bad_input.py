@@ -746,3 +746,73 @@ def test_detect_names_a_truncated_image(tmp_path, capsys):
     assert cli(['detect', str(p), '--params', str(tmp_path / 'x.params')]) == 2
     err = capsys.readouterr().err
     assert 'truncated JPEG' in err and 'Traceback' not in err, err
+
+
+# ---------------------------------------------------------------------------------------------
+# a failed downstream run leaves no save folder behind; a folder that was there, or holds a file, stays
+
+@pytest.mark.parametrize('module,extra', [
+    ('downstream.detection.train_yolo3', ['--dataset', 'folder']),
+    ('downstream.pose.train_simple_pose', []),
+])
+def test_a_failed_run_removes_the_save_folder_it_created(module, extra, tmp_path, capsys):
+    import importlib
+    from asymmzoo.train.engine import run_cli
+    main = importlib.import_module(module).main
+    argv = extra + ['--data-root', str(tmp_path / 'nosuch'), '--epochs', '1']
+    save = tmp_path / 'a' / 'run'
+    assert run_cli(main, argv + ['--save-dir', str(save)], 'x') == 2
+    assert 'nosuch' in capsys.readouterr().err
+    assert not (tmp_path / 'a').exists()                 # the folder and the parent made with it
+    kept = tmp_path / 'kept'
+    kept.mkdir()
+    assert run_cli(main, argv + ['--save-dir', str(kept)], 'x') == 2
+    assert kept.is_dir() and os.listdir(str(kept)) == []    # there before: stays
+    assert run_cli(main, argv + ['--save-dir', str(save)], 'x', interrupted='y') == 2
+    assert not save.exists()
+
+
+def test_a_failed_run_keeps_a_folder_with_a_file_it_did_not_write(tmp_path, monkeypatch):
+    from asymmzoo.train.engine import run_cli, Checkpoint
+    save = tmp_path / 'run'
+
+    def main(argv):
+        Checkpoint(str(save), 'p', resume=False)
+        (save / 'notes.txt').write_text('the user\'s')
+        raise KeyboardInterrupt
+    assert run_cli(main, [], 'x') == 130
+    assert (save / 'notes.txt').read_text() == 'the user\'s' and os.listdir(str(save)) == ['notes.txt']
+
+
+@pytest.mark.parametrize('module,files', [
+    ('downstream.action.train_tsn', ['P.params']),
+    ('downstream.face.train_arcface', ['P-embed.params', 'P-margin.params']),
+])
+def test_save_prefix_does_not_replace_a_users_file(module, files, tmp_path, capsys, monkeypatch):
+    import importlib
+    mod = importlib.import_module(module)
+    prefix = str(tmp_path / 'P')
+    (tmp_path / files[-1]).write_bytes(b'the user\'s weights')
+    argv = ['--data', str(tmp_path / 'nosuch')] if 'face' in module else \
+        ['--data-root', str(tmp_path / 'nosuch'), '--train-list', str(tmp_path / 'nosuch.txt')]
+    assert mod.cli(argv + ['--save-prefix', prefix, '--epochs', '1']) == 2
+    err = capsys.readouterr().err
+    assert '%s exists; pass --force to replace it, or choose another --save-prefix' % (tmp_path / files[-1]) \
+        in err, err
+    assert (tmp_path / files[-1]).read_bytes() == b'the user\'s weights'
+    assert mod.cli(argv + ['--save-prefix', prefix, '--epochs', '1', '--force']) == 2
+    assert 'exists' not in capsys.readouterr().err       # --force: on to the data (missing here)
+
+
+@pytest.mark.parametrize('module', ['downstream.action.train_tsn', 'downstream.face.train_arcface'])
+def test_ctrl_c_in_a_script_without_checkpoints_says_nothing_was_saved(module, capsys, monkeypatch):
+    import importlib
+    mod = importlib.import_module(module)
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(mod, 'train', interrupted)
+    argv = ['--data', 'x'] if 'face' in module else ['--train-list', 'x.txt']
+    assert mod.cli(argv + ['--save-prefix', 'P']) == 130
+    err = capsys.readouterr().err
+    assert 'interrupted; nothing was saved (--save-prefix writes PREFIX' in err and 'save folder' not in err, err

@@ -13,27 +13,34 @@ from .checkpoint import RunLock, load_resume, save_checkpoint
 from .common import seed_all, contexts  # noqa: F401  (the scripts import them from here)
 
 __all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts', 'run_cli',
-           'settings_of', 'check_resume']
+           'settings_of', 'check_resume', 'refuse_to_overwrite']
 
 
-def run_cli(main, argv, prog, resumable=False):
+def run_cli(main, argv, prog, resumable=False, interrupted=None):
     """Run a training script's ``main(argv)`` as a command: a user error (bad value, missing or
-    malformed file, a dataset problem) ends with one line and exit code 2, Ctrl-C with a line and 130;
-    ``--debug`` shows the traceback instead."""
+    malformed file, a dataset problem) ends with one line and exit code 2, Ctrl-C with a line and 130
+    (``interrupted``: what that line says, for a script without a save folder); ``--debug`` shows
+    the traceback instead. A save folder the failed (or interrupted) run created and left without
+    a file of its own is removed again (:func:`remove_unused_save_dirs`)."""
     import sys
     argv = list(argv)
     debug = '--debug' in argv
     argv = [a for a in argv if a != '--debug']
     from ..data.workers import worker_scratch
+    del _CREATED_DIRS[:], _RUN_LOCKS[:]
     try:
         with worker_scratch():
             rc = main(argv)
     except KeyboardInterrupt:
-        print("%s: interrupted; what the run saved so far is in its save folder%s" % (
-            prog, " (--resume continues from the last checkpoint)" if resumable else ''), file=sys.stderr)
+        remove_unused_save_dirs()
+        print("%s: interrupted; %s" % (prog, interrupted or (
+            "what the run saved so far is in its save folder%s" % (
+                " (--resume continues from the last checkpoint)" if resumable else ''))),
+              file=sys.stderr)
         return 130
     except (ValueError, OSError, KeyError, IndexError, TypeError, RuntimeError,
             mx.base.MXNetError) as e:
+        remove_unused_save_dirs()
         if debug:
             raise
         lines = [l.strip() for l in str(e).splitlines() if l.strip() and 'Traceback' not in l
@@ -44,7 +51,44 @@ def run_cli(main, argv, prog, resumable=False):
             msg = '%s: %s' % (e.filename, e.strerror)
         print("%s: error: %s (--debug shows the traceback)" % (prog, msg), file=sys.stderr)
         return 2
+    del _CREATED_DIRS[:], _RUN_LOCKS[:]
     return rc if isinstance(rc, int) else 0
+
+
+_CREATED_DIRS = []   # (folder, topmost folder created with it) made by a Checkpoint of this run
+_RUN_LOCKS = []      # the _HELD_LOCKS keys this run took
+
+
+def remove_unused_save_dirs():
+    """Undo the save folders this run created (:class:`Checkpoint`) where the run wrote nothing in
+    them: the run lock is released, then each folder is removed if it is empty, and so are the
+    (empty) parents made with it. A folder that existed before the run, or that holds any file,
+    stays."""
+    while _RUN_LOCKS:   # the run is over: its locks go (the lock file with them)
+        lock = _HELD_LOCKS.pop(_RUN_LOCKS.pop(), None)
+        if lock is not None:
+            lock.release()
+    while _CREATED_DIRS:
+        folder, top = _CREATED_DIRS.pop()
+        try:
+            d = folder
+            while True:
+                os.rmdir(d)              # only an empty folder goes
+                if os.path.realpath(d) == os.path.realpath(top):
+                    break
+                d = os.path.dirname(os.path.abspath(d))
+        except OSError:
+            pass
+
+
+def refuse_to_overwrite(paths, force=False, flag='--save-prefix'):
+    """Before any training: refuse outputs that would replace a file the user has, unless
+    ``force`` (``--force``); a path that is a folder is refused even then."""
+    for path in paths:
+        if os.path.isdir(path):
+            raise ValueError("%s is a folder; choose another %s" % (path, flag))
+        if os.path.exists(path) and not force:
+            raise ValueError("%s exists; pass --force to replace it, or choose another %s" % (path, flag))
 
 
 def save_params(net, path):
@@ -63,7 +107,13 @@ class Checkpoint(object):
     :meth:`load_meta` checks every file against its sha1."""
 
     def __init__(self, save_dir, prefix, resume=None):
+        top = None
+        d = os.path.abspath(save_dir)
+        while not os.path.exists(d) and os.path.dirname(d) != d:
+            top, d = d, os.path.dirname(d)
         os.makedirs(save_dir, exist_ok=True)
+        if top is not None:   # made by this run: removed again if the run fails before using it
+            _CREATED_DIRS.append((os.path.abspath(save_dir), top))
         self.save_dir, self.prefix = save_dir, prefix
         base = os.path.join(save_dir, prefix)
         self.params, self.states, self.meta = base + '-last.params', base + '-last.states', base + '-last.json'
@@ -83,6 +133,7 @@ class Checkpoint(object):
         key = os.path.realpath(self.save_dir)
         if key not in _HELD_LOCKS:   # this process may run main() again (a resume in the same process)
             _HELD_LOCKS[key] = RunLock(self.save_dir)
+            _RUN_LOCKS.append(key)
             atexit.register(_HELD_LOCKS[key].release)
         return _HELD_LOCKS[key]
 

@@ -18,10 +18,10 @@ import sys
 import numpy as np
 
 from .._precise_bn import recalibrate_bn, take_inputs
-from asymmzoo.train.engine import StepLog, save_params, run_cli
+from asymmzoo.train.engine import StepLog, save_params, run_cli, refuse_to_overwrite
 from asymmzoo.utils import argtypes as A
 
-__all__ = ['build_parser', 'train', 'evaluate', 'main']
+__all__ = ['build_parser', 'cli', 'train', 'evaluate', 'main']
 
 
 def build_parser():
@@ -56,6 +56,7 @@ def build_parser():
     p.add_argument('--num-workers', type=A.non_negative_int, default=0)
     p.add_argument('--hybridize', action='store_true')
     p.add_argument('--save-prefix', default=None, help='write PREFIX.params after training')
+    p.add_argument('--force', action='store_true', help='replace existing --save-prefix files')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--log-interval', type=A.non_negative_int, default=10)
     return p
@@ -95,6 +96,8 @@ def train(args):
     from mxnet import gluon, autograd
     import asymmzoo
 
+    if args.save_prefix:   # before any work: nothing the user saved is replaced unasked
+        refuse_to_overwrite([args.save_prefix + '.params'], getattr(args, 'force', False))
     log = logging.getLogger('train_tsn')
     mx.random.seed(args.seed)
     np.random.seed(args.seed)
@@ -167,5 +170,12 @@ def main(argv=None):
     return 0
 
 
+def cli(argv=None):
+    """``main`` as a command (one-line errors, exit code 2; Ctrl-C says that nothing was saved:
+    this script has no checkpoints, --save-prefix is written when training ends)."""
+    return run_cli(main, sys.argv[1:] if argv is None else argv, 'train_tsn',
+                   interrupted='nothing was saved (--save-prefix writes PREFIX.params only when training ends)')
+
+
 if __name__ == '__main__':
-    sys.exit(run_cli(main, sys.argv[1:], 'train_tsn'))
+    sys.exit(cli())

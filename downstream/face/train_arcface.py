@@ -15,10 +15,10 @@ import sys
 import numpy as np
 
 from .._precise_bn import recalibrate_bn, take_inputs
-from asymmzoo.train.engine import StepLog, save_params, run_cli
+from asymmzoo.train.engine import StepLog, save_params, run_cli, refuse_to_overwrite
 from asymmzoo.utils import argtypes as A
 
-__all__ = ['build_parser', 'train', 'recalibrate_bn', 'main']
+__all__ = ['build_parser', 'cli', 'train', 'recalibrate_bn', 'main']
 
 
 def build_parser():
@@ -48,6 +48,7 @@ def build_parser():
     p.add_argument('--pairs-root', default='', help='folder the pairs file paths are relative to')
     p.add_argument('--no-flip', action='store_true', help='no mirror-sum embedding at verification')
     p.add_argument('--save-prefix', default=None, help='write PREFIX-embed.params, PREFIX-margin.params')
+    p.add_argument('--force', action='store_true', help='replace existing --save-prefix files')
     p.add_argument('--num-workers', type=A.non_negative_int, default=0)
     p.add_argument('--hybridize', action='store_true')
     p.add_argument('--seed', type=int, default=0)
@@ -64,6 +65,9 @@ def train(args):
     from .loss import ArcMarginHead, ArcFaceLoss
     from .verification import read_pairs, evaluate_pairs
 
+    if args.save_prefix:   # before any work: nothing the user saved is replaced unasked
+        refuse_to_overwrite([args.save_prefix + '-embed.params', args.save_prefix + '-margin.params'],
+                            getattr(args, 'force', False))
     log = logging.getLogger('train_arcface')
     mx.random.seed(args.seed)
     np.random.seed(args.seed)
@@ -135,5 +139,13 @@ def main(argv=None):
     return 0
 
 
+def cli(argv=None):
+    """``main`` as a command (one-line errors, exit code 2; Ctrl-C says that nothing was saved:
+    this script has no checkpoints, --save-prefix is written when training ends)."""
+    return run_cli(main, sys.argv[1:] if argv is None else argv, 'train_arcface',
+                   interrupted='nothing was saved '
+                               '(--save-prefix writes PREFIX-embed.params / PREFIX-margin.params only when training ends)')
+
+
 if __name__ == '__main__':
-    sys.exit(run_cli(main, sys.argv[1:], 'train_arcface'))
+    sys.exit(cli())
