@@ -603,6 +603,8 @@ def test_train_flags_that_would_be_ignored_are_refused(tmp_path, capsys):
     ('downstream.detection.train_yolo3', ['--batch-size', '0'], 'positive integer'),
     ('downstream.detection.train_yolo3', ['--filters', '512,abc,128'], 'channel widths'),
     ('downstream.pose.train_simple_pose', ['--sigma', '-1'], 'positive number'),
+    ('downstream.pose.train_simple_pose', ['--head', 'mobile_pose', '--deconv-filters', '128,128,128'],
+     "--head mobile_pose has GluonCV's own upsampling (DUC) head: drop --deconv-filters"),
     ('downstream.action.train_tsn', ['--num-classes', '0'], 'positive integer'),
     ('downstream.face.train_arcface', ['--lr', 'nan'], 'positive number'),
 ])

@@ -48,8 +48,8 @@ def parse_args(argv=None):
     p.add_argument('--network', default='asymmnet_small_1.0', help='backbone name')
     p.add_argument('--head', default='simple_pose', choices=['simple_pose', 'mobile_pose'],
                    help='simple_pose (3 deconvs) or GluonCV\'s mobile_pose (DUC) head')
-    p.add_argument('--deconv-filters', type=A.width_list, default='256,256,256',
-                   help='simple_pose: widths of the three deconvolutions (the paper setting: 256)')
+    p.add_argument('--deconv-filters', type=A.width_list, default=None,
+                   help='simple_pose (default 256,256,256): widths of the three deconvolutions (the paper setting: 256)')
     p.add_argument('--data-root', default=os.path.join('~', '.mxnet', 'datasets', 'coco'))
     p.add_argument('--train-split', default='person_keypoints_train2017')
     p.add_argument('--val-split', default='person_keypoints_val2017', help="'' = no validation")
@@ -85,6 +85,11 @@ def parse_args(argv=None):
     p.add_argument('--hybridize', action='store_true', default=True)
     p.add_argument('--no-hybridize', dest='hybridize', action='store_false')
     args = p.parse_args(argv)
+    if args.deconv_filters is not None and args.head == 'mobile_pose':
+        p.error("--deconv-filters sets the simple_pose head's deconvolutions; --head mobile_pose has "
+                "GluonCV's own upsampling (DUC) head: drop --deconv-filters, or use --head simple_pose")
+    if args.deconv_filters is None:
+        args.deconv_filters = '256,256,256'
     try:
         args.input_size = tuple(int(v) for v in args.input_size.split(','))
         assert len(args.input_size) == 2
