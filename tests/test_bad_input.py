@@ -818,3 +818,22 @@ def test_ctrl_c_in_a_script_without_checkpoints_says_nothing_was_saved(module, c
     assert mod.cli(argv + ['--save-prefix', 'P']) == 130
     err = capsys.readouterr().err
     assert 'interrupted; nothing was saved (--save-prefix writes PREFIX' in err and 'save folder' not in err, err
+
+
+@pytest.mark.parametrize('argv,said', [
+    (['--model', 'yolo3_asymmnet_small_0.35_voc'], 'yolo3_asymmnet_small_0.35_voc is a detection model; this '
+     'script trains image classifiers: train it with python -m downstream.detection.train_yolo3'),
+    (['--model', 'arcface_asymmnet_small_0.35'], 'train it with python -m downstream.face.train_arcface'),
+    (['--kvstore', 'dist_sync'], '--kvstore dist_sync needs the environment of a distributed launch '
+     '(DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_WORKER, DMLC_NUM_SERVER not set); start the '
+     'workers with: asymmzoo launch -n N -- python train_imagenet.py --kvstore dist_sync'),
+])
+def test_train_imagenet_refuses_other_tasks_and_an_unlaunched_dist_kvstore(argv, said, tmp_path, capsys,
+                                                                           monkeypatch):
+    for k in ('DMLC_ROLE', 'DMLC_PS_ROOT_URI', 'DMLC_PS_ROOT_PORT', 'DMLC_NUM_WORKER', 'DMLC_NUM_SERVER'):
+        monkeypatch.delenv(k, raising=False)
+    save = tmp_path / 'run'
+    assert train_main(argv + ['--save-dir', str(save), '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert said in err and len(err.strip().splitlines()) == 1, err
+    assert not save.exists()

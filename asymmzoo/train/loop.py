@@ -256,6 +256,25 @@ def run(args):
                 os.rmdir(folder)
 
 
+# what ``asymmzoo launch`` (or MXNet's tools/launch.py) sets for each worker
+_DIST_ENV = ('DMLC_ROLE', 'DMLC_PS_ROOT_URI', 'DMLC_PS_ROOT_PORT', 'DMLC_NUM_WORKER', 'DMLC_NUM_SERVER')
+# the script that trains each task's models
+_TASK_SCRIPTS = {'detection': 'python -m downstream.detection.train_yolo3',
+                 'pose': 'python -m downstream.pose.train_simple_pose',
+                 'action': 'python -m downstream.action.train_tsn',
+                 'face': 'python -m downstream.face.train_arcface'}
+
+
+def _check_classifier(model):
+    """train_imagenet trains classifiers: refuse a registered model of another task, naming the
+    script that trains it."""
+    from ..registry import get_spec
+    task = get_spec(model).task
+    if task != 'classification':
+        raise ValueError("%s is a %s model; this script trains image classifiers: train it with %s"
+                         % (model, task, _TASK_SCRIPTS.get(task, 'the downstream script of its task')))
+
+
 def _run(args):
     """Train (or evaluate with ``args.eval_only``) according to parsed ``args``; returns a summary."""
     t_start = time.time()
@@ -271,11 +290,17 @@ def _run(args):
         raise ValueError("give either --data-dir (an ImageFolder) or the --rec-* RecordIO files, not both")
     if not is_registered(args.model):
         get_model(args.model)  # raises the registry's ValueError with the closest names
+    _check_classifier(args.model)
     kv = None
     if args.kvstore and args.kvstore.startswith('dist'):
         if 'async' in args.kvstore:
             raise ValueError("--kvstore %s: only dist_sync / dist_device_sync are supported (exact, "
                              "reproducible updates)" % args.kvstore)
+        missing = [k for k in _DIST_ENV if not os.environ.get(k)]
+        if missing:
+            raise ValueError("--kvstore %s needs the environment of a distributed launch (%s not set); "
+                             "start the workers with: asymmzoo launch -n N -- python train_imagenet.py "
+                             "--kvstore %s ..." % (args.kvstore, ', '.join(missing), args.kvstore))
         kv = mx.kv.create(args.kvstore)
     rank, nworkers = (kv.rank, kv.num_workers) if kv else (0, 1)
     ctx = contexts(args.gpus)
