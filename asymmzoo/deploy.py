@@ -118,6 +118,18 @@ def _guard_forward(net):
     object.__setattr__(net, '_plain_concat_guard', True)
 
 
+def _check_bn_statistics(net):
+    """Refuse BatchNorm parameters / statistics that are not finite before anything is converted:
+    folded into the convolutions they would make every output NaN."""
+    for name, p in net.collect_params().items():
+        if not name.endswith(('running_mean', 'running_var', 'gamma', 'beta')) or p._data is None:
+            continue
+        if not np.isfinite(p.data().asnumpy()).all():
+            raise ValueError("deploy(): the BatchNorm parameter %s holds values that are not finite "
+                             "(NaN or inf): its statistics are broken (a diverged run?); load good "
+                             "weights, or re-estimate the BN statistics, before deploying" % name)
+
+
 def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5):
     """Convert ``net`` in place to its inference form and return it.
 
@@ -135,6 +147,7 @@ def deploy(net, verify=True, probe=None, input_shape=None, rtol=1e-4, atol=1e-5)
     if _converter_for(net) is not None:
         raise TypeError("deploy() converts the blocks inside a network; wrap a bare %s in a "
                         "HybridSequential first" % type(net).__name__)
+    _check_bn_statistics(net)
     ctx = _param_ctx(net)
     if verify:
         if probe is None:

@@ -837,3 +837,57 @@ def test_train_imagenet_refuses_other_tasks_and_an_unlaunched_dist_kvstore(argv,
     err = capsys.readouterr().err
     assert said in err and len(err.strip().splitlines()) == 1, err
     assert not save.exists()
+
+
+def test_api_verbs_name_what_they_take():
+    from asymmzoo.export import fastest_predictor
+    for call, who in ((lambda: asymmzoo.rotatify(5), 'rotatify'), (lambda: asymmzoo.acnetify(5), 'acnetify'),
+                      (lambda: asymmzoo.deploy(5), 'deploy'), (lambda: fastest_predictor(None), 'fastest_predictor')):
+        with pytest.raises(TypeError, match=r'%s\(\) takes a Gluon network' % who):
+            call()
+
+
+def test_acnetify_refuses_a_net_in_acnet_form():
+    net = asymmzoo.acnetify(asymmzoo.get_model('cifar_quick'))
+    before = len(net.collect_params().keys())
+    with pytest.raises(ValueError, match=r'already holds \d+ ACBlock.*use the net as it is, or '
+                                         r'asymmzoo.deploy\(net\) it first'):
+        asymmzoo.acnetify(net)
+    assert len(net.collect_params().keys()) == before
+
+
+def test_a_shape_with_a_zero_dimension_is_named(tmp_path):
+    from asymmzoo.export import export_onnx
+    from asymmzoo.utils import count_madds
+    net = asymmzoo.get_model('cifar_quick')
+    net.initialize()
+    for call, who in ((lambda: count_madds(net, input_shape=(1, 3, 0, 32)), 'count_madds'),
+                      (lambda: export_onnx(net, str(tmp_path / 'x.onnx'), input_shape=(1, 3, 0, 32)),
+                       'export_onnx')):
+        with pytest.raises(ValueError, match=r'%s\(\): input_shape \(1, 3, 0, 32\) is not a valid shape: '
+                                             'every dimension must be a positive integer' % who):
+            call()
+    assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize('classes', [0, -1, 2.5, True])
+def test_reset_classifier_checks_classes(classes):
+    net = asymmzoo.get_model('asymmnet_small_0.35', classes=10)
+    with pytest.raises(ValueError, match='classes must be a positive integer'):
+        net.reset_classifier(classes)
+    assert net.classes == 10
+
+
+def test_deploy_refuses_bn_statistics_that_are_not_finite():
+    import mxnet as mx
+    net = asymmzoo.get_model('resnet18_v1_acb', classes=10)
+    net.initialize()
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    name, p = [(k, v) for k, v in net.collect_params().items() if k.endswith('running_var')][3]
+    bad = p.data().copy()
+    bad[0] = float('nan')
+    p.set_data(bad)
+    n_before = len(net.collect_params().keys())
+    with pytest.raises(ValueError, match='BatchNorm parameter %s holds values that are not finite' % name):
+        asymmzoo.deploy(net)
+    assert len(net.collect_params().keys()) == n_before and not getattr(net, 'deployed', False)

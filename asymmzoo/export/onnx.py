@@ -95,8 +95,11 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
     rewrites (an ``onnx.ModelProto``, for :func:`static_batch_model`).
     """
     from ..io import atomic_target
+    from ..utils.blocks import check_block, check_input_shape
+    check_block(net, 'export_onnx()')
+    shape = check_input_shape(input_shape, 'export_onnx()') if input_shape is not None \
+        else default_input_shape(net)
     onnx = _import_onnx()
-    shape = tuple(input_shape) if input_shape else default_input_shape(net)
     if is_detector(net):
         raise ValueError("%s is a detector: its output goes through non-maximum suppression, which "
                          "mxnet 1.9.1's ONNX exporter does not translate faithfully (boxes differ "
@@ -142,7 +145,9 @@ def export_onnx(net, path, input_shape=None, dynamic_batch=True, fuse_activation
 def verify_onnx(net, path, input_shape=None, batch_sizes=(1, 2), atol=1e-4, seed=0, session=None):
     """Run the ONNX file in onnxruntime and MXNet on random normal inputs; raise ExportError if the
     max abs difference exceeds ``atol``. Returns ``{'max_abs_diff', 'max_abs_out'}``."""
-    shape = tuple(input_shape) if input_shape else default_input_shape(net)
+    from ..utils.blocks import check_input_shape
+    shape = check_input_shape(input_shape, 'verify_onnx()') if input_shape is not None \
+        else default_input_shape(net)
     sess = session or onnx_session(path)
     iname = sess.get_inputs()[0].name
     rng = np.random.RandomState(seed)

@@ -159,6 +159,8 @@ def fastest_predictor(net, input_shape=None, path=None, threads=None, verify=Tru
     if preprocess == 'auto':   # only weights whose run is known say how to normalise
         preprocess = None if isinstance(net, str) else getattr(net, 'weights_preprocess', None)
     if not isinstance(net, str):
+        from ..utils.blocks import check_block
+        check_block(net, 'fastest_predictor()', 'a Gluon network (initialised) or a registry name')
         check_initialized(net, 'fastest_predictor')
     net, shape = prepare_model(net, deploy=True, input_shape=input_shape)
     tmp = None

@@ -5,6 +5,7 @@ whether it is a detector, realistic BatchNorm statistics for a randomly initiali
 weights, deploy it)."""
 import mxnet as mx
 import numpy as np
+from ..utils.blocks import check_block, check_input_shape
 
 
 def _frames_per_item(net):
@@ -132,8 +133,10 @@ def prepare_model(name_or_net, deploy=True, params=None, input_shape=None, class
         kw = {} if classes is None else {'classes': classes}
         net = get_model(name_or_net, **kw)
     else:
+        check_block(name_or_net, 'prepare_model()', 'a Gluon network or a registry name')
         net = name_or_net
-    shape = tuple(input_shape) if input_shape else default_input_shape(net)
+    shape = check_input_shape(input_shape, 'prepare_model()') if input_shape is not None \
+        else default_input_shape(net)
     # built here (some builders return their network initialised, as GluonCV's action builders
     # do) or not initialised yet: reproducible random weights; a trained net passed in: untouched
     fresh = isinstance(name_or_net, str) or any(p._data is None for p in net.collect_params().values())

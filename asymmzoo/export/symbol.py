@@ -20,8 +20,11 @@ def export_symbol(net, prefix, input_shape=None, epoch=0):
     Returns the two paths. A network whose parameters were never initialised is refused."""
     from ..io import atomic_export
     from ..nn.concat import plain_concat
+    from ..utils.blocks import check_block, check_input_shape
+    check_block(net, 'export_symbol()')
     check_initialized(net, 'export_symbol')
-    shape = tuple(input_shape) if input_shape else default_input_shape(net)
+    shape = check_input_shape(input_shape, 'export_symbol()') if input_shape is not None \
+        else default_input_shape(net)
     with plain_concat(net):   # an exported graph runs inference only (see asymmzoo.nn.concat)
         _hybrid_forward_once(net, shape)
         return tuple(atomic_export(net, prefix, epoch=epoch))

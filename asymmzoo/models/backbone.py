@@ -79,6 +79,11 @@ class Backbone(nn.HybridBlock):
 
     def reset_classifier(self, classes):
         """Replace the classifier by a fresh (uninitialised) one for ``classes`` outputs."""
+        import numbers
+        if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or classes < 1:
+            raise ValueError("reset_classifier: classes must be a positive integer (the number of "
+                             "classes), got %r" % (classes,))
+        classes = int(classes)
         self._classes = classes
         with self.name_scope():
             self.output = self._make_output(classes)

@@ -156,6 +156,12 @@ def acnetify(net, gamma_init=None, norm_layer=None, norm_kwargs=None, absorb_bn=
                         "HybridSequential first")
     if isinstance(net, ACBlock):
         return net
+    have = sum(1 for _, _, _, child in iter_blocks(net) if isinstance(child, ACBlock))
+    if have:
+        raise ValueError("acnetify(): %s already holds %d ACBlock(s) (it is in ACNet form): acnetify "
+                         "again would add branches to its branches; use the net as it is, or "
+                         "asymmzoo.deploy(net) it first to fuse the branches"
+                         % (getattr(net, 'name_in_zoo', None) or type(net).__name__, have))
     todo = [(parent, key, child) for _, parent, key, child in iter_blocks(net)
             if is_acnet_convertible(child)]
     done = {}  # id(conv) -> ACBlock, so a conv shared by several parents stays shared

@@ -4,7 +4,7 @@ import mxnet as mx
 from mxnet.gluon import nn
 
 from ..nn.rotate import RotateConv2D
-from ..utils.blocks import iter_blocks, replace_child, clear_cached_graphs
+from ..utils.blocks import iter_blocks, replace_child, clear_cached_graphs, check_block
 
 __all__ = ['rotatify']
 
@@ -47,6 +47,7 @@ def rotatify(net, num_params=4, input_shape=None, theta_init=None):
     without ``in_channels`` get it from a shape inference with ``input_shape`` (default the model's
     ``default_input_shape``). ``net.rotate_num_params`` records the version.
     """
+    check_block(net, 'rotatify()')
     if num_params not in (2, 4):
         raise ValueError("num_params must be 4 or 2, got %r" % (num_params,))
     todo = [(parent, key, child) for _, parent, key, child in iter_blocks(net) if _is_rotatable(child)]

@@ -2,7 +2,30 @@
 from mxnet.gluon import HybridBlock
 
 __all__ = ['named_children', 'iter_blocks', 'replace_child', 'clear_cached_graphs', 'is_hybridized',
-           'param_contexts']
+           'param_contexts', 'check_block', 'check_input_shape']
+
+
+def check_block(net, who, what='a Gluon network (e.g. asymmzoo.get_model(name))'):
+    """TypeError naming what ``who`` takes unless ``net`` is a Gluon Block."""
+    from mxnet.gluon import Block
+    if not isinstance(net, Block):
+        raise TypeError("%s takes %s, got %r" % (who, what, net))
+
+
+def check_input_shape(shape, who):
+    """``shape`` as a tuple of positive ints, or a ValueError naming it (MXNet would fail later,
+    deep in shape inference, with a message that does not say which input was wrong)."""
+    import numbers
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise ValueError("%s: input_shape %r is not a shape: give a tuple such as (1, 3, 224, 224)"
+                         % (who, shape))
+    if not dims or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0
+                           for d in dims):
+        raise ValueError("%s: input_shape %r is not a valid shape: every dimension must be a positive "
+                         "integer, e.g. (1, 3, 224, 224)" % (who, shape))
+    return tuple(int(d) for d in dims)
 
 
 def named_children(block):

@@ -53,6 +53,9 @@ def _symbol_of(net, input_shape):
 
 def layer_madds(net, input_shape=(1, 3, 224, 224)):
     """Per-layer MAdds: a list of (node name, op, MAdds per sample)."""
+    from .blocks import check_block, check_input_shape
+    check_block(net, 'layer_madds()')
+    input_shape = check_input_shape(input_shape, 'layer_madds()')
     sym = _symbol_of(net, input_shape)
     internals = sym.get_internals()
     _, out_shapes, _ = internals.infer_shape_partial(data=input_shape)
@@ -91,4 +94,7 @@ def layer_madds(net, input_shape=(1, 3, 224, 224)):
 
 def count_madds(net, input_shape=(1, 3, 224, 224)):
     """Total multiply-adds per sample of convolutions and dense layers."""
+    from .blocks import check_block, check_input_shape
+    check_block(net, 'count_madds()')
+    input_shape = check_input_shape(input_shape, 'count_madds()')
     return int(sum(m for _, _, m in layer_madds(net, input_shape)))
