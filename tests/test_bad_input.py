@@ -891,3 +891,50 @@ def test_deploy_refuses_bn_statistics_that_are_not_finite():
     with pytest.raises(ValueError, match='BatchNorm parameter %s holds values that are not finite' % name):
         asymmzoo.deploy(net)
     assert len(net.collect_params().keys()) == n_before and not getattr(net, 'deployed', False)
+
+
+def _faces(root, people=('a', 'b', 'c', 'd'), n=2):
+    from PIL import Image
+    import numpy as np
+    for k, who in enumerate(people):
+        (root / who).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((32, 32, 3), 50 * k + 10 * i, np.uint8)).save(str(root / who / ('%d.jpg' % i)))
+    return root
+
+
+def test_a_corrupt_image_is_named_before_training(tmp_path, capsys):
+    from asymmzoo.train.engine import run_cli
+    from downstream.detection.train_yolo3 import main as yolo3
+    from downstream.detection.data import VOCFolder
+    from downstream.face.data import face_dataset, _NamedImageFolder
+    root = _voc(tmp_path)
+    bad = root / 'JPEGImages' / '000001.jpg'
+    bad.write_bytes(b'\xff\xd8\xff\xe0 not really a JPEG' * 20)
+    assert run_cli(yolo3, ['--dataset', 'folder', '--data-root', str(root), '--train-split', 'train',
+                           '--val-split', 'val', '--epochs', '1', '--save-dir', str(tmp_path / 'run')], 'x') == 2
+    err = capsys.readouterr().err
+    assert '%s cannot be decoded' % bad in err and 'remove or replace the file' in err, err
+    with pytest.raises(ValueError, match='000001.jpg cannot be decoded .*remove or replace'):
+        VOCFolder(str(root), 'train')[1]        # at decode time too (an image spoilt after the check)
+    faces = _faces(tmp_path / 'faces')
+    (faces / 'b' / '1.jpg').write_bytes(b'garbage' * 30)
+    with pytest.raises(ValueError, match=r'b/1.jpg cannot be decoded .*remove or replace the file'):
+        face_dataset(str(faces))
+    with pytest.raises(ValueError, match=r'b/1.jpg cannot be decoded'):
+        _NamedImageFolder(str(faces), flag=1)[3]
+
+
+def test_arcface_records_are_checked_against_num_classes(tmp_path):
+    import shutil
+    from asymmzoo.data.folder import pack_folder
+    from downstream.face.data import face_dataset
+    pack_folder(str(_faces(tmp_path / 'faces')), str(tmp_path / 'f'), progress=False)
+    rec = str(tmp_path / 'f.rec')
+    with pytest.raises(ValueError, match=r'f.rec has label 3 but --num-classes is 2 .*pass --num-classes 4'):
+        face_dataset(rec, num_classes=2)
+    assert face_dataset(rec, num_classes=4).num_classes == 4 and face_dataset(rec).num_classes == 4
+    pack_folder(str(_faces(tmp_path / 'other', people=('x', 'y', 'z'), n=5)), str(tmp_path / 'g'), progress=False)
+    shutil.copy(str(tmp_path / 'g.idx'), str(tmp_path / 'f.idx'))
+    with pytest.raises(ValueError, match='f.rec: record .*f.idx belongs to another file'):
+        face_dataset(rec)

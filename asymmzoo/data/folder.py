@@ -13,7 +13,8 @@ import os
 import numpy as np
 
 __all__ = ['IMG_EXTS', 'DataError', 'scan_split', 'check_image_folder', 'SafeImageFolder',
-           'safe_batchify', 'pack_folder', 'read_lst']
+           'safe_batchify', 'pack_folder', 'read_lst', 'image_header_problem', 'check_image_headers',
+           'undecodable']
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 
@@ -83,6 +84,46 @@ def truncation_problem(buf):
         if buf.rfind(b'\xff\xd9') < sos:
             return 'truncated JPEG (no end-of-image marker after the image data)'
     return None
+
+
+def image_header_problem(path):
+    """Why the image file ``path`` cannot be decoded, judged from its header and ends (cheap: the
+    pixels are not decoded), or ``None``: missing, empty, not an image format PIL recognises, or a
+    JPEG cut short (:func:`truncation_problem`)."""
+    import io
+    from PIL import Image
+    try:
+        with open(path, 'rb') as f:
+            buf = f.read()
+    except OSError as e:
+        return e.strerror or str(e)
+    problem = truncation_problem(buf)
+    if problem:
+        return problem
+    try:
+        with Image.open(io.BytesIO(buf)) as im:
+            w, h = im.size
+    except Exception as e:   # PIL: UnidentifiedImageError, SyntaxError, ...
+        return 'not a readable image (%s)' % (str(e).splitlines()[0][:80] if str(e) else type(e).__name__)
+    if not (w > 0 and h > 0):
+        return 'an image of size %dx%d' % (w, h)
+    return None
+
+
+def undecodable(path, why):
+    """The DataError naming an image that cannot be decoded and the fix."""
+    return DataError("%s cannot be decoded (%s): remove or replace the file (or drop it from the "
+                     "dataset's list)" % (os.path.normpath(path), why))
+
+
+def check_image_headers(paths):
+    """Before training: the first image of ``paths`` whose header shows it cannot be decoded is
+    refused (:class:`DataError` naming the file and the fix), instead of an anonymous MXNet
+    "Decoding failed" mid-epoch."""
+    for path in paths:
+        why = image_header_problem(path)
+        if why:
+            raise undecodable(path, why)
 
 
 def _read_checked(path):

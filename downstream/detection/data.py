@@ -10,6 +10,7 @@ image, an unknown class, a box outside the image.
 import os
 import xml.etree.ElementTree as ET
 
+import mxnet as mx
 import numpy as np
 from gluoncv.data import VOCDetection
 
@@ -106,6 +107,19 @@ class VOCFolder(VOCDetection):
 
     def __str__(self):
         return 'VOCFolder(%s, %s)' % (self._root, self._split_name)
+
+    def check_images(self):
+        """Refuse an image of the split that cannot be decoded (header check), naming it."""
+        from asymmzoo.data.folder import check_image_headers
+        check_image_headers(self._image_path.format(*i) for i in self._items)
+
+    def __getitem__(self, idx):
+        try:
+            return super(VOCFolder, self).__getitem__(idx)
+        except mx.base.MXNetError as e:   # name the file MXNet could not decode
+            from asymmzoo.data.folder import undecodable
+            raise undecodable(self._image_path.format(*self._items[idx]),
+                              str(e).strip().splitlines()[-1] if str(e).strip() else 'MXNetError')
 
     @property
     def classes(self):

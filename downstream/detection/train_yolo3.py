@@ -160,6 +160,11 @@ def get_dataset(args):
             val = VOCFolder(args.data_root, args.val_split, classes=train.classes,
                             invalid_boxes=args.invalid_boxes)
             metric = VOC07MApMetric(iou_thresh=0.5, class_names=train.classes)
+    if args.dataset in ('voc', 'folder'):   # before any work: an image that cannot be decoded is named
+        from asymmzoo.data.folder import check_image_headers
+        for ds in (train, val):
+            if ds is not None:
+                check_image_headers(ds._image_path.format(*i) for i in ds._items)
     if args.mixup:
         from gluoncv.data.mixup import detection
         train = detection.MixupDetection(train)

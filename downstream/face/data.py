@@ -14,6 +14,8 @@ crop per person) into a tiny identity-per-folder set for tests and demos.
 import os
 
 import numpy as np
+from mxnet.base import MXNetError
+from mxnet.gluon.data.vision import ImageFolderDataset
 
 from .verification import preprocess
 
@@ -32,9 +34,21 @@ class _Transform(object):
         return preprocess(np.ascontiguousarray(img), self.size), np.float32(label)
 
 
+class _NamedImageFolder(ImageFolderDataset):
+    """ImageFolderDataset whose decode errors name the file and the fix."""
+
+    def __getitem__(self, idx):
+        try:
+            return super(_NamedImageFolder, self).__getitem__(idx)
+        except MXNetError as e:
+            from asymmzoo.data.folder import undecodable
+            raise undecodable(self.items[idx][0], str(e).strip().splitlines()[-1] if str(e).strip()
+                              else 'MXNetError')
+
+
 def face_dataset(path, train=True, size=112, seed=None, num_classes=None):
     """Dataset of (CHW float32 face, float label) from a folder of identity folders or a .rec file."""
-    from mxnet.gluon.data.vision import ImageFolderDataset, ImageRecordDataset
+    from mxnet.gluon.data.vision import ImageRecordDataset
     if path.endswith('.rec'):
         if not os.path.isfile(path):
             raise FileNotFoundError("RecordIO file %s does not exist" % path)
@@ -49,19 +63,45 @@ def face_dataset(path, train=True, size=112, seed=None, num_classes=None):
         if not os.path.isdir(path):
             raise FileNotFoundError("face folder %s does not exist; expected root/<identity>/<image> "
                                     "or a .rec file" % path)
-        ds = ImageFolderDataset(path, flag=1)
+        ds = _NamedImageFolder(path, flag=1)
         if not ds.items:
             raise ValueError("%s holds no image in identity sub-folders (root/<identity>/<image>)" % path)
+        from asymmzoo.data.folder import check_image_headers
+        check_image_headers(p for p, _ in ds.items)   # before any work: an undecodable image is named
         classes = ds.synsets
     out = ds.transform(_Transform(size, train, seed), lazy=True)
     if classes is not None:
         out.synsets = classes
         out.num_classes = len(classes)
-    elif num_classes:
-        out.num_classes = int(num_classes)
-    else:  # read every record header once; pass num_classes= to skip this on large sets
-        out.num_classes = int(max(np.max(ds[i][1]) for i in range(len(ds)))) + 1
+    else:   # the labels from the record headers (no image is decoded), checked against num_classes
+        top = record_max_label(path)
+        if num_classes and top >= int(num_classes):
+            raise ValueError("%s has label %d but --num-classes is %d (labels run 0 .. num_classes-1): "
+                             "pass --num-classes %d or more, or leave it out to count them"
+                             % (path, top, int(num_classes), top + 1))
+        out.num_classes = int(num_classes) if num_classes else top + 1
     return out
+
+
+def record_max_label(path):
+    """The largest label in the record headers of ``path`` (a .rec with its .idx); every label
+    must be a non-negative integer (the identity), else ValueError naming the record."""
+    import mxnet as mx
+    rec = mx.recordio.MXIndexedRecordIO(os.path.splitext(path)[0] + '.idx', path, 'r')
+    try:
+        top = -1
+        for key in rec.keys:
+            header, _ = mx.recordio.unpack(rec.read_idx(key))
+            labels = np.atleast_1d(np.asarray(header.label, dtype=np.float64))
+            if not labels.size or not np.all(np.isfinite(labels)) or np.any(labels < 0) \
+                    or np.any(labels != np.round(labels)):
+                raise ValueError("%s: record %d has label %s; face records need one identity label, a "
+                                 "non-negative integer (pack them with `asymmzoo pack`)"
+                                 % (path, key, labels.tolist()))
+            top = max(top, int(labels.max()))
+    finally:
+        rec.close()
+    return top
 
 
 def augmented_views(img, n, seed=0, size=112, max_rot=10.0, max_shift=0.06, scale=(0.9, 1.1)):
