@@ -774,6 +774,20 @@ def test_a_failed_run_removes_the_save_folder_it_created(module, extra, tmp_path
     assert not save.exists()
 
 
+def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_saved(tmp_path, capsys):
+    from asymmzoo.train.engine import run_cli, Checkpoint
+    save = tmp_path / 'run'
+
+    def main(argv):
+        Checkpoint(str(save), 'p', resume=False)
+        raise KeyboardInterrupt
+    assert run_cli(main, [], 'x', resumable=True) == 130
+    err = capsys.readouterr().err
+    assert 'interrupted; nothing was saved (no checkpoint yet; the save folder %s it made is removed)' % save \
+        in err and '--resume' not in err, err
+    assert not save.exists()
+
+
 def test_a_failed_run_keeps_a_folder_with_a_file_it_did_not_write(tmp_path, monkeypatch):
     from asymmzoo.train.engine import run_cli, Checkpoint
     save = tmp_path / 'run'

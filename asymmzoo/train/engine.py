@@ -32,7 +32,10 @@ def run_cli(main, argv, prog, resumable=False, interrupted=None):
         with worker_scratch():
             rc = main(argv)
     except KeyboardInterrupt:
-        remove_unused_save_dirs()
+        removed = remove_unused_save_dirs()
+        if removed and not interrupted:
+            interrupted = "nothing was saved (no checkpoint yet; the save folder %s it made is removed)" \
+                % removed[0]
         print("%s: interrupted; %s" % (prog, interrupted or (
             "what the run saved so far is in its save folder%s" % (
                 " (--resume continues from the last checkpoint)" if resumable else ''))),
@@ -63,7 +66,8 @@ def remove_unused_save_dirs():
     """Undo the save folders this run created (:class:`Checkpoint`) where the run wrote nothing in
     them: the run lock is released, then each folder is removed if it is empty, and so are the
     (empty) parents made with it. A folder that existed before the run, or that holds any file,
-    stays."""
+    stays. Returns the folders removed."""
+    removed = []
     while _RUN_LOCKS:   # the run is over: its locks go (the lock file with them)
         lock = _HELD_LOCKS.pop(_RUN_LOCKS.pop(), None)
         if lock is not None:
@@ -74,11 +78,14 @@ def remove_unused_save_dirs():
             d = folder
             while True:
                 os.rmdir(d)              # only an empty folder goes
+                if d == folder:
+                    removed.append(folder)
                 if os.path.realpath(d) == os.path.realpath(top):
                     break
                 d = os.path.dirname(os.path.abspath(d))
         except OSError:
             pass
+    return removed
 
 
 def refuse_to_overwrite(paths, force=False, flag='--save-prefix'):
