@@ -602,6 +602,7 @@ def test_train_flags_that_would_be_ignored_are_refused(tmp_path, capsys):
 @pytest.mark.parametrize('module,argv,said', [
     ('downstream.detection.train_yolo3', ['--batch-size', '0'], 'positive integer'),
     ('downstream.detection.train_yolo3', ['--filters', '512,abc,128'], 'channel widths'),
+    ('downstream.detection.train_yolo3', ['--filters', '64,32'], '--filters needs 3 widths, one per YOLOv3 stage'),
     ('downstream.pose.train_simple_pose', ['--sigma', '-1'], 'positive number'),
     ('downstream.pose.train_simple_pose', ['--head', 'mobile_pose', '--deconv-filters', '128,128,128'],
      "--head mobile_pose has GluonCV's own upsampling (DUC) head: drop --deconv-filters"),

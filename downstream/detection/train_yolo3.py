@@ -98,6 +98,10 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.data_shape % 32:
         p.error('--data-shape must be a multiple of 32, got %d' % args.data_shape)
+    n = len([c for c in args.filters.split(',') if c.strip()])
+    if n != 3:
+        p.error("--filters needs 3 widths, one per YOLOv3 stage (deepest first, e.g. 512,256,128), "
+                "got %d" % n)
     return args
 
 
