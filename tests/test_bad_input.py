@@ -873,10 +873,11 @@ def test_acnetify_refuses_a_net_in_acnet_form():
 
 def test_a_shape_with_a_zero_dimension_is_named(tmp_path):
     from asymmzoo.export import export_onnx
-    from asymmzoo.utils import count_madds
+    from asymmzoo.utils import count_madds, count_params
     net = asymmzoo.get_model('cifar_quick')
     net.initialize()
     for call, who in ((lambda: count_madds(net, input_shape=(1, 3, 0, 32)), 'count_madds'),
+                      (lambda: count_params(asymmzoo.get_model('cifar_quick'), (1, 3, 0, 32)), 'count_params'),
                       (lambda: export_onnx(net, str(tmp_path / 'x.onnx'), input_shape=(1, 3, 0, 32)),
                        'export_onnx')):
         with pytest.raises(ValueError, match=r'%s\(\): input_shape \(1, 3, 0, 32\) is not a valid shape: '

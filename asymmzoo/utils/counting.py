@@ -13,6 +13,10 @@ __all__ = ['count_params', 'count_buffers', 'count_madds', 'layer_madds']
 
 
 def _ensure_shapes(net, input_shape):
+    from .blocks import check_block, check_input_shape
+    check_block(net, 'count_params()')
+    if input_shape is not None:
+        input_shape = check_input_shape(input_shape, 'count_params()')
     params = net.collect_params()
     if any(p._deferred_init or p.shape is None or 0 in p.shape for p in params.values()):
         if input_shape is None:
