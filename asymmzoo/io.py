@@ -19,7 +19,8 @@ import mxnet as mx
 
 __all__ = ['WeightsError', 'atomic_target', 'atomic_save_params', 'atomic_save_parameters', 'atomic_export',
            'atomic_savefig', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'sha1_of',
-           'load_params_into', 'load_parameters_checked', 'classes_in_params', 'read_params']
+           'load_params_into', 'load_parameters_checked', 'classes_in_params', 'read_params',
+           'check_output_file', 'check_writable_folder', 'made_folder']
 
 
 class WeightsError(ValueError):
@@ -54,7 +55,7 @@ def atomic_target(path):
     except mx.base.MXNetError as e:   # MXNet's own writers: a full disk, a read-only folder
         if os.path.exists(tmp):
             os.remove(tmp)
-        if 'Write' in str(e) or 'write' in str(e) or 'open' in str(e):
+        if 'rite' in str(e) or 'open' in str(e) or 'ermission' in str(e) or 'file' in str(e).lower():
             raise OSError(errno.EIO, "cannot write it (disk full or not writable: %s)"
                           % _mxnet_reason(e), path) from None
         raise
@@ -96,7 +97,13 @@ def atomic_export(block, prefix, epoch=0, check=None):
     os.makedirs(d, exist_ok=True)
     out = [prefix + '-symbol.json', '%s-%04d.params' % (prefix, epoch)]
     with tempfile.TemporaryDirectory(prefix='.export-', dir=d) as tmpdir:
-        block.export(os.path.join(tmpdir, 'net'), epoch=epoch)
+        try:
+            block.export(os.path.join(tmpdir, 'net'), epoch=epoch)
+        except mx.base.MXNetError as e:
+            if 'rite' in str(e) or 'open' in str(e):   # fwrite / FileStream.Write / cannot open
+                raise OSError(errno.EIO, "cannot write the export (disk full or not writable: %s)"
+                              % _mxnet_reason(e), prefix) from None
+            raise
         written = [os.path.join(tmpdir, 'net-symbol.json'), os.path.join(tmpdir, 'net-%04d.params' % epoch)]
         if check is not None:
             check(*written)
@@ -259,3 +266,58 @@ def load_parameters_checked(net, path, ctx=None):
         raise WeightsError("%s does not fit %s%s: %s. Pass the weights saved from this model with "
                          "net.save_parameters()" % (path, getattr(net, 'name_in_zoo', type(net).__name__),
                                                     hint, first[:300]))
+
+
+def check_output_file(path, flag, force=False):
+    """Refuse, before any work, an output file that would replace one the user has (unless
+    ``force``), that is a folder, or whose folder cannot be made or written. Nothing is created
+    here: the writer makes the folder when it writes, so a failed run leaves nothing behind."""
+    if not path:
+        return
+    if os.path.isdir(path):
+        raise ValueError("%s %s is a folder; give a file name" % (flag, path))
+    if os.path.exists(path) and not force:
+        raise ValueError("%s %s exists; pass --force to replace it, or choose another file"
+                         % (flag, path))
+    folder = os.path.dirname(os.path.abspath(path))
+    check_writable_folder(folder, '%s %s' % (flag, path), 'its folder %s' % folder)
+
+
+def check_writable_folder(folder, said, which=None):
+    """The folder, or the nearest part of it that exists, is a writable folder (not a file); the
+    folder itself is not made."""
+    probe = os.path.abspath(folder)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise ValueError("%s: cannot make %s (%s is a file)" % (said, which or 'the folder %s' % folder, probe))
+    import tempfile
+    try:   # a real write (permissions, a read-only or immutable folder, a read-only file system)
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        raise ValueError("%s: %s is not writable (%s)" % (said, probe, e.strerror or e))
+
+
+@contextlib.contextmanager
+def made_folder(folder):
+    """Make ``folder`` (and missing parents) for a job; when the job fails or is interrupted, remove
+    again what this made if it is still empty (a folder that existed, or holds anything, stays)."""
+    folder = os.path.abspath(folder)
+    made, probe = [], folder
+    while not os.path.exists(probe):
+        made.append(probe)
+        probe = os.path.dirname(probe)
+    os.makedirs(folder, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for d in made:   # deepest first
+            try:
+                os.rmdir(d)
+            except OSError:
+                break
+        raise

@@ -11,32 +11,20 @@ from ..utils.argtypes import positive_int as _positive_int, \
     non_negative_int as _non_negative_int, tolerance as _tolerance
 
 
-def _writable_folder(folder, said, which):
-    """Make ``folder`` if missing and check that it is writable; errors read '<said>: cannot make
-    <which> (...)' / '<said>: <which> is not writable'."""
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise ValueError('%s: cannot make %s (%s)' % (said, which, e.strerror))
-    if not os.access(folder, os.W_OK):
-        raise ValueError('%s: %s is not writable' % (said, which))
-
-
-def check_output_path(path, flag):
-    """Refuse an output file that cannot be written, before hours of work (its folder is made)."""
-    if not path:
-        return
-    if os.path.isdir(path):
-        raise ValueError('%s %s is a folder; give a file name' % (flag, path))
-    folder = os.path.dirname(os.path.abspath(path))
-    _writable_folder(folder, '%s %s' % (flag, path), 'its folder %s' % folder)
+def check_output_path(path, flag, force=False):
+    """Refuse, before hours of work, an output file that exists (unless --force) or cannot be
+    written; nothing is made here (:func:`asymmzoo.io.check_output_file`)."""
+    from ..io import check_output_file
+    check_output_file(path, flag, force)
 
 
 def check_output_folder(path, flag):
-    """Refuse an output folder that is a file or cannot be made or written, before any work."""
+    """Refuse an output folder that is a file or cannot be made or written, before any work; the
+    folder is made when the first file is written, so a failed run leaves nothing."""
+    from ..io import check_writable_folder
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError('%s %s is a file; give a folder (made if missing)' % (flag, path))
-    _writable_folder(path, '%s %s' % (flag, path), 'the folder')
+    check_writable_folder(path, '%s %s' % (flag, path))
 
 
 def _progress(quiet):
@@ -50,7 +38,7 @@ def _bench_argv(args):
     argv += ['--batch-sizes'] + [str(b) for b in args.batch_sizes]
     argv += ['--threads', str(args.threads), '--rounds', str(args.rounds), '--warmup', str(args.warmup),
              '--train-batch', str(args.train_batch)]
-    for flag in ('train_form', 'train_step', 'memory', 'quiet', 'paired', 'op_profile'):
+    for flag in ('train_form', 'train_step', 'memory', 'quiet', 'paired', 'op_profile', 'force'):
         if getattr(args, flag):
             argv.append('--' + flag.replace('_', '-'))
     if args.input_shape:
@@ -61,7 +49,7 @@ def _bench_argv(args):
 
 
 def _bench(args):
-    check_output_path(args.json, '--json')
+    check_output_path(args.json, '--json', args.force)
     if args.threads and os.environ.get(_CHILD_FLAG) != '1' and \
             os.environ.get('OMP_NUM_THREADS') != str(args.threads):
         # MXNet fixes its OpenMP thread count at import: re-run in a fresh process
@@ -149,6 +137,9 @@ def _export(args):
                          "network for bench comparisons: export it with net.export() and "
                          "mxnet.onnx.export_model" % name)
     check_output_folder(args.out, '--out')
+    stem = os.path.join(args.out, name)
+    for f in ((stem + '-symbol.json', stem + '-0000.params') if args.format == 'symbol' else (stem + '.onnx',)):
+        check_output_path(f, '--out %s:' % args.out, args.force)    # an earlier export stays unless --force
     net, shape = prepare_model(name, deploy=not args.train_form, params=args.params,
                                input_shape=args.input_shape)
     from ..export import batch_input_shape
@@ -230,13 +221,13 @@ def _quantize(args):
                 raise ValueError("%s is for the model quantize trains when no --params is given; with "
                                  "--params %s the checkpoint is used as it is: drop %s"
                                  % (flag, args.params, flag))
-    check_output_path(args.json, '--json')
-    check_output_path(args.save_params, '--save-params')
+    check_output_path(args.json, '--json', args.force)
+    check_output_path(args.save_params, '--save-params', args.force)
     if args.save_int8 is not None:
         prefix = args.save_int8
         check_file_prefix(prefix, '--save-int8 %s' % prefix)
         for f in (prefix + '-symbol.json', prefix + '-0000.params'):
-            check_output_path(f, '--save-int8')
+            check_output_path(f, '--save-int8', args.force)
     kw = {} if args.epochs is None else {'epochs': args.epochs}
     quiet_var, old = 'MXNET_SUBGRAPH_VERBOSE', os.environ.get('MXNET_SUBGRAPH_VERBOSE')
     if args.quiet:   # MXNet's C++ "Subgraph backend MKLDNN is activated." lines; MXNet reads the
@@ -294,6 +285,7 @@ def add_commands(sub):
                    help='input shape (default the model\'s, e.g. 1 3 224 224); N is not used: the '
                         'batch sizes timed are --batch-sizes')
     p.add_argument('--json', metavar='FILE', help='also write the results as JSON')
+    p.add_argument('--force', action='store_true', help='replace an existing --json file')
     p.add_argument('--paired', action='store_true',
                    help='latency ratios of consecutive models (A1 B1 A2 B2 ...: A/B), each pair timed '
                         'back to back every round; median per-round ratio with a 95%% interval')
@@ -319,6 +311,7 @@ def add_commands(sub):
                    help="input shape (default the model's); H x W is fixed in the exported graph, the "
                         'batch size stays free (the ONNX check runs batches 1 and 2)')
     p.add_argument('--train-form', action='store_true', help='export without deploying first')
+    p.add_argument('--force', action='store_true', help='replace the files of an earlier export in --out')
     p.add_argument('--atol', type=_tolerance, default=1e-4,
                    help='tolerance of the check of the written files against the network (ONNX: in '
                         'onnxruntime; symbol: reloaded in MXNet; default 1e-4)')
@@ -376,6 +369,8 @@ def add_commands(sub):
                         'that does not run at 224; default 1 32)')
     p.add_argument('--rounds', type=_positive_int, default=8,
                    help='interleaved fp32 / int8 timing rounds per batch size (default 8)')
+    p.add_argument('--force', action='store_true',
+                   help='replace existing --json / --save-params / --save-int8 files')
     p.add_argument('--json', metavar='FILE', help='also write the report as JSON')
     p.add_argument('-q', '--quiet', action='store_true',
                    help="no progress lines, and no MXNet 'Subgraph backend MKLDNN is activated' lines "

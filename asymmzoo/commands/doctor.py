@@ -102,8 +102,13 @@ def collect():
         rows.append((var, os.environ.get(var, '(unset)')))
     from ..store import store_root
     root = store_root()
+    above = root
+    while not os.path.exists(above) and os.path.dirname(above) != above:
+        above = os.path.dirname(above)
     if os.path.exists(root) and not os.path.isdir(root):
         rows.append(('weight store', '%s (not a folder: check MXNET_HOME)' % root))
+    elif not os.path.isdir(above):
+        rows.append(('weight store', '%s (cannot be made: %s is a file; check MXNET_HOME)' % (root, above)))
     elif not os.path.isdir(root):
         rows.append(('weight store', '%s (does not exist yet)' % root))
     else:

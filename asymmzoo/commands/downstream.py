@@ -187,6 +187,10 @@ def _embed(args):
         if not os.path.isfile(p):
             raise FileNotFoundError("image %s does not exist" % p)
     check_weight_args(args, 'train_arcface --save-prefix writes PREFIX-embed.params', 'embeds')
+    if args.output:
+        from ..io import check_output_file
+        npy = args.output if args.output.endswith('.npy') else args.output + '.npy'
+        check_output_file(npy, '-o', args.force)
     net = get_model(args.model, embedding_size=args.embedding_size, input_size=args.input_size,
                     pretrained=bool(args.pretrained))
     if not isinstance(net, FaceEmbedding):
@@ -254,4 +258,5 @@ def add_commands(sub):
                    default=112)
     p.add_argument('--no-flip', action='store_true', help='do not add the mirror image\'s embedding')
     p.add_argument('--output', '-o', default=None, help='save the embeddings as .npy')
+    p.add_argument('--force', action='store_true', help='replace an existing -o file')
     p.set_defaults(func=_embed)

@@ -161,6 +161,9 @@ def table1_rows(bases=None):
     from ..registry import get_model, is_registered
     from ..models.rotate import table1_param_count, TABLE1_PARAMS, ROTATE_BASES
     from ..utils.counting import count_params
+    unknown = [b for b in (bases or []) if b not in ROTATE_BASES]
+    if unknown:
+        raise ValueError("Table I has no %s; its bases are %s" % (', '.join(unknown), ', '.join(ROTATE_BASES)))
     rows = []
     for base in bases or ROTATE_BASES:
         if not is_registered(base):

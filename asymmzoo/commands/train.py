@@ -53,13 +53,21 @@ def _pack(args):
     if there and not args.force:
         raise ValueError("%s already holds %s; pass --force to replace them, or choose another "
                          "output folder" % (args.dst, ', '.join(os.path.basename(t) for t in there)))
-    os.makedirs(args.dst, exist_ok=True)
-    flags = []
-    for split in splits:
-        folder = os.path.join(src, split) if split else src
-        name = split or os.path.basename(os.path.normpath(src))
-        res = pack_folder(folder, os.path.join(args.dst, name), resize=args.resize,
-                          quality=args.quality, shuffle=args.shuffle, progress=not args.quiet)
+    from ..io import check_writable_folder, made_folder
+    if not os.path.isdir(src):
+        raise ValueError("%s is not a folder of images (<class>/*.jpg, or train/ and val/ with them)" % src)
+    if os.path.exists(args.dst) and not os.path.isdir(args.dst):
+        raise ValueError("the output %s is a file; give a folder (made if missing)" % args.dst)
+    check_writable_folder(args.dst, 'the output %s' % args.dst)
+    flags, results = [], []
+    with made_folder(args.dst):   # a failed pack takes back the folder it made
+        for split in splits:
+            folder = os.path.join(src, split) if split else src
+            name = split or os.path.basename(os.path.normpath(src))
+            results.append((split, name, pack_folder(folder, os.path.join(args.dst, name), resize=args.resize,
+                                                     quality=args.quality, shuffle=args.shuffle,
+                                                     progress=not args.quiet)))
+    for split, name, res in results:
         print("%s: packed %d images of %d classes into %s%s" % (
             name, res['packed'], len(res['classes']), res['rec'],
             ("; skipped %d that do not decode: %s" % (len(res['skipped']), ', '.join(res['skipped'][:5])))

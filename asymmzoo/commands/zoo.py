@@ -1,4 +1,5 @@
 """`asymmzoo summary`, `asymmzoo store add` / `store list`, `asymmzoo fetch`, `asymmzoo convert-official`."""
+import os
 import sys
 
 from ..utils import argtypes as A
@@ -25,10 +26,18 @@ def _summary(args):
             getattr(net, 'default_input_shape', (1, 3, 224, 224))
         shape = (getattr(net, "rows_per_sample", 1),) + tuple(shape[1:])  # TSN: frames per video
         net.initialize(force_reinit=True)   # (some builders return it initialised)
-        with mx.autograd.predict_mode():
-            out = net(mx.nd.zeros(shape))
-        out_shape = tuple(out.shape) if hasattr(out, 'shape') else tuple(o.shape for o in out)
-        rows.append((name, count_params(net), count_madds(net, shape), shape, out_shape))
+        try:
+            with mx.autograd.predict_mode():
+                out = net(mx.nd.zeros(shape))
+            out_shape = tuple(out.shape) if hasattr(out, 'shape') else tuple(o.shape for o in out)
+            rows.append((name, count_params(net), count_madds(net, shape), shape, out_shape))
+        except (mx.base.MXNetError, ValueError) as e:
+            if not args.input_shape:
+                raise
+            raise ValueError("%s does not run on --input-shape %s (it takes %s); give a shape it takes, "
+                             "or leave --input-shape out" % (name, ' '.join(map(str, args.input_shape)),
+                                                             'x'.join(map(str, getattr(
+                                                                 net, 'default_input_shape', ('?',))))))
     from ..registry import get_spec
     print("| model | params | MAdds | input | output | published weights |")
     print("|---|---:|---:|---|---|---|")
@@ -100,11 +109,27 @@ def _fetch(args):
 def _store_add(args):
     from ..weights import add_to_store
     print(add_to_store(args.file, args.model.lower(), root=args.root))
+    from ..io import classes_in_params
+    from ..registry import get_model
+    theirs = classes_in_params(args.file)
+    net = get_model(args.model.lower())
+    ours = getattr(net, 'classes', None)
+    if not isinstance(ours, int):   # read it off the classifier
+        outs = [p for k, p in sorted(net._collect_params_with_prefix().items())
+                if k.startswith('output.') and k.endswith('weight') and p.shape]
+        ours = outs[-1].shape[0] if outs else None
+    if theirs and isinstance(ours, int) and theirs != ours:
+        print("note: its classifier has %d classes, %s's default is %d: get_model(%r, classes=%d, "
+              "pretrained=True) loads all of it; with another class count the classifier starts afresh"
+              % (theirs, args.model.lower(), ours, args.model.lower(), theirs), file=sys.stderr)
     return 0
 
 
 def _convert_official(args):
     from ..models.official import convert_official
+    if os.path.isfile(args.dst) and not args.force and not (
+            os.path.exists(args.src) and os.path.samefile(args.src, args.dst)):
+        raise ValueError("%s exists; pass --force to replace it, or choose another file" % args.dst)
     dst = convert_official(args.src, args.dst, model=args.model.lower())
     print("wrote %s; load it with asymmzoo.get_model(%r, pretrained=%r)" % (dst, args.model, dst))
     return 0
@@ -145,4 +170,5 @@ def add_commands(sub):
     p.add_argument('--model', default='asymmnet_large_1.0',
                    help="asymmnet_{large,small}_W or mobilenetv3_{large,small}_W (default asymmnet_large_1.0, "
                    "the released run)")
+    p.add_argument('--force', action='store_true', help='replace an existing DST file')
     p.set_defaults(func=_convert_official)

@@ -211,6 +211,15 @@ def pack_folder(src, prefix, resize=0, quality=95, shuffle=False, seed=0, progre
     if progress:
         from tqdm import tqdm
         it = tqdm(items, desc='pack %s' % os.path.basename(os.path.normpath(src)), unit='img')
+
+    def drop_temporaries():
+        try:
+            writer.close()
+        except mx.base.MXNetError:
+            pass
+        for p in tmp.values():
+            if os.path.exists(p):
+                os.remove(p)
     writer = mx.recordio.MXIndexedRecordIO(tmp['.idx'], tmp['.rec'], 'w')
     try:
         with open(tmp['.lst'], 'w') as lst:
@@ -231,12 +240,21 @@ def pack_folder(src, prefix, resize=0, quality=95, shuffle=False, seed=0, progre
                 writer.write_idx(n, mx.recordio.pack_img(header, img, quality=quality, img_fmt='.jpg'))
                 lst.write('%d\t%f\t%s\n' % (n, float(label), os.path.relpath(path, src)))
                 n += 1
-    finally:
+    except mx.base.MXNetError as e:   # MXNet's writer: a full disk, a folder that stopped being writable
+        drop_temporaries()
+        raise OSError("cannot write %s (disk full or not writable: %s); nothing packed"
+                      % (final['.rec'], str(e).strip().splitlines()[-1][:160])) from None
+    except BaseException:
+        drop_temporaries()
+        raise
+    try:
         writer.close()
+    except mx.base.MXNetError as e:
+        drop_temporaries()
+        raise OSError("cannot write %s (disk full or not writable: %s); nothing packed"
+                      % (final['.rec'], str(e).strip().splitlines()[-1][:160])) from None
     if n == 0:
-        for p in tmp.values():
-            if os.path.exists(p):
-                os.remove(p)
+        drop_temporaries()
         raise DataError("no image in %s could be decoded; nothing packed" % src)
     for ext in final:
         os.replace(tmp[ext], final[ext])

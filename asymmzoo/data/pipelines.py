@@ -198,7 +198,7 @@ _RECORD_MAGIC = 0xced7230a   # dmlc RecordIO: every record starts with this word
 _CHECK_ALL_UP_TO = 5000       # records whose heads are all read; past that an even sample of them
 
 
-def check_recordio(rec, idx, flag='--rec-train', idx_flag=None):
+def check_recordio(rec, idx, flag='--rec-train', idx_flag=None, num_classes=None):
     """Check a ``.rec`` / ``.idx`` pair before MXNet's reader touches it (a truncated file, bytes
     overwritten or the index of another file crash it: segmentation fault, ``kMagic``): every line
     of the index is ``key offset``, and at each offset (all of them up to 5000 records, an even
@@ -245,6 +245,12 @@ def check_recordio(rec, idx, flag='--rec-train', idx_flag=None):
                 raise DataError("%s %s: record %d (%d bytes at byte %d) runs past the end of the file "
                                 "(%d bytes): the .rec is truncated; copy or pack it again"
                                 % (flag, rec, key, length, off, size))
+            if num_classes and length >= 8:
+                hflag, label = struct.unpack('<If', f.read(8))   # the IRHeader's flag and label
+                if hflag == 0 and not 0 <= label < num_classes:
+                    raise DataError("%s %s: record %d has label %g, outside the %d classes of "
+                                    "--num-classes %d: give the data's class count" % (
+                                        flag, rec, key, label, num_classes, num_classes))
     return len(entries)
 
 
@@ -269,8 +275,6 @@ class RecordSource(DataSource):
             if not os.path.isfile(p) or os.path.getsize(p) == 0:
                 raise DataError("%s %s does not exist or is empty" % (flag, p))
         self.rec = dict(train=(rec_train, rec_train_idx), val=(rec_val, rec_val_idx))
-        self.num_train = check_recordio(rec_train, rec_train_idx, '--rec-train')
-        self.num_val = check_recordio(rec_val, rec_val_idx, '--rec-val')
         if not num_classes:
             lst = os.path.splitext(rec_train)[0] + '.lst'
             if os.path.isfile(lst):
@@ -278,6 +282,9 @@ class RecordSource(DataSource):
             else:
                 raise DataError("cannot tell the number of classes of %s: pass --num-classes "
                                 "(1000 for ImageNet)" % rec_train)
+        # every record starts where its index says, inside the file, with a label of those classes
+        self.num_train = check_recordio(rec_train, rec_train_idx, '--rec-train', num_classes=int(num_classes))
+        self.num_val = check_recordio(rec_val, rec_val_idx, '--rec-val', num_classes=int(num_classes))
         self.classes = [str(i) for i in range(int(num_classes))]
         self.num_workers = max(1, int(num_workers))
         self.crop_ratio = crop_ratio
@@ -327,12 +334,19 @@ def build_source(data_dir=None, rec_train=None, rec_train_idx=None, rec_val=None
         kw.pop('channels', None)
         return RecordSource(rec_train=rec_train, rec_train_idx=rec_train_idx, rec_val=rec_val,
                             rec_val_idx=rec_val_idx, **kw)
-    kw.pop('num_classes', None)
+    num_classes = kw.pop('num_classes', None)
     channels = kw.pop('channels', 3)
     if data_dir is not None:
-        return FolderSource(data_dir=data_dir, **kw)
-    kw.pop('num_workers', None)
-    kw.pop('crop_ratio', None)
-    kw.pop('mean', None)   # the digits have their own normalisation
-    kw.pop('std', None)
-    return DigitsSource(channels=channels, **kw)
+        source = FolderSource(data_dir=data_dir, **kw)
+    else:
+        kw.pop('num_workers', None)
+        kw.pop('crop_ratio', None)
+        kw.pop('mean', None)   # the digits have their own normalisation
+        kw.pop('std', None)
+        source = DigitsSource(channels=channels, **kw)
+    if num_classes and int(num_classes) != len(source.classes):
+        raise DataError("--num-classes %d: %s has %d classes; leave --num-classes out (it is read from "
+                        "the data) or give %d" % (num_classes, 'the ImageFolder' if data_dir else
+                                                  'the embedded digits data', len(source.classes),
+                                                  len(source.classes)))
+    return source

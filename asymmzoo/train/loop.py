@@ -197,6 +197,10 @@ def _adopt_resumed_settings(args):
     prev = {}
     if args.resume:
         path = os.path.join(args.resume, 'settings.json')
+        if not os.path.isfile(path) and os.path.isfile(os.path.join(args.resume, RESUME_FILE)):
+            raise ValueError("--resume %s: its settings.json is missing (the run writes it when it "
+                             "starts; its flags cannot be checked without it): restore it, or start a "
+                             "new run" % args.resume)
         if os.path.isfile(path):
             try:
                 with open(path) as f:
