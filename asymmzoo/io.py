@@ -56,8 +56,9 @@ def atomic_target(path):
         if os.path.exists(tmp):
             os.remove(tmp)
         if 'rite' in str(e) or 'open' in str(e) or 'ermission' in str(e) or 'file' in str(e).lower():
-            raise OSError(errno.EIO, "cannot write it (disk full or not writable: %s)"
-                          % _mxnet_reason(e), path) from None
+            reason = _mxnet_reason(e).replace(tmp, path)   # the user's file, not our temporary
+            raise OSError(errno.EIO, "cannot write it (disk full or not writable: %s)" % reason,
+                          path) from None
         raise
     except BaseException:
         if os.path.exists(tmp):

@@ -995,7 +995,7 @@ def test_more_cli_inputs_named(tmp_path, capsys, monkeypatch):
     assert 'Table I has no nosuch' in capsys.readouterr().err
     assert cli(['summary', 'cifar_quick', '--input-shape', '1', '1', '32', '32', '-q']) == 2
     err = capsys.readouterr().err
-    assert 'cifar_quick does not run on --input-shape 1 1 32 32 (it takes 1x3x32x32)' in err, err
+    assert 'cifar_quick does not run on --input-shape 1 1 32 32 (it takes 1x3x32x32 (3 channels))' in err, err
     home = tmp_path / 'home'
     home.write_text('a file')
     monkeypatch.setenv('MXNET_HOME', str(home))

@@ -34,10 +34,11 @@ def _summary(args):
         except (mx.base.MXNetError, ValueError) as e:
             if not args.input_shape:
                 raise
-            raise ValueError("%s does not run on --input-shape %s (it takes %s); give a shape it takes, "
+            takes = tuple(getattr(net, 'default_input_shape', ()) or ())
+            what = ' (%d channels)' % takes[1] if len(takes) == 4 and takes[1] != args.input_shape[1] else ''
+            raise ValueError("%s does not run on --input-shape %s (it takes %s%s); give a shape it takes, "
                              "or leave --input-shape out" % (name, ' '.join(map(str, args.input_shape)),
-                                                             'x'.join(map(str, getattr(
-                                                                 net, 'default_input_shape', ('?',))))))
+                                                             'x'.join(map(str, takes or ('?',))), what))
     from ..registry import get_spec
     print("| model | params | MAdds | input | output | published weights |")
     print("|---|---:|---:|---|---|---|")
