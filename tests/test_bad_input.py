@@ -1063,3 +1063,26 @@ def test_resume_without_settings_is_refused(tmp_path, capsys):
     (run / 'resume.json').write_text('{}')
     assert train_main(['--resume', str(run), '--num-epochs', '2']) == 2
     assert 'its settings.json is missing' in capsys.readouterr().err
+
+
+def test_worker_scratch_of_a_killed_run_is_removed_by_the_next(tmp_path):
+    """Workers share one scratch folder named after the run's pid, removed at exit; a run killed with
+    SIGKILL cannot remove its own, so the next run removes it (only ours, only when its owner is gone)."""
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    stale = tmp_path / ('asymmzoo-pymp-%d-abc' % dead.pid)
+    stale.mkdir()
+    other = tmp_path / 'pymp-someone-else'
+    other.mkdir()
+    mine_alive = tmp_path / ('asymmzoo-pymp-%d-x' % os.getpid())   # a live owner: kept
+    mine_alive.mkdir()
+    code = ("from asymmzoo.data.workers import worker_scratch\n"
+            "with worker_scratch() as d:\n"
+            "    import os; print(os.path.basename(d))\n")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert r.returncode == 0, r.stderr
+    made = r.stdout.strip()
+    assert made.startswith('asymmzoo-pymp-')
+    assert not stale.exists() and other.exists() and mine_alive.exists()
+    assert not (tmp_path / made).exists()          # its own folder went at exit
