@@ -20,7 +20,7 @@ import mxnet as mx
 __all__ = ['WeightsError', 'atomic_target', 'atomic_save_params', 'atomic_save_parameters', 'atomic_export',
            'atomic_savefig', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'sha1_of',
            'load_params_into', 'load_parameters_checked', 'classes_in_params', 'read_params',
-           'check_output_file', 'check_writable_folder', 'made_folder']
+           'check_output_file', 'check_writable_folder', 'made_folder', 'load_named_arrays']
 
 
 class WeightsError(ValueError):
@@ -202,16 +202,23 @@ def _misfit(params, loaded, classifier_prefix='output.'):
     return lines, dropped, missing_cls
 
 
-def read_params(path):
-    if not os.path.isfile(path):
-        raise FileNotFoundError("params file %r not found; pass the .params file saved with "
-                                "net.save_parameters()" % (path,))
+def load_named_arrays(path):
+    """``mx.nd.load(path)`` as ``{name: NDArray}``, or a :class:`WeightsError` naming a file that
+    MXNet cannot read or that holds an unnamed list."""
     try:
         loaded = mx.nd.load(path)
     except mx.base.MXNetError as e:
         raise WeightsError("%s is not a readable MXNet params file (%s)" % (path, _mxnet_reason(e)))
     if not isinstance(loaded, dict):
         raise WeightsError("%s holds an unnamed list of arrays, not named parameters" % path)
+    return loaded
+
+
+def read_params(path):
+    if not os.path.isfile(path):
+        raise FileNotFoundError("params file %r not found; pass the .params file saved with "
+                                "net.save_parameters()" % (path,))
+    loaded = load_named_arrays(path)
     import numpy as np
     bad = [k for k, v in loaded.items() if np.dtype(v.dtype).kind == 'f'
            and not np.isfinite(v.asnumpy()).all()]

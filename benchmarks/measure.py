@@ -290,12 +290,17 @@ def run(args, argv):
         log('part %s done in %.0f s' % (part, time.time() - t0))
 
 
+def check_args(p, args):
+    """Refuse, through the parser ``p``, measuring flags that contradict each other."""
+    if args.save_as and len(args.parts) > 1:
+        p.error('--save-as names the results of one part; got --parts %s' % ' '.join(args.parts))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     p = parser()
     args = p.parse_args(argv)
-    if args.save_as and len(args.parts) > 1:
-        p.error('--save-as names the results of one part; got --parts %s' % ' '.join(args.parts))
+    check_args(p, args)
     run(args, argv)
     return 0
 

@@ -37,8 +37,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     p = parser()
     args = p.parse_args(argv)
-    if args.save_as and len(args.parts) > 1:
-        p.error('--save-as names the results of one part; got --parts %s' % ' '.join(args.parts))
+    measure.check_args(p, args)
     if args.report_only and args.no_report:
         p.error('--report-only and --no-report together would do nothing')
     if not args.report_only:

@@ -6,9 +6,7 @@ import json
 import os
 import re
 
-import mxnet as mx
-
-from ..io import WeightsError, atomic_save_params, _mxnet_reason
+from ..io import WeightsError, atomic_save_params, load_named_arrays
 from ..registry import get_model
 from .asymmnet import MULTIPLIERS
 
@@ -96,12 +94,7 @@ def convert_official(src, dst, model='asymmnet_large_1.0'):
     if os.path.exists(dst) and os.path.samefile(src, dst):
         raise WeightsError("the output %s is the input file: write the converted weights to another "
                          "file (the authors' checkpoint would be lost)" % dst)
-    try:
-        raw = mx.nd.load(src)
-    except mx.base.MXNetError as e:
-        raise WeightsError("%s is not a readable MXNet params file (%s)" % (src, _mxnet_reason(e)))
-    if not isinstance(raw, dict):
-        raise WeightsError("%s holds an unnamed list of arrays, not named parameters" % src)
+    raw = load_named_arrays(src)
     loaded, original = {}, {}
     for k, v in raw.items():
         rk = released_key(k)
