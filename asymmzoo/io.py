@@ -20,7 +20,8 @@ import mxnet as mx
 __all__ = ['WeightsError', 'atomic_target', 'atomic_save_params', 'atomic_save_parameters', 'atomic_export',
            'atomic_savefig', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'sha1_of',
            'load_params_into', 'load_parameters_checked', 'classes_in_params', 'read_params',
-           'check_output_file', 'check_writable_folder', 'made_folder', 'load_named_arrays']
+           'check_output_file', 'check_writable_folder', 'made_folder', 'load_named_arrays',
+           'missing_folders', 'remove_empty_folders']
 
 
 class WeightsError(ValueError):
@@ -310,22 +311,37 @@ def check_writable_folder(folder, said, which=None):
         raise ValueError("%s: %s is not writable (%s)" % (said, probe, e.strerror or e))
 
 
+def missing_folders(folder):
+    """The folders ``os.makedirs(folder)`` would make, deepest first."""
+    made, probe = [], os.path.abspath(folder)
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        made.append(probe)
+        probe = os.path.dirname(probe)
+    return made
+
+
+def remove_empty_folders(made):
+    """Remove the folders ``made`` (deepest first) while they are empty; returns those removed (a
+    folder holding anything stops it, and so keeps its parents)."""
+    removed = []
+    for d in made:
+        try:
+            os.rmdir(d)
+        except OSError:
+            break
+        removed.append(d)
+    return removed
+
+
 @contextlib.contextmanager
 def made_folder(folder):
     """Make ``folder`` (and missing parents) for a job; when the job fails or is interrupted, remove
     again what this made if it is still empty (a folder that existed, or holds anything, stays)."""
     folder = os.path.abspath(folder)
-    made, probe = [], folder
-    while not os.path.exists(probe):
-        made.append(probe)
-        probe = os.path.dirname(probe)
+    made = missing_folders(folder)
     os.makedirs(folder, exist_ok=True)
     try:
         yield folder
     except BaseException:
-        for d in made:   # deepest first
-            try:
-                os.rmdir(d)
-            except OSError:
-                break
+        remove_empty_folders(made)
         raise

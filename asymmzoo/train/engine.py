@@ -8,7 +8,7 @@ import numpy as np
 import mxnet as mx
 from mxnet import gluon
 
-from ..io import atomic_save_parameters
+from ..io import atomic_save_parameters, missing_folders, remove_empty_folders
 from .checkpoint import RunLock, load_resume, save_checkpoint
 from .common import seed_all, contexts  # noqa: F401  (the scripts import them from here)
 
@@ -58,7 +58,7 @@ def run_cli(main, argv, prog, resumable=False, interrupted=None):
     return rc if isinstance(rc, int) else 0
 
 
-_CREATED_DIRS = []   # (folder, topmost folder created with it) made by a Checkpoint of this run
+_CREATED_DIRS = []   # the folders a Checkpoint of this run made (io.missing_folders: deepest first)
 _RUN_LOCKS = []      # the _HELD_LOCKS keys this run took
 
 
@@ -73,18 +73,8 @@ def remove_unused_save_dirs():
         if lock is not None:
             lock.release()
     while _CREATED_DIRS:
-        folder, top = _CREATED_DIRS.pop()
-        try:
-            d = folder
-            while True:
-                os.rmdir(d)              # only an empty folder goes
-                if d == folder:
-                    removed.append(folder)
-                if os.path.realpath(d) == os.path.realpath(top):
-                    break
-                d = os.path.dirname(os.path.abspath(d))
-        except OSError:
-            pass
+        made = _CREATED_DIRS.pop()       # deepest first: the save folder, then parents made with it
+        removed += remove_empty_folders(made)[:1]   # only an empty folder goes
     return removed
 
 
@@ -114,13 +104,10 @@ class Checkpoint(object):
     :meth:`load_meta` checks every file against its sha1."""
 
     def __init__(self, save_dir, prefix, resume=None):
-        top = None
-        d = os.path.abspath(save_dir)
-        while not os.path.exists(d) and os.path.dirname(d) != d:
-            top, d = d, os.path.dirname(d)
+        made = missing_folders(save_dir)
         os.makedirs(save_dir, exist_ok=True)
-        if top is not None:   # made by this run: removed again if the run fails before using it
-            _CREATED_DIRS.append((os.path.abspath(save_dir), top))
+        if made:   # made by this run: removed again if the run fails before using it
+            _CREATED_DIRS.append(made)
         self.save_dir, self.prefix = save_dir, prefix
         base = os.path.join(save_dir, prefix)
         self.params, self.states, self.meta = base + '-last.params', base + '-last.states', base + '-last.json'
