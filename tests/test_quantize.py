@@ -457,13 +457,27 @@ def test_quantize_cli_save_int8_quiet_one_channel_model(tmp_path):
 
 @pytest.mark.slow
 def test_quantize_cli_warns_when_entropy_calibration_loses_accuracy(tmp_path, capsys):
+    # The weights are made here with momentum SGD, which repeats bit for bit (the command's own
+    # training uses NAG, whose MXNet 1.9.1 update with weight decay rounds differently from run to
+    # run, and one epoch of it lands on either side of the threshold). Quantizing given weights is
+    # deterministic, so the outcome is pinned: entropy calibration loses about 30 points here.
     import json
     from asymmzoo.cli import main
-    assert main(['quantize', 'asymmnet_small_0.35', '--epochs', '1', '--calib-mode', 'entropy',
+    from asymmzoo.quantize import digits_arrays
+    from asymmzoo.train.quick import fit
+    mx.random.seed(0)
+    net = asymmzoo.get_model('asymmnet_small_0.35', classes=10)
+    net.initialize(mx.init.MSRAPrelu())
+    x, y = digits_arrays('train', size=32)
+    fit(net, x, y, epochs=1, batch_size=64, lr=0.05, momentum=0.9, wd=1e-4, optimizer='sgd',
+        final_lr=0.0005, hybridize=dict(static_alloc=True, static_shape=True))
+    params = tmp_path / 'digits.params'
+    net.save_parameters(str(params))
+    assert main(['quantize', 'asymmnet_small_0.35', '--params', str(params), '--calib-mode', 'entropy',
                  '--calib-examples', '100', '--batch-sizes', '1', '--rounds', '1', '-q',
                  '--json', str(tmp_path / 'r.json')]) == 0
     rep = json.loads((tmp_path / 'r.json').read_text())
-    assert rep['top1_change'] < -2 and 'use --calib-mode naive' in rep['warning']
+    assert rep['top1_change'] < -2 and 'use --calib-mode naive' in rep['warning'], rep['top1_change']
     assert capsys.readouterr().out.rstrip().splitlines()[-1] == rep['warning']
 
 
