@@ -262,6 +262,20 @@ def test_train_arcface_on_lfw_faces(tmp_path):
     assert e.shape == (3, 128) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-4)
 
 
+def test_train_arcface_stops_on_a_diverged_loss(tmp_path, capsys):
+    """A NaN / infinite loss ends the script with one line naming the step and the fix (exit code 3,
+    as train_imagenet.py), not a traceback and not a run that goes on with NaN weights."""
+    from downstream.face.train_arcface import cli
+    train_dir, _, _ = _lfw_setup(str(tmp_path), ids=4, views=4, pairs_n=4)
+    assert cli(['--data', train_dir, '--model', 'arcface_asymmnet_small_0.35', '--embedding-size', '64',
+                '--epochs', '3', '--batch-size', '8', '--lr', '1e30', '--log-interval', '0',
+                '--save-prefix', str(tmp_path / 'face')]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'Traceback' not in err[0], err
+    assert 'loss is ' in err[0] and '; stopped. lower --lr or --s' in err[0], err
+    assert not (tmp_path / 'face-embed.params').exists()
+
+
 def test_embed_command_errors(tmp_path, capsys):
     import cv2
     from asymmzoo.cli import main

@@ -309,12 +309,95 @@ def test_pack_round_trip_and_train_on_recordio(tmp_path, capsys):
 
 
 def test_nan_loss_stops_with_a_clear_message(tmp_path, capsys):
-    d = tmp_path / 'run'
+    d = tmp_path / 'a' / 'run'
     assert _main(TINY + ['--lr', '1e30', '--warmup-epochs', '0', '--lr-mode', 'constant',
                          '--steps-per-epoch', '4', '--num-epochs', '1', '--save-dir', str(d)]) == 3
     err = capsys.readouterr().err
     assert 'loss is nan' in err or 'loss is inf' in err
     assert 'lower --lr' in err
+    # no checkpoint: the folder the run made goes, with its settings / log / lock and the parent made
+    # with it
+    assert not (tmp_path / 'a').exists(), os.listdir(str(tmp_path / 'a'))
+    kept = tmp_path / 'kept'
+    kept.mkdir()
+    (kept / 'notes.txt').write_text("the user's")
+    assert _main(TINY + ['--lr', '1e30', '--warmup-epochs', '0', '--lr-mode', 'constant',
+                         '--steps-per-epoch', '4', '--num-epochs', '1', '--save-dir', str(kept)]) == 3
+    assert (kept / 'notes.txt').read_text() == "the user's"
+
+
+# ------------------------------------------------------------------------------------------------
+# one schedule for every run: train_imagenet's flags, the task scripts' make_trainer, quick fit
+
+def test_lr_schedule_warmup_then_mode():
+    from asymmzoo.train.common import lr_schedule
+    s = lr_schedule(0.4, 5, 10, 'cosine', warmup_epochs=1, warmup_lr=0.0)
+    lrs = [s(u) for u in range(1, 51)]
+    assert lrs[0] == pytest.approx(0.4 / 9) and lrs[8] == pytest.approx(0.4)   # warmup: 10 steps, 0..9
+    assert lrs[9] == pytest.approx(0.4) and lrs[-1] == 0.0                     # cosine over epochs 2-5
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
+    # 'step': x0.1 at each decay epoch; update u runs at step u, so the last update of epoch 0 (u=4)
+    # already has epoch 1's value
+    s = lr_schedule(0.1, 3, 4, 'step', decay_epochs=(1, 2))
+    assert [s(u) for u in range(1, 13)] == pytest.approx([0.1] * 3 + [0.01] * 4 + [0.001] * 5)
+    with pytest.raises(ValueError, match='choose one of cosine, step'):
+        lr_schedule(0.1, 3, 4, 'cosin')
+
+
+def test_lr_schedule_one_step_phases_hold_their_value():
+    """A phase of a single step (one-image epochs) holds its first value: GluonCV's own schedule
+    divides by zero there, and the task scripts' trainer did."""
+    import mxnet as mx
+    from asymmzoo.train.common import lr_schedule
+    from asymmzoo.train.engine import make_trainer
+    s = lr_schedule(0.4, 2, 1, 'cosine', warmup_epochs=1, warmup_lr=0.01)
+    assert [s(0), s(1), s(2)] == [0.01, 0.4, 0.4]   # steps 0, 1, 2 (updates ask from step 1 on)
+    net = mx.gluon.nn.Dense(2)
+    net.initialize()
+    t = make_trainer(net, 'sgd', 0.4, 2, 1, warmup_epochs=1, warmup_lr=0.01)
+    assert [t._optimizer.lr_scheduler(u) for u in (0, 1, 2)] == [0.01, 0.4, 0.4]
+
+
+def test_train_imagenet_and_task_scripts_schedule_alike():
+    import argparse
+    import mxnet as mx
+    from asymmzoo.train.engine import make_trainer
+    from asymmzoo.train.recipe import build_lr_scheduler
+    for mode, dec in (('cosine', ''), ('step', '2,3'), ('poly', ''), ('linear', '')):
+        a = argparse.Namespace(lr=0.3, num_epochs=4, warmup_epochs=1, warmup_lr=0.01, lr_mode=mode,
+                               lr_decay=0.5, lr_decay_epoch=dec)
+        ours = build_lr_scheduler(a, 6)
+        net = mx.gluon.nn.Dense(2)
+        net.initialize()
+        theirs = make_trainer(net, 'nag', 0.3, 4, 6, 1, 0.01, mode, 0.5,
+                              [int(e) for e in dec.split(',') if e]).\
+            _optimizer.lr_scheduler
+        assert [ours(u) for u in range(1, 26)] == [theirs(u) for u in range(1, 26)], mode
+
+
+def test_quick_fit_cosine_ends_at_final_lr_and_stops_on_nan(monkeypatch):
+    import math
+    import mxnet as mx
+    import asymmzoo
+    from asymmzoo.train import quick
+    from asymmzoo.train.common import TrainingDiverged
+    seen = []
+
+    class Recording(mx.gluon.Trainer):
+        def step(self, *a, **k):
+            super(Recording, self).step(*a, **k)
+            seen.append(self.learning_rate)
+    monkeypatch.setattr(quick.gluon, 'Trainer', Recording)
+    x, y = quick.digits_arrays('train', size=32, channels=3, limit=80)
+    net = asymmzoo.get_model('cifar_quick', classes=10)
+    net.initialize(mx.init.Xavier())
+    quick.fit(net, x, y, steps=5, batch_size=16, lr=0.05, final_lr=0.001, hybridize=False)
+    assert seen == pytest.approx([0.001 + 0.049 * (1 + math.cos(math.pi * u / 5)) / 2 for u in range(1, 6)])
+    assert seen[-1] == pytest.approx(0.001)
+    net = asymmzoo.get_model('cifar_quick', classes=10)
+    net.initialize(mx.init.Xavier())
+    with pytest.raises(TrainingDiverged, match=r'loss is (nan|inf) at step \d+; stopped. Lower the learning rate'):
+        quick.fit(net, x, y, epochs=3, batch_size=16, lr=1e6, hybridize=False)
 
 
 @pytest.mark.slow

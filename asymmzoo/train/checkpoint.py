@@ -17,10 +17,12 @@ import random
 
 import numpy as np
 
-from ..io import atomic_save_params, atomic_target, atomic_write_bytes, atomic_write_json, sha1_of
+from ..io import (atomic_save_params, atomic_target, atomic_write_bytes, atomic_write_json, missing_folders,
+                  remove_empty_folders, sha1_of)
 
 __all__ = ['CheckpointError', 'net_arrays', 'save_checkpoint', 'load_resume', 'atomic_write_bytes',
-           'atomic_write_json', 'RESUME_FILE', 'RunLock', 'LOCK_FILE']
+           'atomic_write_json', 'RESUME_FILE', 'RunLock', 'LOCK_FILE', 'EARLY_FILES', 'make_run_folder',
+           'remove_unused_run_folder']
 
 RESUME_FILE = 'resume.json'
 
@@ -183,3 +185,31 @@ class RunLock(object):
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
         self.fd = None
+
+
+# what a run writes in its save folder before its first checkpoint: a folder holding nothing else
+# holds nothing of the user's, so a failed run may take it back
+EARLY_FILES = frozenset({LOCK_FILE, 'settings.json', 'train.log', 'eval.log'})
+
+
+def make_run_folder(folder):
+    """Make a run's save folder (and missing parents); returns the folders made, deepest first, for
+    :func:`remove_unused_run_folder` (empty when the folder existed)."""
+    made = missing_folders(folder)
+    os.makedirs(folder, exist_ok=True)
+    return made
+
+
+def remove_unused_run_folder(made):
+    """After a failed run (its lock released, its log closed): remove the folders it made (``made``,
+    deepest first) when the save folder holds nothing but :data:`EARLY_FILES`, and the parents made
+    with it while they are empty. A folder that existed before the run, or holds anything else (a
+    checkpoint, a file of the user's), stays. Returns the folders removed."""
+    if not made or not os.path.isdir(made[0]):
+        return []
+    names = set(os.listdir(made[0]))
+    if not names <= EARLY_FILES:
+        return []
+    for n in names:
+        os.remove(os.path.join(made[0], n))
+    return remove_empty_folders(made)

@@ -1,13 +1,32 @@
-"""What every training run of the project shares: seeding and devices.
+"""What every training run of the project shares: seeding, devices, the learning-rate schedule and
+the stop on a diverged loss.
 
 ``train_imagenet.py``, the in-memory engine (:mod:`asymmzoo.train.quick`) and the downstream training
-scripts all seed and pick their devices through these two functions.
+scripts all seed (:func:`seed_all`), pick their devices (:func:`contexts`) and schedule their learning
+rate (:func:`lr_schedule`) and stop on a NaN / infinite loss (:func:`check_loss`) through these
+functions.
 """
+import math
 import random
 
 import numpy as np
 
-__all__ = ['seed_all', 'contexts']
+__all__ = ['seed_all', 'contexts', 'lr_schedule', 'LR_MODES', 'TrainingDiverged', 'check_loss']
+
+LR_MODES = ('cosine', 'step', 'linear', 'poly', 'constant')
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the run stops, naming the step and the fix."""
+
+
+def check_loss(value, where, fix):
+    """Stop a run whose loss ``value`` is NaN or infinite: :class:`TrainingDiverged` naming ``where``
+    (e.g. 'epoch 2 step 7') and ``fix``. Returns ``value`` as a float."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise TrainingDiverged("loss is %s at %s; stopped. %s" % (value, where, fix))
+    return value
 
 
 def seed_all(seed):
@@ -31,3 +50,38 @@ def contexts(gpus):
         raise ValueError("--gpus %s: this machine has %d GPU(s) visible to MXNet (ids 0..%d); leave "
                          "--gpus empty to train on the CPU" % (gpus, n, n - 1))
     return [mx.gpu(int(i)) for i in ids]
+
+
+def lr_schedule(lr, epochs, iters_per_epoch, mode='cosine', warmup_epochs=0, warmup_lr=0.0, final_lr=0.0,
+                decay=0.1, decay_epochs=()):
+    """The learning-rate schedule of every run: GluonCV's ``LRSequential`` of a linear warmup from
+    ``warmup_lr`` to ``lr`` over ``warmup_epochs``, then ``mode`` over the remaining epochs: 'cosine',
+    'linear' and 'poly' (power 2) fall to ``final_lr``; 'step' multiplies by ``decay`` at each of
+    ``decay_epochs`` (counted from the start of the run); 'constant' holds ``lr``.
+
+    Give it to a ``gluon.Trainer`` as ``lr_scheduler``: the optimizer asks for update ``u`` = 1, 2, ...
+    and gets phase step ``u`` (GluonCV's phases run over step 0 .. n-1, so a phase's last update
+    already sits at its end value). A phase of a single step holds its first value (GluonCV would
+    divide by zero there); a phase of no step is left out."""
+    from gluoncv.utils import LRScheduler, LRSequential
+    if mode not in LR_MODES:
+        raise ValueError("lr mode %r: choose one of %s" % (mode, ', '.join(LR_MODES)))
+    iters_per_epoch = max(1, int(iters_per_epoch))
+    warmup_epochs = min(max(0, int(warmup_epochs)), int(epochs))
+    main_epochs = max(0, int(epochs) - warmup_epochs)
+
+    def phase(kind, base, target, n_epochs, **kw):
+        if n_epochs * iters_per_epoch == 1:
+            kind, target = 'constant', base
+        return LRScheduler(kind, base_lr=base, target_lr=target, nepochs=n_epochs,
+                           iters_per_epoch=iters_per_epoch, **kw)
+    phases = []
+    if warmup_epochs:
+        phases.append(phase('linear', warmup_lr, lr, warmup_epochs))
+    if main_epochs or not phases:
+        phases.append(phase(mode, lr, final_lr, max(main_epochs, 1 if not phases else 0),
+                            step_epoch=[e - warmup_epochs for e in decay_epochs], step_factor=decay,
+                            power=2))
+    sched = LRSequential(phases)
+    sched.base_lr = lr   # what an optimizer given learning_rate=lr as well compares (and else warns about)
+    return sched

@@ -8,17 +8,18 @@ import numpy as np
 import mxnet as mx
 from mxnet import gluon
 
-from ..io import atomic_save_parameters, missing_folders, remove_empty_folders
-from .checkpoint import RunLock, load_resume, save_checkpoint
-from .common import seed_all, contexts  # noqa: F401  (the scripts import them from here)
+from ..io import atomic_save_parameters
+from .checkpoint import RunLock, load_resume, make_run_folder, remove_unused_run_folder, save_checkpoint
+from .common import seed_all, contexts, lr_schedule, check_loss, TrainingDiverged  # noqa: F401  (the scripts import them from here)
 
 __all__ = ['seed_all', 'save_params', 'Checkpoint', 'make_trainer', 'contexts', 'run_cli',
-           'settings_of', 'check_resume', 'refuse_to_overwrite']
+           'settings_of', 'check_resume', 'refuse_to_overwrite', 'StepLog', 'TrainingDiverged']
 
 
 def run_cli(main, argv, prog, resumable=False, interrupted=None):
     """Run a training script's ``main(argv)`` as a command: a user error (bad value, missing or
-    malformed file, a dataset problem) ends with one line and exit code 2, Ctrl-C with a line and 130
+    malformed file, a dataset problem) ends with one line and exit code 2, a NaN / infinite loss
+    (:class:`TrainingDiverged`) with one line and 3, Ctrl-C with a line and 130
     (``interrupted``: what that line says, for a script without a save folder); ``--debug`` shows
     the traceback instead. A save folder the failed (or interrupted) run created and left without
     a file of its own is removed again (:func:`remove_unused_save_dirs`)."""
@@ -41,6 +42,12 @@ def run_cli(main, argv, prog, resumable=False, interrupted=None):
                 " (--resume continues from the last checkpoint)" if resumable else ''))),
               file=sys.stderr)
         return 130
+    except TrainingDiverged as e:
+        remove_unused_save_dirs()
+        if debug:
+            raise
+        print("%s: error: %s" % (prog, e), file=sys.stderr)
+        return 3
     except (ValueError, OSError, KeyError, IndexError, TypeError, RuntimeError,
             mx.base.MXNetError) as e:
         remove_unused_save_dirs()
@@ -58,23 +65,24 @@ def run_cli(main, argv, prog, resumable=False, interrupted=None):
     return rc if isinstance(rc, int) else 0
 
 
-_CREATED_DIRS = []   # the folders a Checkpoint of this run made (io.missing_folders: deepest first)
+_CREATED_DIRS = []   # per Checkpoint of this run: the folders it made (checkpoint.make_run_folder)
 _RUN_LOCKS = []      # the _HELD_LOCKS keys this run took
 
 
 def remove_unused_save_dirs():
-    """Undo the save folders this run created (:class:`Checkpoint`) where the run wrote nothing in
-    them: the run lock is released, then each folder is removed if it is empty, and so are the
-    (empty) parents made with it. A folder that existed before the run, or that holds any file,
-    stays. Returns the folders removed."""
+    """Undo the save folders this run created (:class:`Checkpoint`) where the run saved nothing:
+    the run lock is released, then each folder goes as ``train_imagenet.py``'s does
+    (:func:`asymmzoo.train.checkpoint.remove_unused_run_folder`: only when it holds nothing but what a
+    run writes before its first checkpoint; the empty parents made with it go too). A folder that
+    existed before the run, or holds a checkpoint or any other file, stays. Returns the folders
+    removed."""
     removed = []
     while _RUN_LOCKS:   # the run is over: its locks go (the lock file with them)
         lock = _HELD_LOCKS.pop(_RUN_LOCKS.pop(), None)
         if lock is not None:
             lock.release()
     while _CREATED_DIRS:
-        made = _CREATED_DIRS.pop()       # deepest first: the save folder, then parents made with it
-        removed += remove_empty_folders(made)[:1]   # only an empty folder goes
+        removed += remove_unused_run_folder(_CREATED_DIRS.pop())[:1]
     return removed
 
 
@@ -104,8 +112,7 @@ class Checkpoint(object):
     :meth:`load_meta` checks every file against its sha1."""
 
     def __init__(self, save_dir, prefix, resume=None):
-        made = missing_folders(save_dir)
-        os.makedirs(save_dir, exist_ok=True)
+        made = make_run_folder(save_dir)
         if made:   # made by this run: removed again if the run fails before using it
             _CREATED_DIRS.append(made)
         self.save_dir, self.prefix = save_dir, prefix
@@ -198,20 +205,16 @@ def check_resume(meta, args, log, where):
 
 def make_trainer(net, optimizer, lr, epochs, iters_per_epoch, warmup_epochs=0, warmup_lr=0.0,
                  lr_mode='cosine', lr_decay=0.1, lr_decay_epoch=(), wd=0.0, momentum=0.9):
-    """gluon.Trainer with GluonCV's LRSequential(linear warmup, then ``lr_mode``)."""
-    from gluoncv.utils import LRScheduler, LRSequential
-    steps = max(1, iters_per_epoch)
-    lr_scheduler = LRSequential([
-        LRScheduler('linear', base_lr=warmup_lr, target_lr=lr, nepochs=warmup_epochs,
-                    iters_per_epoch=steps),
-        LRScheduler(lr_mode, base_lr=lr, nepochs=max(1, epochs - warmup_epochs), iters_per_epoch=steps,
-                    step_epoch=[e - warmup_epochs for e in lr_decay_epoch], step_factor=lr_decay,
-                    power=2),
-    ])
-    opt = {'wd': wd, 'learning_rate': lr, 'lr_scheduler': lr_scheduler}
+    """gluon.Trainer of ``net`` (a block, or the ParameterDict of several) on the run's schedule
+    (:func:`asymmzoo.train.common.lr_schedule`: linear warmup, then ``lr_mode`` down to 0, or
+    ``lr_decay`` at each of ``lr_decay_epoch`` with 'step')."""
+    params = net.collect_params() if hasattr(net, 'collect_params') else net
+    opt = {'wd': wd, 'learning_rate': lr,
+           'lr_scheduler': lr_schedule(lr, epochs, iters_per_epoch, lr_mode, warmup_epochs, warmup_lr,
+                                       0.0, lr_decay, lr_decay_epoch)}
     if optimizer in ('sgd', 'nag'):
         opt['momentum'] = momentum
-    return gluon.Trainer(net.collect_params(), optimizer, opt, kvstore='local')
+    return gluon.Trainer(params, optimizer, opt, kvstore='local')
 
 
 def make_trainer_from_args(net, args, iters_per_epoch, resume=None, ctx=None):
@@ -238,33 +241,37 @@ def make_trainer_from_args(net, args, iters_per_epoch, resume=None, ctx=None):
 
 
 class StepLog(object):
-    """Per-step bookkeeping of a training loop: the finite-loss guard (naming the fix), the loss
-    history, a log line every ``args.log_interval`` steps and the ``args.max_steps`` limit.
+    """Per-step bookkeeping of a task script's loop: the stop on a NaN / infinite loss
+    (:func:`asymmzoo.train.common.check_loss`, naming ``fix_hint``), the loss history, a log line
+    every ``log_interval`` steps (0: none, for a loop that logs its own metrics) and the
+    ``max_steps`` limit (0: none).
 
-    ``after_step(loss, epoch)`` returns True when the loop should stop; ``done`` tells whether the
-    step limit was reached; ``last_epoch(epoch)`` whether this epoch is the final one.
+    ``after_step(loss, epoch)`` (an NDArray or a list of them, one per device) returns True when the
+    loop should stop; ``done`` tells whether the step limit was reached; ``last_epoch(epoch, epochs)``
+    whether this epoch is the final one.
     """
 
-    def __init__(self, args, log, fix_hint='lower --lr'):
+    def __init__(self, log, fix_hint='lower --lr', log_interval=0, max_steps=0):
         import time
-        self.args, self.log, self.fix_hint = args, log, fix_hint
+        self.log, self.fix_hint = log, fix_hint
+        self.log_interval, self.max_steps = int(log_interval or 0), int(max_steps or 0)
         self.losses, self.step, self.t0 = [], 0, time.time()
 
     def after_step(self, loss, epoch):
         import time
-        lv = float(loss.mean().asscalar())
-        if not np.isfinite(lv):
-            raise FloatingPointError("loss became %s at step %d; %s" % (lv, self.step, self.fix_hint))
+        parts = loss if isinstance(loss, (list, tuple)) else [loss]
+        lv = check_loss(sum(float(p.mean().asscalar()) for p in parts) / len(parts),
+                        'epoch %d step %d' % (epoch, self.step + 1), self.fix_hint)
         self.losses.append(lv)
         self.step += 1
-        if self.args.log_interval and self.step % self.args.log_interval == 0:
+        if self.log_interval and self.step % self.log_interval == 0:
             self.log.info('epoch %d step %d loss %.4f (%.1fs)', epoch, self.step, lv,
                           time.time() - self.t0)
         return self.done
 
     @property
     def done(self):
-        return bool(self.args.max_steps and self.step >= self.args.max_steps)
+        return bool(self.max_steps and self.step >= self.max_steps)
 
-    def last_epoch(self, epoch):
-        return bool(epoch == self.args.epochs - 1 or self.done)
+    def last_epoch(self, epoch, epochs):
+        return bool(epoch == epochs - 1 or self.done)

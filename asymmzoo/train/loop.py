@@ -7,12 +7,12 @@ import time
 
 import numpy as np
 
-from .common import seed_all, contexts
+from .common import seed_all, contexts, check_loss, TrainingDiverged
 from ..data.folder import DataError
 from ..data.workers import worker_scratch
 from ..data.pipelines import build_source, epoch_seed
 from .checkpoint import (RunLock, CheckpointError, atomic_write_json, load_resume, net_arrays,
-                         restore, save_checkpoint, RESUME_FILE)
+                         restore, save_checkpoint, RESUME_FILE, make_run_folder, remove_unused_run_folder)
 from .cli import DEFAULT_MODEL
 from .recipe import apply_no_wd, build_lr_scheduler, make_initializer, resolve_settings
 from .dist import KVSync
@@ -21,10 +21,6 @@ from .report import plot_curves, setup_logger, write_csv
 __all__ = ['TrainingDiverged', 'run', 'evaluate', 'export_deployed', 'DEFAULT_DIGITS_INPUT']
 
 DEFAULT_DIGITS_INPUT = 64  # the embedded digits (28x28) are resized to this unless --input-size
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
 
 
 def parse_model_kwargs(items):
@@ -228,14 +224,13 @@ def _adopt_resumed_settings(args):
     return {k: v for k, v in changed.items() if k in _RESUME_APPLIES or k in _RESUME_DATA}
 
 
-_MADE_DIRS = []
-# what a run writes before its first checkpoint: a folder holding nothing else is removed on failure
-_EARLY_FILES = {'settings.json', 'train.log', 'eval.log', '.run.lock'}
+_MADE_DIRS = []   # per run: the folders it made (checkpoint.make_run_folder), taken back if it fails
 
 
 def run(args):
     """Train (or evaluate) as ``args`` say; the save folder is locked for the run's duration, and a
-    folder this run made is removed again if the run fails before its first checkpoint."""
+    folder this run made (with parents) is removed again if the run fails before its first checkpoint
+    (:func:`asymmzoo.train.checkpoint.remove_unused_run_folder`)."""
     held, made = len(_HELD_LOCKS), len(_MADE_DIRS)
     ok = False
     try:
@@ -247,17 +242,15 @@ def run(args):
         while len(_HELD_LOCKS) > held:
             _HELD_LOCKS.pop().release()
         while len(_MADE_DIRS) > made:
-            folder = _MADE_DIRS.pop()
-            if not ok and os.path.isdir(folder) and set(os.listdir(folder)) <= _EARLY_FILES:
+            folders = _MADE_DIRS.pop()
+            if not ok:
                 import logging
                 logger = logging.getLogger('asymmzoo.train')
                 for h in list(logger.handlers):
                     if isinstance(h, logging.FileHandler):   # let go of train.log first
                         logger.removeHandler(h)
                         h.close()
-                for f in os.listdir(folder):
-                    os.remove(os.path.join(folder, f))
-                os.rmdir(folder)
+                remove_unused_run_folder(folders)
 
 
 # what ``asymmzoo launch`` (or MXNet's tools/launch.py) sets for each worker
@@ -363,16 +356,11 @@ def _run(args):
 
     log_file = None
     if args.save_dir and rank == 0:
-        try:
-            os.makedirs(args.save_dir)
-            made = True
-        except FileExistsError:
-            made = False
+        made = make_run_folder(args.save_dir)
+        if made:                 # removed again if this run fails before its first checkpoint
+            _MADE_DIRS.append(made)
         if not args.eval_only:   # one run at a time in a folder (a second would overwrite the first)
             _HELD_LOCKS.append(RunLock(args.save_dir))
-        if made:                 # removed again if this run fails before its first checkpoint
-            _MADE_DIRS.append(args.save_dir)
-        os.makedirs(args.save_dir, exist_ok=True)
         log_file = os.path.join(args.save_dir, 'eval.log' if args.eval_only else 'train.log')
     logger = setup_logger(log_file, quiet=args.quiet,
                           prefix='[worker %d/%d] ' % (rank, nworkers) if nworkers > 1 else '')
@@ -473,13 +461,11 @@ def _run(args):
             if not math.isfinite(batch_loss):
                 bar.close()
                 last = os.path.join(args.save_dir, RESUME_FILE)
-                raise TrainingDiverged(
-                    "loss is %s at epoch %d step %d (lr %.4g); stopped. %s" % (
-                        batch_loss, epoch + 1, i + 1, trainer.learning_rate,
-                        ("The last good checkpoint is kept (%s): lower --lr or raise --warmup-epochs "
-                         "and continue with --resume %s" % (last, args.save_dir)) if os.path.isfile(last)
-                        else "No epoch had finished, so there is no checkpoint: start again with a "
-                             "lower --lr or more --warmup-epochs"))
+                check_loss(batch_loss, "epoch %d step %d (lr %.4g)" % (epoch + 1, i + 1, trainer.learning_rate),
+                           ("The last good checkpoint is kept (%s): lower --lr or raise --warmup-epochs "
+                            "and continue with --resume %s" % (last, args.save_dir)) if os.path.isfile(last)
+                           else "No epoch had finished, so there is no checkpoint: start again with a "
+                                "lower --lr or more --warmup-epochs")
             if lam is None:
                 acc.update(gluon.utils.split_and_load(label, ctx, even_split=False),
                            [o.astype('float32') for o in outs])

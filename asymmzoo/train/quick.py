@@ -21,6 +21,7 @@ import mxnet as mx
 from mxnet import autograd, gluon
 
 from ..utils.blocks import param_contexts
+from .common import check_loss, lr_schedule
 
 __all__ = ['digits_arrays', 'fit', 'quick_train', 'evaluate', 'predict']
 
@@ -43,7 +44,8 @@ def fit(net, x, y, epochs=1, batch_size=64, lr=0.05, momentum=0.9, wd=1e-4, seed
     RotateConv's angle projection; what it returns is summed into ``hist['after_step']``);
     ``on_epoch(epoch, net, hist)`` after every full pass. Returns ``{'loss': [per-step batch loss],
     'acc': [per-step batch accuracy], 'steps': n, 'epoch_loss': [mean loss per pass],
-    'after_step': total}``. Seeded: with 'sgd' and 'adam' the same call gives the same curve (not
+    'after_step': total}``. A NaN / infinite loss stops it (:class:`asymmzoo.train.common.TrainingDiverged`
+    naming the step and the fix). Seeded: with 'sgd' and 'adam' the same call gives the same curve (not
     with 'nag': see the module's docstring).
     """
     if len(x) != len(y):
@@ -57,7 +59,9 @@ def fit(net, x, y, epochs=1, batch_size=64, lr=0.05, momentum=0.9, wd=1e-4, seed
     total = steps if steps else epochs * per_epoch
     if hybridize:
         net.hybridize(**(hybridize if isinstance(hybridize, dict) else {}))
-    sched = mx.lr_scheduler.CosineScheduler(max_update=max(total, 1), base_lr=lr, final_lr=final_lr)
+    # one phase of total + 1 steps: update u (1 .. total) gets the cosine at u / total, so the last
+    # update runs at final_lr
+    sched = lr_schedule(lr, 1, max(total, 1) + 1, 'cosine', final_lr=final_lr)
     opt = dict(learning_rate=lr, wd=wd, lr_scheduler=sched)
     if optimizer in ('sgd', 'nag'):
         opt['momentum'] = momentum
@@ -80,7 +84,8 @@ def fit(net, x, y, epochs=1, batch_size=64, lr=0.05, momentum=0.9, wd=1e-4, seed
             trainer.step(batch_size)
             if after_step is not None:
                 hist['after_step'] += after_step(net) or 0
-            hist['loss'].append(float(loss.mean().asscalar()))
+            hist['loss'].append(check_loss(loss.mean().asscalar(), 'step %d' % (step + 1),
+                                           'Lower the learning rate (lr=%g; CLI: --lr)' % lr))
             hist['acc'].append(float((out.argmax(axis=1) == yb.astype('float32')).mean().asscalar()))
             step += 1
             if log_every and step % log_every == 0:

@@ -10,6 +10,8 @@ Any flag given on the command line overrides the recipe.
 """
 import mxnet as mx
 
+from .common import lr_schedule
+
 __all__ = ['RECIPES', 'DIGITS_DEFAULTS', 'resolve_settings', 'build_lr_scheduler', 'make_initializer',
            'apply_no_wd']
 
@@ -50,29 +52,11 @@ def resolve_settings(args, global_batch, source_kind):
 
 
 def build_lr_scheduler(args, iters_per_epoch):
-    """GluonCV's LRSequential: linear warmup from ``warmup_lr`` then ``lr_mode`` down to 0."""
-    from gluoncv.utils import LRScheduler, LRSequential
-    steps = [int(e) for e in str(args.lr_decay_epoch).split(',') if e.strip()]
-    steps = [e - args.warmup_epochs for e in steps]
-    main_epochs = args.num_epochs - args.warmup_epochs
-
-    def one_step(n_epochs):
-        # GluonCV's schedules divide by (iterations - 1): a phase of a single step is its first
-        # value held (the warmup's start, the decay's base lr)
-        return n_epochs * iters_per_epoch == 1
-    return LRSequential([
-        LRScheduler('constant', base_lr=args.warmup_lr, target_lr=args.warmup_lr,
-                    nepochs=args.warmup_epochs, iters_per_epoch=iters_per_epoch)
-        if one_step(args.warmup_epochs) else
-        LRScheduler('linear', base_lr=args.warmup_lr, target_lr=args.lr, nepochs=args.warmup_epochs,
-                    iters_per_epoch=iters_per_epoch),
-        LRScheduler('constant', base_lr=args.lr, target_lr=args.lr, nepochs=main_epochs,
-                    iters_per_epoch=iters_per_epoch)
-        if one_step(main_epochs) else
-        LRScheduler(args.lr_mode, base_lr=args.lr, target_lr=0, nepochs=main_epochs,
-                    iters_per_epoch=iters_per_epoch, step_epoch=steps, step_factor=args.lr_decay,
-                    power=2),
-    ])
+    """The run's schedule from its flags (:func:`asymmzoo.train.common.lr_schedule`): linear warmup
+    from ``--warmup-lr``, then ``--lr-mode`` down to 0."""
+    return lr_schedule(args.lr, args.num_epochs, iters_per_epoch, args.lr_mode, args.warmup_epochs,
+                       args.warmup_lr, 0.0, args.lr_decay,
+                       [int(e) for e in str(args.lr_decay_epoch).split(',') if e.strip()])
 
 
 def make_initializer(name='msraprelu'):

@@ -15,10 +15,8 @@ import json
 import logging
 import sys
 
-import numpy as np
-
 from .._precise_bn import recalibrate_bn, take_inputs
-from asymmzoo.train.engine import StepLog, save_params, run_cli, refuse_to_overwrite
+from asymmzoo.train.engine import StepLog, make_trainer, save_params, run_cli, refuse_to_overwrite, seed_all
 from asymmzoo.utils import argtypes as A
 
 __all__ = ['build_parser', 'cli', 'train', 'evaluate', 'main']
@@ -99,10 +97,7 @@ def train(args):
     if args.save_prefix:   # before any work: nothing the user saved is replaced unasked
         refuse_to_overwrite([args.save_prefix + '.params'], getattr(args, 'force', False))
     log = logging.getLogger('train_tsn')
-    mx.random.seed(args.seed)
-    np.random.seed(args.seed)
-    import random
-    random.seed(args.seed)  # GluonCV's video transforms draw from `random`
+    seed_all(args.seed)   # `random` too: GluonCV's video transforms draw from it
     ctx = mx.cpu()
     train_ds = _dataset(args, args.train_list, train=True)
     val_ds = _dataset(args, args.val_list, train=False) if args.val_list else None
@@ -116,20 +111,20 @@ def train(args):
                          % (max(labels), args.model, net.classes))
     if args.hybridize:
         net.hybridize(static_alloc=True)
-    loader = gluon.data.DataLoader(train_ds, batch_size=min(args.batch_size, len(train_ds)),
-                                   shuffle=True, last_batch='rollover', num_workers=args.num_workers)
+    batch = min(args.batch_size, len(train_ds))
+    loader = gluon.data.DataLoader(train_ds, batch_size=batch, shuffle=True, last_batch='rollover',
+                                   num_workers=args.num_workers)
     params = net.collect_params()
     for name, p in params.items():
         if name.endswith(('gamma', 'beta', 'bias')):
             p.wd_mult = 0.0
-    trainer = gluon.Trainer(params, 'sgd', {'learning_rate': args.lr, 'momentum': args.momentum,
-                                            'wd': args.wd})
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     lr_steps = [int(e) for e in args.lr_steps.split(',') if e.strip()]
-    val_history, steps = [], StepLog(args, log, 'lower --lr')
+    trainer = make_trainer(params, 'sgd', args.lr, args.epochs, len(train_ds) // batch,
+                           lr_mode='step', lr_decay=0.1, lr_decay_epoch=lr_steps, wd=args.wd,
+                           momentum=args.momentum)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    val_history, steps = [], StepLog(log, 'lower --lr', args.log_interval, args.max_steps)
     for epoch in range(args.epochs):
-        if epoch in lr_steps:
-            trainer.set_learning_rate(trainer.learning_rate * 0.1)
         for x, y in loader:
             x = x.reshape((-1,) + x.shape[2:]).as_in_context(ctx)  # (B*T, 3, H, W)
             with autograd.record():
@@ -141,7 +136,7 @@ def train(args):
             trainer.step(y.shape[0])
             if steps.after_step(loss, epoch):
                 break
-        last_epoch = steps.last_epoch(epoch)
+        last_epoch = steps.last_epoch(epoch, args.epochs)
         if args.bn_recalib_batches and (val_ds is not None or last_epoch):
             recalibrate_bn(net, take_inputs(loader, args.bn_recalib_batches,
                                             lambda s: (-1,) + tuple(s[2:])), ctx)

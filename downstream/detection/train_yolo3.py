@@ -38,7 +38,7 @@ from gluoncv.utils.metrics.voc_detection import VOC07MApMetric
 from asymmzoo.registry import get_model
 from asymmzoo.utils import argtypes as A
 from asymmzoo.train.engine import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
-                             run_cli, settings_of, check_resume)
+                             run_cli, settings_of, check_resume, StepLog)
 
 __all__ = ['parse_args', 'get_dataset', 'get_dataloader', 'validate', 'train', 'main']
 
@@ -264,6 +264,7 @@ def train(net, train_data, val_data, eval_metric, ctx, args, start_epoch=0, trai
     if trainer is None:
         trainer = make_trainer_from_args(net, args, len(train_data))
     mx_losses = [mx.metric.Loss(n) for n in ('ObjLoss', 'BoxCenterLoss', 'BoxScaleLoss', 'ClassLoss')]
+    steps = StepLog(logger, 'lower --lr or raise --warmup-epochs')   # logs below, with the loss parts
     for epoch in range(start_epoch, args.epochs):
         seed_all(args.seed + epoch)
         if args.mixup:
@@ -293,6 +294,7 @@ def train(net, train_data, val_data, eval_metric, ctx, args, start_epoch=0, trai
                         parts[k].append(l)
                 autograd.backward(sum_losses)
             trainer.step(batch[0].shape[0])
+            steps.after_step(sum_losses, epoch)
             for m, p in zip(mx_losses, parts):
                 m.update(0, p)
             if args.log_interval and (i + 1) % args.log_interval == 0:

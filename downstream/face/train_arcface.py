@@ -12,10 +12,8 @@ import json
 import logging
 import sys
 
-import numpy as np
-
 from .._precise_bn import recalibrate_bn, take_inputs
-from asymmzoo.train.engine import StepLog, save_params, run_cli, refuse_to_overwrite
+from asymmzoo.train.engine import StepLog, make_trainer, save_params, run_cli, refuse_to_overwrite, seed_all
 from asymmzoo.utils import argtypes as A
 
 __all__ = ['build_parser', 'cli', 'train', 'recalibrate_bn', 'main']
@@ -69,8 +67,7 @@ def train(args):
         refuse_to_overwrite([args.save_prefix + '-embed.params', args.save_prefix + '-margin.params'],
                             getattr(args, 'force', False))
     log = logging.getLogger('train_arcface')
-    mx.random.seed(args.seed)
-    np.random.seed(args.seed)
+    seed_all(args.seed)
     ctx = mx.cpu()
     pairs = read_pairs(args.pairs, args.pairs_root) if args.pairs else None  # fail early on bad pairs
     ds = face_dataset(args.data, train=True, size=args.input_size, seed=args.seed,
@@ -78,8 +75,9 @@ def train(args):
     if ds.num_classes < 2:
         raise ValueError("%s holds %d identity: ArcFace learns to tell identities apart, so it needs "
                          "at least two (one folder per person)" % (args.data, ds.num_classes))
-    loader = gluon.data.DataLoader(ds, batch_size=min(args.batch_size, len(ds)), shuffle=True,
-                                   last_batch='rollover', num_workers=args.num_workers)
+    batch = min(args.batch_size, len(ds))
+    loader = gluon.data.DataLoader(ds, batch_size=batch, shuffle=True, last_batch='rollover',
+                                   num_workers=args.num_workers)
     net = asymmzoo.get_model(args.model, embedding_size=args.embedding_size, input_size=args.input_size)
     net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
     head = ArcMarginHead(ds.num_classes, args.embedding_size)
@@ -93,16 +91,11 @@ def train(args):
     for name, p in params.items():  # no weight decay on BN and biases
         if name.endswith(('gamma', 'beta', 'bias')):
             p.wd_mult = 0.0
-    opt = {'sgd': 'sgd', 'nag': 'nag', 'adam': 'adam'}[args.optimizer]
-    okw = {'learning_rate': args.lr, 'wd': args.wd}
-    if opt != 'adam':
-        okw['momentum'] = args.momentum
-    trainer = gluon.Trainer(params, opt, okw)
     lr_steps = [int(e) for e in args.lr_steps.split(',') if e.strip()]
-    history, steps = [], StepLog(args, log, 'lower --lr or --s')
+    trainer = make_trainer(params, args.optimizer, args.lr, args.epochs, len(ds) // batch, lr_mode='step',
+                           lr_decay=0.1, lr_decay_epoch=lr_steps, wd=args.wd, momentum=args.momentum)
+    history, steps = [], StepLog(log, 'lower --lr or --s', args.log_interval, args.max_steps)
     for epoch in range(args.epochs):
-        if epoch in lr_steps:
-            trainer.set_learning_rate(trainer.learning_rate * 0.1)
         for x, y in loader:
             with autograd.record():
                 loss = loss_fn(head(net(x.as_in_context(ctx))), y.as_in_context(ctx))
@@ -110,7 +103,7 @@ def train(args):
             trainer.step(x.shape[0])
             if steps.after_step(loss, epoch):
                 break
-        last_epoch = steps.last_epoch(epoch)
+        last_epoch = steps.last_epoch(epoch, args.epochs)
         verify = pairs is not None and (last_epoch or (epoch + 1) % max(args.val_interval, 1) == 0)
         if args.bn_recalib_batches and (verify or last_epoch):
             recalibrate_bn(net, take_inputs(loader, args.bn_recalib_batches), ctx)

@@ -36,7 +36,7 @@ from gluoncv.utils.metrics.coco_keypoints import COCOKeyPointsMetric
 from asymmzoo.registry import get_model
 from asymmzoo.utils import argtypes as A
 from asymmzoo.train.engine import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
-                             run_cli, settings_of, check_resume)
+                             run_cli, settings_of, check_resume, StepLog)
 
 __all__ = ['parse_args', 'get_dataset', 'get_dataloader', 'validate', 'train', 'main']
 
@@ -214,6 +214,7 @@ def train(net, train_data, val_data, val_dataset, ctx, args, start_epoch=0, trai
     L = _heatmap_loss()
     if trainer is None:
         trainer = make_trainer_from_args(net, args, len(train_data))
+    steps = StepLog(logger, 'lower --lr or raise --warmup-epochs')   # logs below, with the metric
     for epoch in range(start_epoch, args.epochs):
         seed_all(args.seed + epoch)
         loss_metric = mx.metric.Loss('heatmap_l2')
@@ -229,6 +230,7 @@ def train(net, train_data, val_data, val_dataset, ctx, args, start_epoch=0, trai
                 losses = [L(yhat, y, w) for yhat, y, w in zip(outputs, label, weight)]
             autograd.backward(losses)
             trainer.step(batch[0].shape[0])
+            steps.after_step(losses, epoch)
             loss_metric.update(0, losses)
             if args.log_interval and (i + 1) % args.log_interval == 0:
                 logger.info('[Epoch %d][Batch %d] lr=%.2e loss=%.6f', epoch, i, trainer.learning_rate,
