@@ -416,3 +416,22 @@ def test_training_time_structures_are_deployed_and_exported(model, marker, tmp_p
     train_keys = ' '.join(_load(str(d / 'final.params')))
     assert marker in train_keys          # the training form had the structure ...
     assert marker not in sym             # ... the exported inference graph has plain convs only
+
+
+def test_accuracy_counts_top_k_over_batches():
+    """One way of counting accuracy: quick ``evaluate`` (arrays) and train_imagenet's validation
+    (a pipeline's batches) both use ``accuracy``."""
+    import mxnet as mx
+    from asymmzoo.train.quick import accuracy, evaluate
+
+    class Logits(mx.gluon.HybridBlock):   # the input is the output
+        def hybrid_forward(self, F, x):
+            return x
+    logits = np.array([[.1, .7, .2], [.5, .3, .2], [.2, .3, .5], [.6, .3, .1]], 'float32')
+    labels = np.array([1, 1, 0, 0])
+    # top-1 right for rows 0 and 3; top-2 also for row 1 (its second best is class 1)
+    assert accuracy(Logits(), [(logits[:3], labels[:3]), (logits[3:], labels[3:])], mx.cpu(),
+                    (1, 2)) == (0.5, 0.75)
+    assert evaluate(Logits(), logits, labels, batch_size=3) == 0.5
+    with pytest.raises(ValueError, match='x and y differ in length: 4 vs 2'):
+        evaluate(Logits(), logits, labels[:2])

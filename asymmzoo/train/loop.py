@@ -89,18 +89,10 @@ def _default_save_dir(model, kind):
 
 
 def evaluate(net, source, ctx, dtype='float32'):
-    """Top-1 / top-5 of ``net`` on the validation pipeline (inference mode)."""
-    import mxnet as mx
-    from mxnet import gluon
-    top1 = mx.metric.Accuracy()
-    top5 = mx.metric.TopKAccuracy(top_k=min(5, len(source.classes)))
-    for data, label in source.val_batches():
-        xs = gluon.utils.split_and_load(data.astype(dtype), ctx, even_split=False)
-        ys = gluon.utils.split_and_load(label, ctx, even_split=False)
-        outs = [net(x).astype('float32') for x in xs]
-        top1.update(ys, outs)
-        top5.update(ys, outs)
-    return top1.get()[1], top5.get()[1]
+    """Top-1 / top-5 of ``net`` on the validation pipeline (inference mode), counted as every
+    evaluation of the project (:func:`asymmzoo.train.quick.accuracy`)."""
+    from .quick import accuracy
+    return accuracy(net, source.val_batches(), ctx, (1, min(5, len(source.classes))), dtype)
 
 
 def export_deployed(net, save_dir, name, input_shape, probe=None):

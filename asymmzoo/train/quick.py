@@ -1,5 +1,6 @@
 """The training engine for short real runs on in-memory arrays: :func:`fit`, :func:`predict`,
-:func:`evaluate` (a fraction in [0, 1]).
+:func:`evaluate` (a fraction in [0, 1]; :func:`accuracy` is the counting it shares with
+``train_imagenet.py``'s validation).
 
 Analyses, quantization, rotate-mnist, tests and demos (ACNet vs base, RotateConv vs base) train with it;
 real training is ``train_imagenet.py``::
@@ -23,7 +24,7 @@ from mxnet import autograd, gluon
 from ..utils.blocks import param_contexts
 from .common import check_loss, lr_schedule
 
-__all__ = ['digits_arrays', 'fit', 'quick_train', 'evaluate', 'predict']
+__all__ = ['digits_arrays', 'fit', 'quick_train', 'evaluate', 'accuracy', 'predict']
 
 from ..data.digits import digits_arrays, DIGITS_MEAN, DIGITS_STD  # noqa: F401  (the one digits loader)
 
@@ -116,6 +117,32 @@ def predict(net, x, batch_size=256, ctx=None):
     return np.concatenate(outs, 0)
 
 
+def accuracy(net, batches, ctx=None, top_k=(1,), dtype='float32'):
+    """Top-k accuracies of ``net``, fractions in [0, 1] (one per k in ``top_k``), in inference mode
+    (running BN statistics) over ``(data, label)`` batches (NDArrays or numpy), each batch split over
+    the devices ``ctx`` (default: the network's); the first output of a network with several.
+    ``evaluate`` here and ``train_imagenet.py``'s validation both count with it."""
+    ctx = ctx or [_ctx_of(net)]
+    ctx = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx]
+    metrics = [mx.metric.TopKAccuracy(top_k=k) if k > 1 else mx.metric.Accuracy() for k in top_k]
+    with autograd.predict_mode():
+        for data, label in batches:
+            data = data if isinstance(data, mx.nd.NDArray) else mx.nd.array(data)
+            label = label if isinstance(label, mx.nd.NDArray) else mx.nd.array(label)
+            ys = gluon.utils.split_and_load(label, ctx, even_split=False)
+            outs = []
+            for x in gluon.utils.split_and_load(data.astype(dtype), ctx, even_split=False):
+                out = net(x)
+                outs.append((out[0] if isinstance(out, (list, tuple)) else out).astype('float32'))
+            for m in metrics:
+                m.update(ys, outs)
+    return tuple(float(m.get()[1]) for m in metrics)
+
+
 def evaluate(net, x, y, batch_size=256, ctx=None):
-    """Top-1 accuracy, a fraction in [0, 1], in inference mode (running BN statistics)."""
-    return float((predict(net, x, batch_size, ctx).argmax(1) == np.asarray(y)).mean())
+    """Top-1 accuracy on numpy arrays, a fraction in [0, 1], in inference mode (running BN
+    statistics); :func:`accuracy` over batches of ``batch_size``."""
+    if len(x) != len(y):
+        raise ValueError("x and y differ in length: %d vs %d" % (len(x), len(y)))
+    batches = ((x[i:i + batch_size], np.asarray(y[i:i + batch_size])) for i in range(0, len(x), batch_size))
+    return accuracy(net, batches, ctx)[0]
