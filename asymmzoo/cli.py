@@ -4,6 +4,8 @@ import argparse
 import importlib
 import sys
 
+from .train.common import TrainingDiverged
+
 # modules providing add_commands(subparsers); each sub-parser sets func=callable(args) -> int|None
 COMMAND_MODULES = [
     'asymmzoo.commands.zoo',      # summary, store, convert-official
@@ -35,6 +37,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("asymmzoo %s: interrupted" % args.command, file=sys.stderr)
         return 130
+    except TrainingDiverged as e:   # a quick run's loss became NaN / inf (analyze, rotate-mnist, quantize)
+        print("asymmzoo %s: error: %s" % (args.command, e), file=sys.stderr)
+        return 3
     except (ValueError, OSError, KeyError, TypeError) as e:
         # user errors (bad values, files and folders that are missing, not writable or in the
         # way): one clear line, no traceback

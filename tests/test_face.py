@@ -272,8 +272,29 @@ def test_train_arcface_stops_on_a_diverged_loss(tmp_path, capsys):
                 '--save-prefix', str(tmp_path / 'face')]) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'Traceback' not in err[0], err
-    assert 'loss is ' in err[0] and '; stopped. lower --lr or --s' in err[0], err
+    assert 'loss is ' in err[0] and ' at epoch 1 step ' in err[0] and '(lr 1e+30); stopped. lower --lr or --s' \
+        in err[0], err
     assert not (tmp_path / 'face-embed.params').exists()
+
+
+def test_train_arcface_lr_steps_decay_at_the_epochs_given(tmp_path, monkeypatch):
+    """--lr-steps E: every update of epoch E on runs at a tenth of the rate (each epoch has exactly
+    len(data) // batch steps: the last partial batch of a shuffled epoch is dropped)."""
+    import downstream.face.train_arcface as tf
+    seen = []
+
+    class Recording(tf.StepLog):
+        def after_step(self, loss, epoch, lr=None):
+            seen.append((epoch, lr))
+            return super(Recording, self).after_step(loss, epoch, lr)
+    monkeypatch.setattr(tf, 'StepLog', Recording)
+    train_dir, _, _ = _lfw_setup(str(tmp_path), ids=4, views=4, pairs_n=4)   # 16 images
+    args = tf.build_parser().parse_args(['--data', train_dir, '--model', 'arcface_asymmnet_small_0.35',
+                                         '--embedding-size', '64', '--epochs', '4', '--batch-size', '6',
+                                         '--lr', '0.01', '--lr-steps', '1,3', '--log-interval', '0'])
+    tf.train(args)
+    assert [e for e, _ in seen] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert [lr for _, lr in seen] == pytest.approx([0.01] * 2 + [0.001] * 4 + [0.0001] * 2)
 
 
 def test_embed_command_errors(tmp_path, capsys):

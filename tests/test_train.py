@@ -336,10 +336,9 @@ def test_lr_schedule_warmup_then_mode():
     assert lrs[0] == pytest.approx(0.4 / 9) and lrs[8] == pytest.approx(0.4)   # warmup: 10 steps, 0..9
     assert lrs[9] == pytest.approx(0.4) and lrs[-1] == 0.0                     # cosine over epochs 2-5
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
-    # 'step': x0.1 at each decay epoch; update u runs at step u, so the last update of epoch 0 (u=4)
-    # already has epoch 1's value
+    # 'step': x0.1 from the first update of each decay epoch on (4 updates an epoch)
     s = lr_schedule(0.1, 3, 4, 'step', decay_epochs=(1, 2))
-    assert [s(u) for u in range(1, 13)] == pytest.approx([0.1] * 3 + [0.01] * 4 + [0.001] * 5)
+    assert [s(u) for u in range(1, 13)] == pytest.approx([0.1] * 4 + [0.01] * 4 + [0.001] * 4)
     with pytest.raises(ValueError, match='choose one of cosine, step'):
         lr_schedule(0.1, 3, 4, 'cosin')
 
@@ -359,20 +358,39 @@ def test_lr_schedule_one_step_phases_hold_their_value():
 
 
 def test_train_imagenet_and_task_scripts_schedule_alike():
+    """Both builders against the closed form: 6 steps an epoch, 1 warmup epoch from 0.01 to 0.3
+    (GluonCV's linear phase over steps 0..5; update u runs at step u), then 3 epochs of cosine to 0,
+    or x0.5 from the first update of epochs 2 and 3."""
     import argparse
+    import math
     import mxnet as mx
     from asymmzoo.train.engine import make_trainer
     from asymmzoo.train.recipe import build_lr_scheduler
-    for mode, dec in (('cosine', ''), ('step', '2,3'), ('poly', ''), ('linear', '')):
+
+    def expected(u, mode):
+        if u < 6:
+            return 0.3 + (0.01 - 0.3) * (1 - u / 5.0)
+        if mode == 'cosine':
+            return 0.3 * (1 + math.cos(math.pi * min(u - 6, 17) / 17.0)) / 2
+        return 0.3 * 0.5 ** sum(u >= e * 6 + 1 for e in (2, 3))
+    for mode, dec in (('cosine', ''), ('step', '2,3')):
         a = argparse.Namespace(lr=0.3, num_epochs=4, warmup_epochs=1, warmup_lr=0.01, lr_mode=mode,
                                lr_decay=0.5, lr_decay_epoch=dec)
-        ours = build_lr_scheduler(a, 6)
         net = mx.gluon.nn.Dense(2)
         net.initialize()
-        theirs = make_trainer(net, 'nag', 0.3, 4, 6, 1, 0.01, mode, 0.5,
-                              [int(e) for e in dec.split(',') if e]).\
-            _optimizer.lr_scheduler
-        assert [ours(u) for u in range(1, 26)] == [theirs(u) for u in range(1, 26)], mode
+        task = make_trainer(net, 'nag', 0.3, 4, 6, 1, 0.01, mode, 0.5,
+                            [int(e) for e in dec.split(',') if e])._optimizer.lr_scheduler
+        want = [expected(u, mode) for u in range(1, 25)]
+        assert [build_lr_scheduler(a, 6)(u) for u in range(1, 25)] == pytest.approx(want, abs=1e-12), mode
+        assert [task(u) for u in range(1, 25)] == pytest.approx(want, abs=1e-12), mode
+
+
+def test_task_scripts_warm_up_over_their_whole_warmup():
+    """A run shorter than its warmup ends in it (YOLOv3's default warmup is 2 epochs): the
+    schedule is not squeezed into the epochs the run has."""
+    from asymmzoo.train.common import lr_schedule
+    s = lr_schedule(0.3, 1, 5, 'cosine', warmup_epochs=2, warmup_lr=0.0)
+    assert [s(u) for u in range(1, 6)] == pytest.approx([0.3 * u / 9 for u in range(1, 6)])
 
 
 def test_quick_fit_cosine_ends_at_final_lr_and_stops_on_nan(monkeypatch):
@@ -435,3 +453,30 @@ def test_accuracy_counts_top_k_over_batches():
     assert evaluate(Logits(), logits, labels, batch_size=3) == 0.5
     with pytest.raises(ValueError, match='x and y differ in length: 4 vs 2'):
         evaluate(Logits(), logits, labels[:2])
+
+
+def test_a_failed_run_never_takes_back_another_runs_folder(tmp_path, monkeypatch):
+    """Two runs started on one new save folder: only the one whose mkdir made it counts it as its
+    own, and a failed run leaves a folder that holds another run's lock."""
+    from asymmzoo.train import checkpoint as ck
+    x = tmp_path / 'runs' / 'exp1'
+    real = ck.missing_folders
+
+    def then_run_a_makes_it(folder):   # run B looks, then run A makes the folder
+        out = real(folder)
+        os.makedirs(folder)
+        return out
+    monkeypatch.setattr(ck, 'missing_folders', then_run_a_makes_it)
+    assert ck.make_run_folder(str(x)) == []            # B made nothing: nothing of it to take back
+    monkeypatch.undo()
+    x.rmdir()
+    (tmp_path / 'runs').rmdir()
+    made = ck.make_run_folder(str(x))
+    assert made == [str(x), str(tmp_path / 'runs')]
+    lock = ck.RunLock(str(x))                           # a run that holds the folder
+    (x / 'settings.json').write_text('{}')
+    (x / 'train.log').write_text('')
+    assert ck.remove_unused_run_folder(made) == [] and (x / 'settings.json').exists()
+    lock.release()                                      # the run itself fails: its folder goes
+    assert ck.remove_unused_run_folder(made) == [str(x), str(tmp_path / 'runs')]
+    assert not (tmp_path / 'runs').exists()

@@ -1,7 +1,8 @@
 """The embedded digits as quantization data (:func:`digits_arrays`: resized to the network's input
 size, normalised, replicated to its channels), a short training run for a model without a checkpoint
 (:func:`train_on_digits`) and the top-1 in percent with the predicted labels that the quantize report
-compares (:func:`top1_and_labels`; the accuracy itself is :func:`asymmzoo.train.quick.evaluate`).
+compares (:func:`top1_and_labels`: the argmax of the first output, as
+:func:`asymmzoo.train.quick.accuracy` counts; the report needs the labels too).
 
 The digits come from :mod:`asymmzoo.data.digits` and the training run is :func:`asymmzoo.train.quick.fit`,
 like every other quick run of the project.

@@ -188,15 +188,25 @@ class RunLock(object):
 
 
 # what a run writes in its save folder before its first checkpoint: a folder holding nothing else
-# holds nothing of the user's, so a failed run may take it back
-EARLY_FILES = frozenset({LOCK_FILE, 'settings.json', 'train.log', 'eval.log'})
+# holds nothing of the user's, so a failed run may take it back. Not the lock file: a run's own lock
+# file goes when it lets go of the lock (RunLock.release), so one still there is another run's.
+EARLY_FILES = frozenset({'settings.json', 'train.log', 'eval.log'})
 
 
 def make_run_folder(folder):
-    """Make a run's save folder (and missing parents); returns the folders made, deepest first, for
-    :func:`remove_unused_run_folder` (empty when the folder existed)."""
+    """Make a run's save folder (and missing parents); returns the folders this call made, deepest
+    first, for :func:`remove_unused_run_folder`: empty when the folder existed, or when another run
+    made it first (the folder itself is made with an exclusive ``mkdir``, so of two runs started on
+    one new folder only one counts it as its own)."""
+    folder = os.path.abspath(folder)
     made = missing_folders(folder)
-    os.makedirs(folder, exist_ok=True)
+    if not made:
+        return []
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        return []
     return made
 
 
@@ -204,12 +214,16 @@ def remove_unused_run_folder(made):
     """After a failed run (its lock released, its log closed): remove the folders it made (``made``,
     deepest first) when the save folder holds nothing but :data:`EARLY_FILES`, and the parents made
     with it while they are empty. A folder that existed before the run, or holds anything else (a
-    checkpoint, a file of the user's), stays. Returns the folders removed."""
-    if not made or not os.path.isdir(made[0]):
+    checkpoint, another run's lock, a file of the user's), stays. Never raises: it runs while
+    another error is being reported. Returns the folders removed."""
+    try:
+        if not made or not os.path.isdir(made[0]):
+            return []
+        names = set(os.listdir(made[0]))
+        if not names <= EARLY_FILES:
+            return []
+        for n in names:
+            os.remove(os.path.join(made[0], n))
+        return remove_empty_folders(made)
+    except OSError:
         return []
-    names = set(os.listdir(made[0]))
-    if not names <= EARLY_FILES:
-        return []
-    for n in names:
-        os.remove(os.path.join(made[0], n))
-    return remove_empty_folders(made)

@@ -56,18 +56,19 @@ def lr_schedule(lr, epochs, iters_per_epoch, mode='cosine', warmup_epochs=0, war
                 decay=0.1, decay_epochs=()):
     """The learning-rate schedule of every run: GluonCV's ``LRSequential`` of a linear warmup from
     ``warmup_lr`` to ``lr`` over ``warmup_epochs``, then ``mode`` over the remaining epochs: 'cosine',
-    'linear' and 'poly' (power 2) fall to ``final_lr``; 'step' multiplies by ``decay`` at each of
-    ``decay_epochs`` (counted from the start of the run); 'constant' holds ``lr``.
+    'linear' and 'poly' (power 2) fall to ``final_lr``; 'step' multiplies by ``decay`` from the first
+    update of each of ``decay_epochs`` on (epochs counted from the start of the run, 0-based);
+    'constant' holds ``lr``. A run shorter than its warmup ends in it.
 
     Give it to a ``gluon.Trainer`` as ``lr_scheduler``: the optimizer asks for update ``u`` = 1, 2, ...
-    and gets phase step ``u`` (GluonCV's phases run over step 0 .. n-1, so a phase's last update
+    and gets step ``u`` of GluonCV's phases (which run over steps 0 .. n-1, so a phase's last update
     already sits at its end value). A phase of a single step holds its first value (GluonCV would
     divide by zero there); a phase of no step is left out."""
     from gluoncv.utils import LRScheduler, LRSequential
     if mode not in LR_MODES:
         raise ValueError("lr mode %r: choose one of %s" % (mode, ', '.join(LR_MODES)))
     iters_per_epoch = max(1, int(iters_per_epoch))
-    warmup_epochs = min(max(0, int(warmup_epochs)), int(epochs))
+    warmup_epochs = max(0, int(warmup_epochs))   # not capped: a run shorter than its warmup ends in it
     main_epochs = max(0, int(epochs) - warmup_epochs)
 
     def phase(kind, base, target, n_epochs, **kw):
@@ -79,9 +80,10 @@ def lr_schedule(lr, epochs, iters_per_epoch, mode='cosine', warmup_epochs=0, war
     if warmup_epochs:
         phases.append(phase('linear', warmup_lr, lr, warmup_epochs))
     if main_epochs or not phases:
+        # 'step': the first update of each decay epoch e (u = e * iters_per_epoch + 1) has the new value
         phases.append(phase(mode, lr, final_lr, max(main_epochs, 1 if not phases else 0),
-                            step_epoch=[e - warmup_epochs for e in decay_epochs], step_factor=decay,
-                            power=2))
+                            step_iter=[(e - warmup_epochs) * iters_per_epoch + 1 for e in decay_epochs],
+                            step_factor=decay, power=2))
     sched = LRSequential(phases)
     sched.base_lr = lr   # what an optimizer given learning_rate=lr as well compares (and else warns about)
     return sched

@@ -246,8 +246,9 @@ class StepLog(object):
     every ``log_interval`` steps (0: none, for a loop that logs its own metrics) and the
     ``max_steps`` limit (0: none).
 
-    ``after_step(loss, epoch)`` (an NDArray or a list of them, one per device) returns True when the
-    loop should stop; ``done`` tells whether the step limit was reached; ``last_epoch(epoch, epochs)``
+    ``after_step(loss, epoch, lr)`` (``loss``: an NDArray or a list of them, one per device; ``epoch``
+    0-based, named 1-based as ``train_imagenet.py`` does; ``lr`` named too) returns True when the loop
+    should stop; ``done`` tells whether the step limit was reached; ``last_epoch(epoch, epochs)``
     whether this epoch is the final one.
     """
 
@@ -257,11 +258,13 @@ class StepLog(object):
         self.log_interval, self.max_steps = int(log_interval or 0), int(max_steps or 0)
         self.losses, self.step, self.t0 = [], 0, time.time()
 
-    def after_step(self, loss, epoch):
+    def after_step(self, loss, epoch, lr=None):
         import time
         parts = loss if isinstance(loss, (list, tuple)) else [loss]
         lv = check_loss(sum(float(p.mean().asscalar()) for p in parts) / len(parts),
-                        'epoch %d step %d' % (epoch, self.step + 1), self.fix_hint)
+                        'epoch %d step %d%s' % (epoch + 1, self.step + 1,
+                                                ' (lr %.4g)' % lr if lr is not None else ''),
+                        self.fix_hint)
         self.losses.append(lv)
         self.step += 1
         if self.log_interval and self.step % self.log_interval == 0:

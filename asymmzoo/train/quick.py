@@ -12,10 +12,10 @@ real training is ``train_imagenet.py``::
     hist = quick_train(net, xtr, ytr, epochs=2, batch_size=64, lr=0.05)   # hist['loss']: per-step
     acc = evaluate(net, xva, yva)                                          # top-1 in [0, 1]
 
-Everything is seeded (``seed``). With ``optimizer='sgd'`` (the default) or ``'adam'`` the same call
-gives the same curve bit for bit (measured: repeated runs, in one process and in separate ones, end
-with equal parameters). ``'nag'`` with weight decay does not here: MXNet 1.9.1's NAG update rounds
-differently from run to run, and the runs drift apart from the second update on.
+Everything is seeded (``seed``). Measured here: with ``optimizer='sgd'`` (the default) or ``'adam'``,
+repeated calls at one thread count end with equal parameters, in one process and in separate ones;
+with ``'nag'`` and weight decay, repeated calls sometimes drift apart (at rounding level from the
+second update on, then growing). Results also depend on the number of threads (``OMP_NUM_THREADS``).
 """
 import numpy as np
 import mxnet as mx
@@ -46,8 +46,8 @@ def fit(net, x, y, epochs=1, batch_size=64, lr=0.05, momentum=0.9, wd=1e-4, seed
     ``on_epoch(epoch, net, hist)`` after every full pass. Returns ``{'loss': [per-step batch loss],
     'acc': [per-step batch accuracy], 'steps': n, 'epoch_loss': [mean loss per pass],
     'after_step': total}``. A NaN / infinite loss stops it (:class:`asymmzoo.train.common.TrainingDiverged`
-    naming the step and the fix). Seeded: with 'sgd' and 'adam' the same call gives the same curve (not
-    with 'nag': see the module's docstring).
+    naming the step and the fix). Seeded: with 'sgd' and 'adam' the same call repeats (at one thread
+    count; 'nag': see the module's docstring).
     """
     if len(x) != len(y):
         raise ValueError("x and y differ in length: %d vs %d" % (len(x), len(y)))

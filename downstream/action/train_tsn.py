@@ -112,7 +112,7 @@ def train(args):
     if args.hybridize:
         net.hybridize(static_alloc=True)
     batch = min(args.batch_size, len(train_ds))
-    loader = gluon.data.DataLoader(train_ds, batch_size=batch, shuffle=True, last_batch='rollover',
+    loader = gluon.data.DataLoader(train_ds, batch_size=batch, shuffle=True, last_batch='discard',
                                    num_workers=args.num_workers)
     params = net.collect_params()
     for name, p in params.items():
@@ -134,7 +134,7 @@ def train(args):
                 grads = [p.grad(ctx) for p in params.values() if p.grad_req != 'null']
                 gluon.utils.clip_global_norm(grads, args.clip_grad * y.shape[0])
             trainer.step(y.shape[0])
-            if steps.after_step(loss, epoch):
+            if steps.after_step(loss, epoch, trainer.learning_rate):
                 break
         last_epoch = steps.last_epoch(epoch, args.epochs)
         if args.bn_recalib_batches and (val_ds is not None or last_epoch):

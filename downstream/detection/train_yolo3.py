@@ -264,7 +264,9 @@ def train(net, train_data, val_data, eval_metric, ctx, args, start_epoch=0, trai
     if trainer is None:
         trainer = make_trainer_from_args(net, args, len(train_data))
     mx_losses = [mx.metric.Loss(n) for n in ('ObjLoss', 'BoxCenterLoss', 'BoxScaleLoss', 'ClassLoss')]
-    steps = StepLog(logger, 'lower --lr or raise --warmup-epochs')   # logs below, with the loss parts
+    # the NaN stop; the loop logs itself, with the loss parts
+    steps = StepLog(logger, 'lower --lr or raise --warmup-epochs (a run with a checkpoint continues '
+                            'with --resume)')
     for epoch in range(start_epoch, args.epochs):
         seed_all(args.seed + epoch)
         if args.mixup:
@@ -294,7 +296,7 @@ def train(net, train_data, val_data, eval_metric, ctx, args, start_epoch=0, trai
                         parts[k].append(l)
                 autograd.backward(sum_losses)
             trainer.step(batch[0].shape[0])
-            steps.after_step(sum_losses, epoch)
+            steps.after_step(sum_losses, epoch, trainer.learning_rate)
             for m, p in zip(mx_losses, parts):
                 m.update(0, p)
             if args.log_interval and (i + 1) % args.log_interval == 0:

@@ -76,7 +76,7 @@ def train(args):
         raise ValueError("%s holds %d identity: ArcFace learns to tell identities apart, so it needs "
                          "at least two (one folder per person)" % (args.data, ds.num_classes))
     batch = min(args.batch_size, len(ds))
-    loader = gluon.data.DataLoader(ds, batch_size=batch, shuffle=True, last_batch='rollover',
+    loader = gluon.data.DataLoader(ds, batch_size=batch, shuffle=True, last_batch='discard',
                                    num_workers=args.num_workers)
     net = asymmzoo.get_model(args.model, embedding_size=args.embedding_size, input_size=args.input_size)
     net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
@@ -101,7 +101,7 @@ def train(args):
                 loss = loss_fn(head(net(x.as_in_context(ctx))), y.as_in_context(ctx))
             loss.backward()
             trainer.step(x.shape[0])
-            if steps.after_step(loss, epoch):
+            if steps.after_step(loss, epoch, trainer.learning_rate):
                 break
         last_epoch = steps.last_epoch(epoch, args.epochs)
         verify = pairs is not None and (last_epoch or (epoch + 1) % max(args.val_interval, 1) == 0)

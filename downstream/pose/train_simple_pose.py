@@ -214,7 +214,9 @@ def train(net, train_data, val_data, val_dataset, ctx, args, start_epoch=0, trai
     L = _heatmap_loss()
     if trainer is None:
         trainer = make_trainer_from_args(net, args, len(train_data))
-    steps = StepLog(logger, 'lower --lr or raise --warmup-epochs')   # logs below, with the metric
+    # the NaN stop; the loop logs itself, with the metric
+    steps = StepLog(logger, 'lower --lr or raise --warmup-epochs (a run with a checkpoint continues '
+                            'with --resume)')
     for epoch in range(start_epoch, args.epochs):
         seed_all(args.seed + epoch)
         loss_metric = mx.metric.Loss('heatmap_l2')
@@ -230,7 +232,7 @@ def train(net, train_data, val_data, val_dataset, ctx, args, start_epoch=0, trai
                 losses = [L(yhat, y, w) for yhat, y, w in zip(outputs, label, weight)]
             autograd.backward(losses)
             trainer.step(batch[0].shape[0])
-            steps.after_step(losses, epoch)
+            steps.after_step(losses, epoch, trainer.learning_rate)
             loss_metric.update(0, losses)
             if args.log_interval and (i + 1) % args.log_interval == 0:
                 logger.info('[Epoch %d][Batch %d] lr=%.2e loss=%.6f', epoch, i, trainer.learning_rate,
