@@ -739,6 +739,15 @@ def test_a_truncated_jpeg_counts_as_corrupt(tmp_path):
     assert res['packed'] == 2 and sorted(os.path.basename(p) for p in res['skipped']) == ['0_cut.jpg', '1_cut.jpg']
 
 
+def test_a_diverged_quick_run_is_one_line(capsys):
+    """analyze --quick-train with an lr that blows the loss up: one line naming the step and the
+    flag to change, exit code 3 (as the training scripts), no traceback."""
+    assert cli(['analyze', 'kernel-matrix', 'cifar_quick', '--quick-train', '1', '--lr', '1e30']) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('asymmzoo analyze: error: loss is '), err
+    assert 'stopped. Lower the learning rate (lr=1e+30; CLI: --lr)' in err[0], err
+
+
 def test_detect_names_a_truncated_image(tmp_path, capsys):
     import numpy as np
     from PIL import Image
