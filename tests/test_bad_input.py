@@ -739,6 +739,32 @@ def test_a_truncated_jpeg_counts_as_corrupt(tmp_path):
     assert res['packed'] == 2 and sorted(os.path.basename(p) for p in res['skipped']) == ['0_cut.jpg', '1_cut.jpg']
 
 
+def test_ctrl_c_while_a_data_loader_forks_its_workers_is_not_lost(monkeypatch):
+    """MXNet's DataLoader ignores SIGINT while it forks its workers: a Ctrl-C then was lost and the
+    run went on (train_imagenet -j 2 makes two loaders an epoch). ``data_loader`` raises it."""
+    import signal
+    import time
+    import mxnet as mx
+    from mxnet.gluon.data import dataloader as dl
+    from asymmzoo.data.workers import data_loader
+    real_pool = dl.multiprocessing.Pool
+
+    def pool_after_a_ctrl_c(*a, **k):   # the Ctrl-C arrives while the pool is being made
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        return real_pool(*a, **k)
+    monkeypatch.setattr(dl.multiprocessing, 'Pool', pool_after_a_ctrl_c)
+    data = mx.gluon.data.ArrayDataset(mx.nd.arange(8), mx.nd.arange(8))
+    plain = dl.DataLoader(data, batch_size=4, num_workers=1)    # MXNet's own: the Ctrl-C is gone
+    assert len(list(plain)) == 2
+    del plain
+    with pytest.raises(KeyboardInterrupt):
+        data_loader(data, batch_size=4, num_workers=1)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.undo()
+    assert len(list(data_loader(data, batch_size=4, num_workers=1))) == 2   # no Ctrl-C: a loader
+
+
 def test_a_diverged_quick_run_is_one_line(capsys):
     """analyze --quick-train with an lr that blows the loss up: one line naming the step and the
     flag to change, exit code 3 (as the training scripts), no traceback."""

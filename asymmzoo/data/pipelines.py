@@ -163,9 +163,9 @@ class FolderSource(DataSource):
         self._set_steps(len(self._shard))
 
     def _loader(self, dataset, batches):
-        from mxnet.gluon.data import DataLoader
-        return DataLoader(dataset, batch_sampler=batches, batchify_fn=safe_batchify,
-                          num_workers=self.num_workers)
+        from .workers import data_loader   # a Ctrl-C while it forks its workers is not lost
+        return data_loader(dataset, batch_sampler=batches, batchify_fn=safe_batchify,
+                           num_workers=self.num_workers)
 
     def _run(self, loader):
         for data, label, nbad in loader:

@@ -17,6 +17,7 @@ import sys
 
 from .._precise_bn import recalibrate_bn, take_inputs
 from asymmzoo.train.engine import StepLog, make_trainer, save_params, run_cli, refuse_to_overwrite, seed_all
+from asymmzoo.data.workers import data_loader   # a Ctrl-C while it forks its workers is not lost
 from asymmzoo.utils import argtypes as A
 
 __all__ = ['build_parser', 'cli', 'train', 'evaluate', 'main']
@@ -112,7 +113,7 @@ def train(args):
     if args.hybridize:
         net.hybridize(static_alloc=True)
     batch = min(args.batch_size, len(train_ds))
-    loader = gluon.data.DataLoader(train_ds, batch_size=batch, shuffle=True, last_batch='discard',
+    loader = data_loader(train_ds, batch_size=batch, shuffle=True, last_batch='discard',
                                    num_workers=args.num_workers)
     params = net.collect_params()
     for name, p in params.items():
@@ -141,7 +142,7 @@ def train(args):
             recalibrate_bn(net, take_inputs(loader, args.bn_recalib_batches,
                                             lambda s: (-1,) + tuple(s[2:])), ctx)
         if val_ds is not None:
-            vl = gluon.data.DataLoader(val_ds, batch_size=min(args.batch_size, len(val_ds)),
+            vl = data_loader(val_ds, batch_size=min(args.batch_size, len(val_ds)),
                                        num_workers=args.num_workers)
             acc = evaluate(net, vl, args.num_crop, ctx)
             val_history.append(acc)

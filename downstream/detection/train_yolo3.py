@@ -36,6 +36,7 @@ from gluoncv.data.transforms.presets.yolo import YOLO3DefaultTrainTransform, YOL
 from gluoncv.utils.metrics.voc_detection import VOC07MApMetric
 
 from asymmzoo.registry import get_model
+from asymmzoo.data.workers import data_loader   # a Ctrl-C while it forks its workers is not lost
 from asymmzoo.utils import argtypes as A
 from asymmzoo.train.engine import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
                              run_cli, settings_of, check_resume, StepLog)
@@ -205,7 +206,7 @@ def get_dataloader(net, train_dataset, val_dataset, data_shape, batch_size, num_
         cached = gluon.data.SimpleDataset(
             [YOLO3ResizeTrainTransform(width, height, net)(*train_dataset[i])
              for i in range(len(train_dataset))])
-        train_loader = gluon.data.DataLoader(cached, batch_size, True, batchify_fn=batchify_fn,
+        train_loader = data_loader(cached, batch_size, True, batchify_fn=batchify_fn,
                                              last_batch='rollover', num_workers=0)
     elif args.random_shape:
         transform_fns = [YOLO3DefaultTrainTransform(x * 32, x * 32, net, mixup=args.mixup)
@@ -214,14 +215,14 @@ def get_dataloader(net, train_dataset, val_dataset, data_shape, batch_size, num_
             transform_fns, train_dataset, batch_size=batch_size, interval=10, last_batch='rollover',
             shuffle=True, batchify_fn=batchify_fn, num_workers=num_workers)
     else:
-        train_loader = gluon.data.DataLoader(
+        train_loader = data_loader(
             train_dataset.transform(YOLO3DefaultTrainTransform(
                 width, height, net, mixup=args.mixup)),
             batch_size, True, batchify_fn=batchify_fn, last_batch='rollover', num_workers=num_workers)
     val_loader = None
     if val_dataset is not None:
         val_batchify_fn = Tuple(Stack(), Pad(pad_val=-1))
-        val_loader = gluon.data.DataLoader(
+        val_loader = data_loader(
             val_dataset.transform(YOLO3DefaultValTransform(width, height)),
             batch_size, False, batchify_fn=val_batchify_fn, last_batch='keep', num_workers=num_workers)
     return train_loader, val_loader

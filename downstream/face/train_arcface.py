@@ -14,6 +14,7 @@ import sys
 
 from .._precise_bn import recalibrate_bn, take_inputs
 from asymmzoo.train.engine import StepLog, make_trainer, save_params, run_cli, refuse_to_overwrite, seed_all
+from asymmzoo.data.workers import data_loader   # a Ctrl-C while it forks its workers is not lost
 from asymmzoo.utils import argtypes as A
 
 __all__ = ['build_parser', 'cli', 'train', 'recalibrate_bn', 'main']
@@ -57,7 +58,7 @@ def build_parser():
 def train(args):
     """Run training; returns a dict with the per-step losses and the verification results."""
     import mxnet as mx
-    from mxnet import gluon, autograd
+    from mxnet import autograd
     import asymmzoo
     from .data import face_dataset
     from .loss import ArcMarginHead, ArcFaceLoss
@@ -76,7 +77,7 @@ def train(args):
         raise ValueError("%s holds %d identity: ArcFace learns to tell identities apart, so it needs "
                          "at least two (one folder per person)" % (args.data, ds.num_classes))
     batch = min(args.batch_size, len(ds))
-    loader = gluon.data.DataLoader(ds, batch_size=batch, shuffle=True, last_batch='discard',
+    loader = data_loader(ds, batch_size=batch, shuffle=True, last_batch='discard',
                                    num_workers=args.num_workers)
     net = asymmzoo.get_model(args.model, embedding_size=args.embedding_size, input_size=args.input_size)
     net.initialize(mx.init.MSRAPrelu(), ctx=ctx)

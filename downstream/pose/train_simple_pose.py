@@ -34,6 +34,7 @@ from gluoncv.data.transforms.pose import get_final_preds, flip_heatmap
 from gluoncv.utils.metrics.coco_keypoints import COCOKeyPointsMetric
 
 from asymmzoo.registry import get_model
+from asymmzoo.data.workers import data_loader   # a Ctrl-C while it forks its workers is not lost
 from asymmzoo.utils import argtypes as A
 from asymmzoo.train.engine import (seed_all, save_params, Checkpoint, make_trainer_from_args, contexts,
                              run_cli, settings_of, check_resume, StepLog)
@@ -169,13 +170,13 @@ def get_dataloader(train_dataset, val_dataset, args):
         num_joints=train_dataset.num_joints, joint_pairs=train_dataset.joint_pairs,
         image_size=(h, w), heatmap_size=heatmap, sigma=args.sigma, scale_factor=args.scale_factor,
         rotation_factor=args.rotation_factor, random_flip=not args.no_flip)
-    train_loader = gluon.data.DataLoader(train_dataset.transform(tt), args.batch_size, shuffle=True,
+    train_loader = data_loader(train_dataset.transform(tt), args.batch_size, shuffle=True,
                                          last_batch='rollover', num_workers=args.num_workers)
     val_loader = None
     if val_dataset is not None:
         vt = SimplePoseDefaultValTransform(num_joints=val_dataset.num_joints,
                                            joint_pairs=val_dataset.joint_pairs, image_size=(h, w))
-        val_loader = gluon.data.DataLoader(val_dataset.transform(vt), args.batch_size, shuffle=False,
+        val_loader = data_loader(val_dataset.transform(vt), args.batch_size, shuffle=False,
                                            last_batch='keep', num_workers=args.num_workers)
     return train_loader, val_loader
 
