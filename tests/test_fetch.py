@@ -135,6 +135,15 @@ def _gluoncv_zip(net, gname, folder):
     return open(zpath, 'rb').read(), sha1_of(params), params, '/mirror/gluon/models/%s.zip' % file_name
 
 
+def _serve_gluoncv(server, gname, folder):
+    """GluonCV's own ``gname`` network with random weights, served by ``server`` in GluonCV's zip
+    layout; returns (the network, the params file's sha1, the URL path)."""
+    ref = _gluoncv_net(gname)
+    data, sha1, _, path = _gluoncv_zip(ref, gname, folder)
+    server.files[path] = data
+    return ref, sha1, path
+
+
 @pytest.mark.parametrize('ours', GLUONCV_ROWS)
 def test_gluoncv_rows_fit_our_structure(ours, tmp_path):
     """Each GluonCV row: GluonCV's own network, random weights and BN statistics, saved in its file
@@ -171,9 +180,7 @@ def test_git_blob_hash(tmp_path):
 
 def test_pretrained_true_downloads_verifies_converts_stores(server, tmp_path):
     gname, ours = 'mobilenetv3_small', 'mobilenetv3_small_1.0'
-    ref = _gluoncv_net(gname)
-    data, sha1, _, path = _gluoncv_zip(ref, gname, str(tmp_path))
-    server.files[path] = data
+    ref, sha1, path = _serve_gluoncv(server, gname, str(tmp_path))
     with _source_hash(ours, sha1):
         net = asymmzoo.get_model(ours, pretrained=True)
         stored = os.listdir(server.root)
@@ -190,8 +197,7 @@ def test_pretrained_true_downloads_verifies_converts_stores(server, tmp_path):
 
 def test_head_pretrained_base_downloads(server, tmp_path):
     gname, ours = 'mobilenetv3_small', 'mobilenetv3_small_1.0'
-    data, sha1, _, path = _gluoncv_zip(_gluoncv_net(gname), gname, str(tmp_path))
-    server.files[path] = data
+    _, sha1, path = _serve_gluoncv(server, gname, str(tmp_path))
     with _source_hash(ours, sha1):
         asymmzoo.get_model('simple_pose_' + ours, pretrained_base=True)
     assert server.hits == [path] and len(os.listdir(server.root)) == 1
@@ -280,8 +286,7 @@ def test_fetch_command(server, tmp_path):
     table's, so a generated file is refused there (one clear error, nothing stored); with the real
     hash pinned by a test hook it stores the file, and a second run finds it there."""
     gname, ours = 'cifar_resnet20_v1', 'cifar_resnet20_v1'
-    data, sha1, _, path = _gluoncv_zip(_gluoncv_net(gname), gname, str(tmp_path))
-    server.files[path] = data
+    _, sha1, path = _serve_gluoncv(server, gname, str(tmp_path))
     env = {'MXNET_GLUON_REPO': server.url + 'mirror/', 'MXNET_HOME': str(tmp_path / 'home'),
            'PYTHONPATH': os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
     r = _cli(['fetch', 'cifar_resnet20_*', '-q'], env)
@@ -324,8 +329,7 @@ def test_fetch_then_eval_only_with_the_weights_preprocessing(server, tmp_path, m
     from asymmzoo.train.cli import main as train_main
     patches = []
     for gname in ('mobilenetv3_large', 'mobilenetv3_small'):
-        data, sha1, _, path = _gluoncv_zip(_gluoncv_net(gname), gname, str(tmp_path))
-        server.files[path] = data
+        sha1 = _serve_gluoncv(server, gname, str(tmp_path))[1]
         patches.append(_source_hash(gname + '_1.0', sha1))
     src = str(tmp_path / 'released.params')
     _released_file(src)

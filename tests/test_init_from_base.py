@@ -9,7 +9,7 @@ import pytest
 import asymmzoo
 from asymmzoo.registry import get_spec
 from asymmzoo.weights import add_to_store
-from test_fetch import _gluoncv_net, _gluoncv_zip, _source_hash, server  # noqa: F401 (fixture)
+from test_fetch import _serve_gluoncv, _source_hash, server  # noqa: F401 (fixture)
 
 
 def _stored_base(base, root, tmp_path, **kwargs):
@@ -73,9 +73,7 @@ def test_twin_weights_of_its_own_win_and_rotate_twins_say_why(tmp_path):
 
 def test_twin_of_a_published_base_fetches_it(server, tmp_path):
     gname, base = 'mobilenetv3_small', 'mobilenetv3_small_1.0'
-    ref = _gluoncv_net(gname)
-    data, sha1, _, path = _gluoncv_zip(ref, gname, str(tmp_path))
-    server.files[path] = data
+    ref, sha1, path = _serve_gluoncv(server, gname, str(tmp_path))
     with _source_hash(base, sha1):
         twin = asymmzoo.get_model(base + '_acb', pretrained=True)
     assert server.hits == [path] and len(os.listdir(server.root)) == 1
