@@ -57,7 +57,8 @@ def lr_schedule(lr, epochs, iters_per_epoch, mode='cosine', warmup_epochs=0, war
     """The learning-rate schedule of every run: GluonCV's ``LRSequential`` of a linear warmup from
     ``warmup_lr`` to ``lr`` over ``warmup_epochs``, then ``mode`` over the remaining epochs: 'cosine',
     'linear' and 'poly' (power 2) fall to ``final_lr``; 'step' multiplies by ``decay`` from the first
-    update of each of ``decay_epochs`` on (epochs counted from the start of the run, 0-based);
+    update of each of ``decay_epochs`` on (epochs counted from the start of the run, 0-based; a
+    sequence, or the flags' comma-separated text such as ``'40,60'``);
     'constant' holds ``lr``. A run shorter than its warmup ends in it.
 
     Give it to a ``gluon.Trainer`` as ``lr_scheduler``: the optimizer asks for update ``u`` = 1, 2, ...
@@ -67,6 +68,8 @@ def lr_schedule(lr, epochs, iters_per_epoch, mode='cosine', warmup_epochs=0, war
     from gluoncv.utils import LRScheduler, LRSequential
     if mode not in LR_MODES:
         raise ValueError("lr mode %r: choose one of %s" % (mode, ', '.join(LR_MODES)))
+    if isinstance(decay_epochs, str):
+        decay_epochs = [int(e) for e in decay_epochs.split(',') if e.strip()]
     iters_per_epoch = max(1, int(iters_per_epoch))
     warmup_epochs = max(0, int(warmup_epochs))   # not capped: a run shorter than its warmup ends in it
     main_epochs = max(0, int(epochs) - warmup_epochs)

@@ -207,7 +207,7 @@ def make_trainer(net, optimizer, lr, epochs, iters_per_epoch, warmup_epochs=0, w
                  lr_mode='cosine', lr_decay=0.1, lr_decay_epoch=(), wd=0.0, momentum=0.9):
     """gluon.Trainer of ``net`` (a block, or the ParameterDict of several) on the run's schedule
     (:func:`asymmzoo.train.common.lr_schedule`: linear warmup, then ``lr_mode`` down to 0, or
-    ``lr_decay`` at each of ``lr_decay_epoch`` with 'step')."""
+    ``lr_decay`` at each of ``lr_decay_epoch`` with 'step': epochs, or their comma-separated text)."""
     params = net.collect_params() if hasattr(net, 'collect_params') else net
     opt = {'wd': wd, 'learning_rate': lr,
            'lr_scheduler': lr_schedule(lr, epochs, iters_per_epoch, lr_mode, warmup_epochs, warmup_lr,
@@ -226,7 +226,7 @@ def make_trainer_from_args(net, args, iters_per_epoch, resume=None, ctx=None):
     steps = min(iters_per_epoch, getattr(args, 'max_iters', 0) or iters_per_epoch)
     trainer = make_trainer(net, args.optimizer, args.lr, args.epochs, steps, args.warmup_epochs,
                            args.warmup_lr, args.lr_mode, args.lr_decay,
-                           [int(e) for e in args.lr_decay_epoch.split(',') if e.strip()],
+                           args.lr_decay_epoch,
                            args.wd, args.momentum)
     if resume is not None:
         net.collect_params().reset_ctx(ctx)

@@ -55,8 +55,7 @@ def build_lr_scheduler(args, iters_per_epoch):
     """The run's schedule from its flags (:func:`asymmzoo.train.common.lr_schedule`): linear warmup
     from ``--warmup-lr``, then ``--lr-mode`` down to 0."""
     return lr_schedule(args.lr, args.num_epochs, iters_per_epoch, args.lr_mode, args.warmup_epochs,
-                       args.warmup_lr, 0.0, args.lr_decay,
-                       [int(e) for e in str(args.lr_decay_epoch).split(',') if e.strip()])
+                       args.warmup_lr, 0.0, args.lr_decay, str(args.lr_decay_epoch))
 
 
 def make_initializer(name='msraprelu'):

@@ -119,9 +119,8 @@ def train(args):
     for name, p in params.items():
         if name.endswith(('gamma', 'beta', 'bias')):
             p.wd_mult = 0.0
-    lr_steps = [int(e) for e in args.lr_steps.split(',') if e.strip()]
     trainer = make_trainer(params, 'sgd', args.lr, args.epochs, len(train_ds) // batch,
-                           lr_mode='step', lr_decay=0.1, lr_decay_epoch=lr_steps, wd=args.wd,
+                           lr_mode='step', lr_decay=0.1, lr_decay_epoch=args.lr_steps, wd=args.wd,
                            momentum=args.momentum)
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     val_history, steps = [], StepLog(log, 'lower --lr', args.log_interval, args.max_steps)

@@ -92,9 +92,8 @@ def train(args):
     for name, p in params.items():  # no weight decay on BN and biases
         if name.endswith(('gamma', 'beta', 'bias')):
             p.wd_mult = 0.0
-    lr_steps = [int(e) for e in args.lr_steps.split(',') if e.strip()]
     trainer = make_trainer(params, args.optimizer, args.lr, args.epochs, len(ds) // batch, lr_mode='step',
-                           lr_decay=0.1, lr_decay_epoch=lr_steps, wd=args.wd, momentum=args.momentum)
+                           lr_decay=0.1, lr_decay_epoch=args.lr_steps, wd=args.wd, momentum=args.momentum)
     history, steps = [], StepLog(log, 'lower --lr or --s', args.log_interval, args.max_steps)
     for epoch in range(args.epochs):
         for x, y in loader:
